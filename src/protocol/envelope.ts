@@ -1,0 +1,76 @@
+import { DecodeError } from '../errors.ts';
+import { dumps } from './json.ts';
+import type { DeliveryInfo, Message } from './message.ts';
+
+/**
+ * kombu's virtual-transport envelope: the JSON string a Redis list (and the SQLite broker) holds.
+ * `{"body": base64, "content-encoding", "content-type", "headers", "properties": {…,
+ * "delivery_info", "priority", "body_encoding": "base64", "delivery_tag"}}`.
+ */
+export interface EnvelopeTarget {
+  exchange: string;
+  routingKey: string;
+  deliveryTag: string;
+}
+
+export function toEnvelope(message: Message, target: EnvelopeTarget): string {
+  const { priority, ...rest } = message.properties;
+  const properties: Record<string, unknown> = {
+    ...rest,
+    delivery_info: { exchange: target.exchange, routing_key: target.routingKey },
+    priority: priority ?? 0,
+    body_encoding: 'base64',
+    delivery_tag: target.deliveryTag,
+  };
+  return dumps({
+    body: message.body.toString('base64'),
+    'content-encoding': message.contentEncoding,
+    'content-type': message.contentType,
+    headers: message.headers,
+    properties,
+  });
+}
+
+export interface DecodedEnvelope {
+  message: Message;
+  delivery: DeliveryInfo;
+  deliveryTag: string | undefined;
+}
+
+export function fromEnvelope(raw: string): DecodedEnvelope {
+  let env: unknown;
+  try {
+    env = JSON.parse(raw);
+  } catch (err) {
+    throw new DecodeError(`message envelope is not valid JSON: ${(err as Error).message}`, raw, { cause: err });
+  }
+  if (env === null || typeof env !== 'object' || Array.isArray(env)) {
+    throw new DecodeError('message envelope is not a JSON object', raw);
+  }
+  const e = env as Record<string, unknown>;
+  const props = isObject(e.properties) ? { ...e.properties } : {};
+  const info = isObject(props.delivery_info) ? props.delivery_info : {};
+  const { delivery_info: _i, body_encoding: encoding, delivery_tag: tag, ...properties } = props;
+  if (typeof e.body !== 'string') throw new DecodeError('message envelope has no "body" string', raw);
+  const body = encoding === 'base64' ? Buffer.from(e.body, 'base64') : Buffer.from(e.body, 'utf8');
+  return {
+    message: {
+      headers: isObject(e.headers) ? e.headers : {},
+      properties,
+      contentType: typeof e['content-type'] === 'string' ? e['content-type'] : 'application/json',
+      contentEncoding: typeof e['content-encoding'] === 'string' ? e['content-encoding'] : 'utf-8',
+      body,
+    },
+    delivery: {
+      exchange: typeof info.exchange === 'string' ? info.exchange : '',
+      routingKey: typeof info.routing_key === 'string' ? info.routing_key : '',
+      redelivered: info.redelivered === true || (isObject(e.headers) && e.headers.redelivered === true),
+      priority: typeof props.priority === 'number' ? props.priority : undefined,
+    },
+    deliveryTag: typeof tag === 'string' ? tag : undefined,
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}

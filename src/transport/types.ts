@@ -1,0 +1,67 @@
+import type { DeliveryInfo, Message } from '../protocol/message.ts';
+
+/**
+ * The contract every broker implements (kombu's virtual transport, narrowed): publish to a queue,
+ * fetch up to N messages, and settle each delivery exactly once. Routing, prefetch accounting,
+ * ETA timers and retries live above it, in the app and the worker.
+ */
+export interface Transport {
+  /** Human-readable URL with the password masked, for banners and logs. */
+  readonly url: string;
+  readonly capabilities: TransportCapabilities;
+
+  /** Create the queue (and whatever the broker needs for it) if it does not exist. Idempotent. */
+  declareQueue(queue: string): Promise<void>;
+
+  /** Put one message on a queue. `exchange`/`routingKey` are recorded as the delivery info. */
+  publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void>;
+
+  /**
+   * Take up to `max` messages from the given queues, waiting at most `timeoutMs` for the first.
+   * Each returned delivery is unacknowledged until settled; if its consumer dies, the broker
+   * gives it to another consumer (visibility timeout, or connection loss on AMQP).
+   * Resolves with [] on timeout or when `signal` aborts.
+   */
+  fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]>;
+
+  /** Remove every ready message of a queue; returns how many were removed. */
+  purge(queue: string): Promise<number>;
+
+  /** Number of ready messages in a queue. */
+  size(queue: string): Promise<number>;
+
+  close(): Promise<void>;
+}
+
+export interface TransportCapabilities {
+  /** Messages whose `eta` header is in the future are held by the broker until due. */
+  delaysEta: boolean;
+  /** Messages rejected without requeue are kept in a dead-letter store. */
+  deadLetters: boolean;
+}
+
+export interface Delivery {
+  readonly message: Message;
+  readonly info: DeliveryInfo;
+  /** Unique per delivery (a uuid on the virtual transports, an integer on AMQP). */
+  readonly deliveryTag: string;
+  /** The queue the message was fetched from. */
+  readonly queue: string;
+  /** Done: remove the message for good. */
+  ack(): Promise<void>;
+  /**
+   * Not done. `requeue: true` puts it back at the end of its queue; `false` removes it,
+   * keeping it as a dead letter with `reason` when the broker can.
+   */
+  reject(requeue: boolean, reason?: string): Promise<void>;
+  /** Give back an unstarted message so it is the next one delivered (warm shutdown). */
+  restore(): Promise<void>;
+}
+
+export interface TransportOptions {
+  /** Seconds before an unacknowledged message of a dead consumer is delivered again. */
+  visibilityTimeout?: number;
+  [option: string]: unknown;
+}
+
+export type TransportFactory = (url: URL, options: TransportOptions) => Transport;
