@@ -1,5 +1,5 @@
 import { DecodeError } from '../errors.ts';
-import { dumps } from './json.ts';
+import { dumps, loads } from './json.ts';
 import type { DeliveryInfo, Message } from './message.ts';
 
 /**
@@ -40,7 +40,7 @@ export interface DecodedEnvelope {
 export function fromEnvelope(raw: string): DecodedEnvelope {
   let env: unknown;
   try {
-    env = JSON.parse(raw);
+    env = loads(raw); // kombu reads it with its json.loads: NaN/Infinity and 5.3 type tags included
   } catch (err) {
     throw new DecodeError(`message envelope is not valid JSON: ${(err as Error).message}`, raw, { cause: err });
   }

@@ -16,7 +16,7 @@ function write(value: unknown, seen: Set<object>): string {
       return quote(value);
     case 'number':
       if (!Number.isFinite(value)) return Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
-      return String(value);
+      return pyNumber(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
@@ -51,6 +51,22 @@ function write(value: unknown, seen: Set<object>): string {
   }
 }
 
+/**
+ * A JS number as Python writes it: integral values as ints (`2`, JS cannot tell `2.0` from `2`),
+ * other values as `repr(float)`: same shortest digits as JS, but exponent notation below 1e-4 and
+ * from 1e16 up, with a sign and at least two exponent digits (`1e-05`, `1.5e+16`; JS: `0.00001`).
+ */
+export function pyNumber(n: number): string {
+  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'nan' : n > 0 ? 'inf' : '-inf';
+  if (n === 0) return '0';
+  const abs = Math.abs(n);
+  if (Number.isInteger(n) && abs < 1e16) return String(n);
+  if (abs >= 1e-4 && abs < 1e16) return String(n);
+  const [mantissa, exp] = n.toExponential().split('e') as [string, string];
+  const sign = exp[0] === '-' ? '-' : '+';
+  return mantissa + 'e' + sign + exp.replace(/^[+-]/, '').padStart(2, '0');
+}
+
 const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
 
 function quote(s: string): string {
@@ -69,26 +85,54 @@ export function isoformat(d: Date, { z = true }: { z?: boolean } = {}): string {
 
 /** Naive UTC ISO string as Celery writes `date_done`. */
 export function naiveUtcIso(d: Date): string {
-  const frac = '.' + String(d.getUTCMilliseconds()).padStart(3, '0') + '000';
-  return d.toISOString().slice(0, 19) + frac;
+  return isoformat(d).slice(0, -1);
 }
 
 /**
  * Parse JSON written by any Celery: kombu 5.2 (plain) and kombu >= 5.3 (`{"__type__", "__value__"}`
- * tags). Tagged datetimes become `Date`; other tagged values become their plain JSON value
- * (uuid and decimal as strings, bytes as Buffer). Python's NaN/Infinity are accepted.
+ * tags, `kombu/utils/json.py`). Tagged datetimes become `Date`; uuid (`{"hex", "version"}` or a
+ * string), decimal, date and time become strings; bytes and base64 become Buffer. Untagged strings
+ * stay strings, dates included: kombu 5.2 tags nothing. Python's NaN/Infinity/-Infinity are accepted.
+ * Throws SyntaxError on invalid JSON.
  */
 export function loads(text: string): unknown {
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text, reviveTagged);
+    return JSON.parse(text, reviveTagged);
   } catch (err) {
     if (!/NaN|Infinity/.test(text)) throw err;
-    parsed = JSON.parse(text.replace(/(?<=[[:,]\s*)(-?Infinity|NaN)(?=\s*[,\]}])/g, '"__celeriac_num__$1"'), (k, v) =>
-      reviveTagged(k, typeof v === 'string' && v.startsWith('__celeriac_num__') ? Number(v.slice(16)) : v),
-    );
+    const { json, found } = quoteNonFinite(text);
+    if (!found) throw err;
+    return JSON.parse(json, (k, v) => reviveTagged(k, typeof v === 'string' && v.startsWith(NON_FINITE) ? Number(v.slice(NON_FINITE.length)) : v));
   }
-  return parsed;
+}
+
+const NON_FINITE = '\u0000celeriac-non-finite:';
+
+/** Rewrite bare NaN/Infinity/-Infinity tokens (outside strings) as marker strings JSON.parse accepts. */
+function quoteNonFinite(text: string): { json: string; found: boolean } {
+  let out = '';
+  let found = false;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    const token = /^(?:-?Infinity|NaN)/.exec(text.slice(i, i + 9))?.[0];
+    if (token) {
+      out += JSON.stringify(NON_FINITE + token);
+      found = true;
+      i += token.length;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return { json: out, found };
 }
 
 function reviveTagged(_key: string, value: unknown): unknown {
@@ -99,26 +143,47 @@ function reviveTagged(_key: string, value: unknown): unknown {
   switch (v.__type__) {
     case 'datetime':
       return typeof raw === 'string' ? parsePythonDate(raw) ?? raw : raw;
+    case 'uuid':
+      return uuidString(raw);
     case 'bytes':
       return typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
-    default:
+    case 'base64':
+      return typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw;
+    default: // decimal, date, time: their str()/isoformat() string
       return raw;
   }
 }
 
+/** kombu >= 5.3 writes a UUID as `{"hex": "<32 hex digits>", "version": 4}`; give it back as the usual dashed string. */
+function uuidString(raw: unknown): unknown {
+  const hex = typeof raw === 'string' ? raw : raw !== null && typeof raw === 'object' ? (raw as { hex?: unknown }).hex : undefined;
+  if (typeof hex !== 'string') return raw;
+  const h = hex.replace(/^urn:uuid:|[{}-]/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(h)) return raw;
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 /**
  * Parse an ISO-8601 date as Python writes it (naive means UTC, as Celery assumes with `enable_utc`).
- * Returns null when the string is not a date.
+ * Digits beyond milliseconds are dropped (a JS Date has millisecond precision).
+ * Returns null when the string is not a valid date.
  */
 export function parsePythonDate(s: string): Date | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(s);
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/.exec(s);
   if (!m) return null;
   const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', tz] = m;
-  let ms = Date.UTC(+y!, +mo! - 1, +d!, +h, +mi, +sec, frac ? Math.floor(Number('0.' + frac) * 1000) : 0);
+  const ms = Number(frac.padEnd(3, '0').slice(0, 3));
+  const local = Date.UTC(+y!, +mo! - 1, +d!, +h, +mi, +sec, ms);
+  const check = new Date(local);
+  // Date.UTC silently rolls 2024-02-30 over to March: Python rejects it, so do we
+  if (check.getUTCFullYear() !== +y! || check.getUTCMonth() !== +mo! - 1 || check.getUTCDate() !== +d! || +h > 23 || +mi > 59 || +sec > 59) {
+    return null;
+  }
+  let offsetMinutes = 0;
   if (tz && tz !== 'Z') {
     const sign = tz[0] === '-' ? -1 : 1;
     const digits = tz.slice(1).replace(':', '');
-    ms -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
+    offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0));
   }
-  return Number.isNaN(ms) ? null : new Date(ms);
+  return new Date(local - offsetMinutes * 60_000);
 }

@@ -1,17 +1,18 @@
+import { pyNumber } from './json.ts';
+
 /** Python `repr()` of JSON-like values, as Celery writes `argsrepr`/`kwargsrepr` and event fields. */
 export function pyRepr(value: unknown, maxLength = 1024): string {
-  const s = repr(value);
-  return s.length > maxLength ? s.slice(0, maxLength - 3) + '...' : s;
+  return truncate(repr(value), maxLength);
 }
 
 function repr(v: unknown): string {
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : Number.isFinite(v) ? String(v) : Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
+  if (typeof v === 'number') return pyNumber(v);
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'string') return reprString(v);
-  if (v instanceof Date) return reprString(v.toISOString());
+  if (v instanceof Date) return reprDate(v);
   if (Array.isArray(v)) return '[' + v.map(repr).join(', ') + ']';
   if (typeof v === 'object') {
     return '{' + Object.entries(v as object).map(([k, x]) => `${reprString(k)}: ${repr(x)}`).join(', ') + '}';
@@ -19,14 +20,50 @@ function repr(v: unknown): string {
   return reprString(String(v));
 }
 
+/**
+ * Python's `str.__repr__`: single quotes unless the text has a ' and no ", backslash escapes for
+ * \\ \t \n \r, \xNN / \uNNNN / \UNNNNNNNN for what `str.isprintable()` rejects (control, format,
+ * unassigned, surrogate and separator characters but the space); printable non-ASCII stays as is.
+ */
 function reprString(s: string): string {
   const q = s.includes("'") && !s.includes('"') ? '"' : "'";
-  const body = s.replace(/[\\\n\r\t]/g, (c) => ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!);
-  return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q;
+  let out = '';
+  for (const ch of s) {
+    if (ch === '\\') out += '\\\\';
+    else if (ch === q) out += '\\' + q;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (ch !== ' ' && /^[\p{C}\p{Z}]$/u.test(ch)) out += hexEscape(ch.codePointAt(0)!);
+    else out += ch;
+  }
+  return q + out + q;
 }
 
-/** Celery's argsrepr for a call with positional args: a tuple repr, `(2,)` for one element. */
+function hexEscape(cp: number): string {
+  if (cp < 0x100) return '\\x' + cp.toString(16).padStart(2, '0');
+  if (cp < 0x10000) return '\\u' + cp.toString(16).padStart(4, '0');
+  return '\\U' + cp.toString(16).padStart(8, '0');
+}
+
+/** `repr()` of an aware UTC datetime: `datetime.datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=datetime.timezone.utc)`. */
+function reprDate(d: Date): string {
+  if (Number.isNaN(d.getTime())) return reprString('Invalid Date');
+  const parts = [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds() * 1000];
+  // Python drops a zero microsecond, then (only then) a zero second
+  if (parts[6] === 0) {
+    parts.pop();
+    if (parts[5] === 0) parts.pop();
+  }
+  return `datetime.datetime(${parts.join(', ')}, tzinfo=datetime.timezone.utc)`;
+}
+
+/** Celery's argsrepr for a call with positional args: a tuple repr, `(2,)` for one element; max 1024 chars. */
 export function argsRepr(args: unknown[]): string {
-  if (args.length === 1) return '(' + repr(args[0]) + ',)';
-  return pyRepr(args).replace(/^\[/, '(').replace(/\]$/, ')');
+  const inner = args.map(repr).join(', ');
+  return truncate(args.length === 1 ? `(${inner},)` : `(${inner})`);
+}
+
+function truncate(s: string, maxLength = 1024): string {
+  return s.length > maxLength ? s.slice(0, maxLength - 3) + '...' : s;
 }

@@ -100,13 +100,16 @@ export function buildTaskMessage(f: TaskMessageFields): Message {
     ignore_result: f.ignoreResult ?? false,
     ...f.headers,
   };
+  // Key order is kombu's: Celery's own properties (correlation_id, reply_to, then any extra
+  // options such as the `replaced_task_nesting`/`origin` a retry leaks), then Producer.publish adds
+  // delivery_mode and expiration [cap redis-task-worker-retry-republished.json].
   const properties: Record<string, unknown> = {
     correlation_id: f.id,
     reply_to: f.replyTo,
-    delivery_mode: 2,
+    ...f.properties,
+    delivery_mode: f.properties?.delivery_mode ?? 2,
   };
   if (f.expires) properties.expiration = String(Math.max(0, f.expires.getTime() - Date.now()));
-  Object.assign(properties, f.properties);
   properties.priority = f.priority ?? 0;
   const embed: Embed = {
     callbacks: f.embed?.callbacks ?? null,
@@ -126,6 +129,11 @@ export function decodeTaskMessage(message: Message): TaskRequest {
   const payload = decodeBody(message);
   const h = message.headers;
   if (typeof h.task === 'string') return fromV2(message, payload);
+  if (h.task !== undefined) {
+    // e.g. the message a Python worker publishes after winning an election with action=None
+    // [cap redis-task-worker-election-winner-none-task.json]
+    throw new DecodeError(`task header "task" must be a task name string, got ${JSON.stringify(h.task)}`, message);
+  }
   if (payload !== null && typeof payload === 'object' && !Array.isArray(payload) && 'task' in payload) {
     return fromV1(message, payload as Record<string, unknown>);
   }
@@ -134,8 +142,10 @@ export function decodeTaskMessage(message: Message): TaskRequest {
 
 function fromV2(message: Message, payload: unknown): TaskRequest {
   const h = message.headers;
+  // A 2-element body (no embed) makes a Python worker exit [cap redis-handmade-acceptance.json:
+  // no-embed]; we accept it with an empty embed.
   if (!Array.isArray(payload) || payload.length < 2 || payload.length > 3) {
-    throw new DecodeError('task body must be a JSON array [args, kwargs, embed]', message);
+    throw new DecodeError(`task body must be a JSON array [args, kwargs, embed], got ${describe(payload)}`, message);
   }
   const [args, kwargs, embed] = payload as [unknown, unknown, unknown];
   const id = requireString(h.id, 'id', message);
@@ -165,6 +175,10 @@ function fromV2(message: Message, payload: unknown): TaskRequest {
   };
 }
 
+/**
+ * Protocol 1 (`as_task_v1`): everything in a body object. Like Celery's `hybrid_to_proto2`, a
+ * chain stays what v1 made of it: nested `options.link` callbacks, not `embed.chain`.
+ */
 function fromV1(message: Message, b: Record<string, unknown>): TaskRequest {
   const id = requireString(b.id, 'id', message);
   const args = requireArgs(b.args ?? [], message);
@@ -180,15 +194,16 @@ function fromV1(message: Message, b: Record<string, unknown>): TaskRequest {
     expires: readDate(b.expires, 'expires', message),
     retries: typeof b.retries === 'number' ? b.retries : 0,
     timelimit: readTimelimit(b.timelimit),
-    rootId: id,
-    parentId: null,
+    // v1 has no root: the task is its own root, as a v2 client would have written it
+    rootId: str(b.root_id) ?? id,
+    parentId: str(b.parent_id),
     group: str(b.taskset) ?? str(b.group),
     groupIndex: typeof b.group_index === 'number' ? b.group_index : null,
-    shadow: null,
-    origin: null,
+    shadow: str(b.shadow),
+    origin: str(b.origin),
     ignoreResult: false,
-    argsrepr: argsRepr(args),
-    kwargsrepr: pyRepr(kwargs),
+    argsrepr: typeof b.argsrepr === 'string' ? b.argsrepr : argsRepr(args),
+    kwargsrepr: typeof b.kwargsrepr === 'string' ? b.kwargsrepr : pyRepr(kwargs),
     replyTo: str(message.properties.reply_to),
     correlationId: str(message.properties.correlation_id),
     headers: message.headers,
@@ -213,7 +228,7 @@ function readDate(v: unknown, field: string, message: Message): Date | null {
     const d = parsePythonDate(v);
     if (d) return d;
   }
-  throw new DecodeError(`task header "${field}" is not an ISO-8601 date: ${JSON.stringify(v)}`, message);
+  throw new DecodeError(`task header "${field}" is not an ISO-8601 date: ${describe(v)}`, message);
 }
 
 function readTimelimit(v: unknown): [number | null, number | null] {
@@ -224,17 +239,28 @@ function readTimelimit(v: unknown): [number | null, number | null] {
 
 function requireString(v: unknown, field: string, message: Message): string {
   if (typeof v === 'string' && v.length > 0) return v;
-  throw new DecodeError(`task message has no "${field}" string`, message);
+  throw new DecodeError(`task message has no "${field}" string${v === undefined ? '' : `, got ${describe(v)}`}`, message);
 }
 
 function requireArgs(v: unknown, message: Message): unknown[] {
   if (Array.isArray(v)) return v;
-  throw new DecodeError(`task args must be a JSON array, got ${dumps(v).slice(0, 80)}`, message);
+  throw new DecodeError(`task args must be a JSON array, got ${describe(v)}`, message);
 }
 
 function requireKwargs(v: unknown, message: Message): Record<string, unknown> {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  throw new DecodeError(`task kwargs must be a JSON object, got ${dumps(v).slice(0, 80)}`, message);
+  throw new DecodeError(`task kwargs must be a JSON object, got ${describe(v)}`, message);
+}
+
+/** A short JSON rendering of a bad value for an error message (never throws). */
+function describe(v: unknown): string {
+  let s: string;
+  try {
+    s = dumps(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 80 ? s.slice(0, 77) + '...' : s;
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { KeyValueBackend } from '../backend/key-value-backend.ts';
+import { createKeyValueStore } from '../backend/registry.ts';
+import { ConfigurationError, NotRegistered } from '../errors.ts';
+import { createTransport } from '../transport/registry.ts';
+import type { Transport } from '../transport/types.ts';
+import { CELERIAC_APP } from './brand.ts';
+import type { CallOptions, InternalCallOptions } from './call-options.ts';
+import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
+import { EagerResult, runEager } from './eager.ts';
+import { publishTask } from './publish.ts';
+import { AsyncResult, type ResultSource } from './result.ts';
+import { type AnyFn, type BoundFn, Task } from './task.ts';
+import { type TaskOptions, validateTaskOptions } from './task-options.ts';
+
+/**
+ * The application: configuration, the task registry, and the connections used to send tasks
+ * and read results. `new Celery('proj')` with no broker uses the embedded SQLite default.
+ */
+export class Celery implements ResultSource {
+  readonly [CELERIAC_APP] = true;
+  readonly conf: ResolvedConfig;
+  readonly tasks = new Map<string, Task>();
+  /** Celery's `thread_oid`: the reply_to of messages this app sends. */
+  readonly oid = randomUUID();
+  /** Celery's `anon_nodename`, the `origin` header of messages this process sends. */
+  origin = `gen${process.pid}@${os.hostname()}`;
+  private transportInstance: Transport | undefined;
+  private backendInstance: KeyValueBackend | undefined;
+
+  constructor(
+    readonly main: string = 'default',
+    config: CeleryConfig = {},
+  ) {
+    this.conf = resolveConfig(config as Record<string, unknown>);
+  }
+
+  /** Register a task: `app.task('tasks.add', (x: number, y: number) => x + y)`. */
+  task<A extends unknown[], R>(name: string, fn: (...args: A) => R): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(options: TaskOptions & { bind: true }, fn: BoundFn<A, R>): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(options: TaskOptions & { bind?: false }, fn: (...args: A) => R): Task<A, Awaited<R>>;
+  task(nameOrOptions: string | TaskOptions, fn: AnyFn): Task {
+    const options = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : { ...nameOrOptions };
+    validateTaskOptions(options);
+    if (typeof fn !== 'function') throw new ConfigurationError(`task ${options.name}: the second argument must be the task function`);
+    if (this.tasks.has(options.name)) throw new ConfigurationError(`task ${JSON.stringify(options.name)} is already registered in app ${this.main}`);
+    const task = new Task(this, options, fn);
+    this.tasks.set(options.name, task);
+    return task;
+  }
+
+  getTask(name: string): Task {
+    const task = this.tasks.get(name);
+    if (!task) throw new NotRegistered(name);
+    return task;
+  }
+
+  /** Send a task by name; any Celery worker (Python or celeriac) that has it can run it. */
+  async sendTask<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: CallOptions = {}): Promise<AsyncResult<R>> {
+    const task = this.tasks.get(name);
+    if (this.conf.taskAlwaysEager && task) return this.applyEager<R>(task, args, kwargs, options);
+    const id = await publishTask(this, name, args, kwargs, options as InternalCallOptions, task?.options);
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** Run a task in this process, as `task_always_eager` does. */
+  async applyEager<R>(task: Task, args: unknown[], kwargs: Record<string, unknown>, options: CallOptions): Promise<AsyncResult<R>> {
+    const meta = await runEager(this, task, args, kwargs, options);
+    return new EagerResult<R>(meta, this);
+  }
+
+  AsyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** The broker connection, opened on first use. */
+  async transport(): Promise<Transport> {
+    this.transportInstance ??= createTransport(this.conf.broker, this.conf.brokerTransportOptions);
+    return this.transportInstance;
+  }
+
+  /** The result backend, opened on first use. */
+  async backend(): Promise<KeyValueBackend> {
+    if (!this.backendInstance) {
+      const url = this.backendUrl();
+      if (!url) {
+        throw new ConfigurationError(
+          `app ${this.main} has no result backend: set the "backend" option (e.g. sqlite://celeriac.db) to store and read results`,
+        );
+      }
+      this.backendInstance = new KeyValueBackend(createKeyValueStore(url, {}), this.conf.resultExpires);
+    }
+    return this.backendInstance;
+  }
+
+  /** The backend URL in use: the configured one, or the broker's own store for the embedded brokers. */
+  backendUrl(): string | null {
+    if (this.conf.backend !== undefined) return this.conf.backend;
+    return /^(sqlite|memory):/.test(this.conf.broker) ? this.conf.broker : null;
+  }
+
+  /** Mark a task revoked: workers check the mark before starting it. */
+  async revoke(taskId: string): Promise<void> {
+    await (await this.backend()).markRevoked(taskId);
+  }
+
+  /** Close the broker and backend connections. */
+  async close(): Promise<void> {
+    const transport = this.transportInstance;
+    const backend = this.backendInstance;
+    this.transportInstance = undefined;
+    this.backendInstance = undefined;
+    await Promise.all([transport?.close(), backend?.close()]);
+  }
+
+  toString(): string {
+    return `<Celery ${this.main}>`;
+  }
+}

@@ -1,0 +1,151 @@
+import { ConfigurationError } from '../errors.ts';
+import { didYouMean } from './did-you-mean.ts';
+
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]';
+
+interface Setting {
+  kind: Kind;
+  /** Celery's own setting name, for error messages and docs. */
+  celery: string;
+  min?: number;
+  integer?: boolean;
+  nullable?: boolean;
+  oneOf?: readonly string[];
+}
+
+/**
+ * Every configuration key celeriac reads: Celery's setting names in camelCase.
+ * One table; types, defaults and validation derive from it.
+ */
+const SETTINGS = {
+  broker: { kind: 'string', celery: 'broker_url' },
+  backend: { kind: 'string', celery: 'result_backend', nullable: true },
+  brokerTransportOptions: { kind: 'object', celery: 'broker_transport_options' },
+  resultExpires: { kind: 'number', celery: 'result_expires', min: 0, nullable: true },
+  resultExtended: { kind: 'boolean', celery: 'result_extended' },
+  taskAlwaysEager: { kind: 'boolean', celery: 'task_always_eager' },
+  taskEagerPropagates: { kind: 'boolean', celery: 'task_eager_propagates' },
+  taskStoreEagerResult: { kind: 'boolean', celery: 'task_store_eager_result' },
+  taskDefaultQueue: { kind: 'string', celery: 'task_default_queue' },
+  taskDefaultPriority: { kind: 'number', celery: 'task_default_priority', min: 0, integer: true, nullable: true },
+  taskRoutes: { kind: 'object', celery: 'task_routes' },
+  taskSerializer: { kind: 'string', celery: 'task_serializer', oneOf: ['json'] },
+  resultSerializer: { kind: 'string', celery: 'result_serializer', oneOf: ['json'] },
+  acceptContent: { kind: 'string[]', celery: 'accept_content' },
+  taskAcksLate: { kind: 'boolean', celery: 'task_acks_late' },
+  taskRejectOnWorkerLost: { kind: 'boolean', celery: 'task_reject_on_worker_lost' },
+  taskTrackStarted: { kind: 'boolean', celery: 'task_track_started' },
+  taskIgnoreResult: { kind: 'boolean', celery: 'task_ignore_result' },
+  taskTimeLimit: { kind: 'number', celery: 'task_time_limit', min: 0, nullable: true },
+  taskSoftTimeLimit: { kind: 'number', celery: 'task_soft_time_limit', min: 0, nullable: true },
+  taskPublishRetry: { kind: 'boolean', celery: 'task_publish_retry' },
+  taskPublishRetryPolicy: { kind: 'object', celery: 'task_publish_retry_policy' },
+  workerConcurrency: { kind: 'number', celery: 'worker_concurrency', min: 1, integer: true },
+  workerPrefetchMultiplier: { kind: 'number', celery: 'worker_prefetch_multiplier', min: 0, integer: true },
+} as const satisfies Record<string, Setting>;
+
+type SettingKey = keyof typeof SETTINGS;
+type ValueOf<S extends Setting> = (S['kind'] extends 'string'
+  ? string
+  : S['kind'] extends 'number'
+    ? number
+    : S['kind'] extends 'boolean'
+      ? boolean
+      : S['kind'] extends 'string[]'
+        ? string[]
+        : Record<string, unknown>) | (S extends { nullable: true } ? null : never);
+
+/** The configuration an app is created with; every key optional. */
+export type CeleryConfig = { [K in SettingKey]?: ValueOf<(typeof SETTINGS)[K]> };
+
+export interface RetryPolicy {
+  maxRetries: number;
+  intervalStart: number;
+  intervalStep: number;
+  intervalMax: number;
+}
+
+export const DEFAULTS = {
+  broker: 'sqlite://celeriac.db',
+  backend: undefined as string | null | undefined,
+  brokerTransportOptions: {} as Record<string, unknown>,
+  resultExpires: 86_400 as number | null,
+  resultExtended: false,
+  taskAlwaysEager: false,
+  taskEagerPropagates: false,
+  taskStoreEagerResult: false,
+  taskDefaultQueue: 'celery',
+  taskDefaultPriority: null as number | null,
+  taskRoutes: {} as Record<string, unknown>,
+  taskSerializer: 'json',
+  resultSerializer: 'json',
+  acceptContent: ['json'],
+  taskAcksLate: false,
+  taskRejectOnWorkerLost: false,
+  taskTrackStarted: false,
+  taskIgnoreResult: false,
+  taskTimeLimit: null as number | null,
+  taskSoftTimeLimit: null as number | null,
+  taskPublishRetry: true,
+  taskPublishRetryPolicy: { maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 0.2 } as Record<string, unknown>,
+  workerConcurrency: 10,
+  workerPrefetchMultiplier: 4,
+};
+
+export type ResolvedConfig = typeof DEFAULTS;
+
+/** Validate user configuration; unknown keys and bad values fail with a message that says what to do. */
+export function resolveConfig(input: Record<string, unknown>): ResolvedConfig {
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue;
+    const setting = (SETTINGS as Record<string, Setting>)[key];
+    if (!setting) {
+      const hint = didYouMean(key, Object.keys(SETTINGS)) ?? didYouMean(snakeToCamel(key), Object.keys(SETTINGS));
+      throw new ConfigurationError(
+        `unknown configuration key ${JSON.stringify(key)}` + (hint ? `; did you mean ${JSON.stringify(hint)}?` : '') +
+          ' (celeriac uses Celery\'s setting names in camelCase, e.g. task_acks_late → taskAcksLate)',
+      );
+    }
+    out[key] = validate(key, setting, value);
+  }
+  return out as ResolvedConfig;
+}
+
+function validate(key: string, s: Setting, value: unknown): unknown {
+  const bad = (expected: string) =>
+    new ConfigurationError(`configuration ${key} (Celery's ${s.celery}) must be ${expected}, got ${JSON.stringify(value)}`);
+  if (value === null) {
+    if (s.nullable) return null;
+    throw bad(`a ${s.kind}`);
+  }
+  switch (s.kind) {
+    case 'string':
+      if (typeof value !== 'string') throw bad('a string');
+      if (s.oneOf && !s.oneOf.includes(value)) throw bad(`one of ${s.oneOf.join(', ')}`);
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad('true or false');
+      return value;
+    case 'number':
+      if (typeof value !== 'number' || Number.isNaN(value)) throw bad('a number');
+      if (s.integer && !Number.isInteger(value)) throw bad('an integer');
+      if (s.min !== undefined && value < s.min) throw bad(`at least ${s.min}`);
+      return value;
+    case 'string[]':
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw bad('a list of strings');
+      return value;
+    case 'object':
+      if (typeof value !== 'object' || Array.isArray(value)) throw bad('an object');
+      return value;
+  }
+}
+
+function snakeToCamel(s: string): string {
+  return s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function retryPolicy(p: Record<string, unknown>): RetryPolicy {
+  const n = (k: string, d: number) => (typeof p[k] === 'number' ? (p[k] as number) : d);
+  return { maxRetries: n('maxRetries', 3), intervalStart: n('intervalStart', 0), intervalStep: n('intervalStep', 0.2), intervalMax: n('intervalMax', 0.2) };
+}

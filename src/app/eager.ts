@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { pendingMeta, type TaskMeta } from '../backend/key-value-backend.ts';
+import { serializeException } from '../protocol/exceptions.ts';
+import { naiveUtcIso } from '../protocol/json.ts';
+import { argsRepr, pyRepr } from '../protocol/repr.ts';
+import type { TaskRequest } from '../protocol/task-message.ts';
+import type { CallOptions } from './call-options.ts';
+import type { Celery } from './celery.ts';
+import { AsyncResult, type ResultSource } from './result.ts';
+import type { Task } from './task.ts';
+import { traceTask } from './trace.ts';
+
+/** Run a task in this process (`task_always_eager`, `task.apply()`); retries run at once, in a loop. */
+export async function runEager(app: Celery, task: Task, args: unknown[], kwargs: Record<string, unknown>, options: CallOptions): Promise<TaskMeta> {
+  const id = options.taskId ?? randomUUID();
+  const backend = app.conf.taskStoreEagerResult ? await app.backend() : undefined;
+  for (let retries = 0; ; retries++) {
+    const req: TaskRequest = {
+      protocol: 2, id, name: task.name, args, kwargs, embed: { callbacks: null, errbacks: null, chain: null, chord: null },
+      eta: null, expires: null, retries, timelimit: [options.timeLimit ?? null, options.softTimeLimit ?? null],
+      rootId: id, parentId: null, group: null, groupIndex: null, shadow: null, origin: app.origin,
+      ignoreResult: false, argsrepr: argsRepr(args), kwargsrepr: pyRepr(kwargs), replyTo: app.oid, correlationId: id,
+      headers: options.headers ?? {},
+    };
+    const outcome = await traceTask(app, task, req, {
+      hostname: os.hostname(), deliveryInfo: null, queue: null, eager: true, signal: new AbortController().signal, backend,
+    });
+    switch (outcome.state) {
+      case 'RETRY':
+        continue;
+      case 'SUCCESS':
+        return { ...pendingMeta(id), status: 'SUCCESS', result: outcome.result, date_done: naiveUtcIso(new Date()) };
+      case 'FAILURE':
+        if (app.conf.taskEagerPropagates) throw outcome.error;
+        return { ...pendingMeta(id), status: 'FAILURE', result: serializeException(outcome.error), traceback: outcome.traceback, date_done: naiveUtcIso(new Date()) };
+      default:
+        return { ...pendingMeta(id), status: outcome.state };
+    }
+  }
+}
+
+/** The result of an eager run: already known, no backend needed. */
+export class EagerResult<R = unknown> extends AsyncResult<R> {
+  constructor(
+    private readonly known: TaskMeta,
+    source: ResultSource,
+  ) {
+    super(known.task_id, source);
+  }
+
+  protected override async meta(): Promise<TaskMeta> {
+    return this.known;
+  }
+
+  override async get(options: { propagate?: boolean } = {}): Promise<R> {
+    return this.settle(this.known, options.propagate ?? true);
+  }
+}

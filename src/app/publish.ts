@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildTaskMessage, type SignatureDict } from '../protocol/task-message.ts';
+import type { InternalCallOptions } from './call-options.ts';
+import type { Celery } from './celery.ts';
+import { retryPolicy } from './config.ts';
+import type { TaskOptions } from './task-options.ts';
+
+/** Build a task message from calling options and publish it; returns the task id. */
+export async function publishTask(
+  app: Celery,
+  name: string,
+  args: unknown[],
+  kwargs: Record<string, unknown> | undefined,
+  options: InternalCallOptions,
+  taskOptions?: Readonly<TaskOptions>,
+): Promise<string> {
+  const conf = app.conf;
+  const id = options.taskId ?? randomUUID();
+  const now = Date.now();
+  const eta = options.eta ?? (options.countdown !== undefined ? new Date(now + options.countdown * 1000) : null);
+  const expiresOpt = options.expires ?? taskOptions?.expires ?? null;
+  const expires = expiresOpt === null ? null : expiresOpt instanceof Date ? expiresOpt : new Date(now + expiresOpt * 1000);
+  const queue = options.queue ?? routeFor(app, name) ?? taskOptions?.queue ?? conf.taskDefaultQueue;
+  const message = buildTaskMessage({
+    id,
+    name,
+    args,
+    kwargs,
+    embed: { callbacks: list(options.link), errbacks: list(options.linkError), chain: options.chain ?? null, chord: options.chord ?? null },
+    eta,
+    expires,
+    retries: options.retries ?? 0,
+    timeLimit: options.timeLimit ?? taskOptions?.timeLimit ?? conf.taskTimeLimit,
+    softTimeLimit: options.softTimeLimit ?? taskOptions?.softTimeLimit ?? conf.taskSoftTimeLimit,
+    rootId: options.rootId ?? id,
+    parentId: options.parentId ?? null,
+    group: options.group ?? null,
+    groupIndex: options.groupIndex ?? null,
+    shadow: options.shadow ?? null,
+    origin: app.origin,
+    ignoreResult: options.ignoreResult ?? taskOptions?.ignoreResult ?? conf.taskIgnoreResult,
+    replyTo: app.oid,
+    priority: options.priority ?? taskOptions?.priority ?? conf.taskDefaultPriority ?? 0,
+    headers: options.headers,
+    properties: options.properties,
+    serializer: options.serializer ?? taskOptions?.serializer ?? conf.taskSerializer,
+  });
+  const transport = await app.transport();
+  const route = { exchange: options.exchange ?? '', routingKey: options.routingKey ?? queue };
+  const policy = retryPolicy({ ...conf.taskPublishRetryPolicy, ...options.retryPolicy });
+  const retry = options.retry ?? conf.taskPublishRetry;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await transport.publish(queue, message, route);
+      return id;
+    } catch (err) {
+      if (!retry || attempt >= policy.maxRetries) throw err;
+      await sleep(Math.min(policy.intervalStart + attempt * policy.intervalStep, policy.intervalMax) * 1000);
+    }
+  }
+}
+
+/** `taskRoutes`: `{ 'tasks.add': { queue: 'math' } }` or `{ 'tasks.*': 'math' }`. */
+function routeFor(app: Celery, name: string): string | undefined {
+  for (const [pattern, route] of Object.entries(app.conf.taskRoutes)) {
+    const matches = pattern.includes('*') ? new RegExp('^' + pattern.split('*').map(escape).join('.*') + '$').test(name) : pattern === name;
+    if (!matches) continue;
+    if (typeof route === 'string') return route;
+    if (route && typeof route === 'object' && typeof (route as { queue?: unknown }).queue === 'string') return (route as { queue: string }).queue;
+  }
+  return undefined;
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function list(v: SignatureDict | SignatureDict[] | undefined): SignatureDict[] | null {
+  if (!v) return null;
+  return Array.isArray(v) ? v : [v];
+}

@@ -1,0 +1,74 @@
+import { ConfigurationError } from '../errors.ts';
+import { isSerializer } from '../protocol/serializers.ts';
+import { didYouMean } from './did-you-mean.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => Error;
+
+/** Per-task options, as Celery's task attributes in camelCase. */
+export interface TaskOptions {
+  /** The task name every client uses to call it, e.g. `tasks.add`. */
+  name: string;
+  /** Pass the task context as the first argument (Celery's `bind=True`). */
+  bind?: boolean;
+  /** Retries allowed before MaxRetriesExceededError (default 3; null = forever). */
+  maxRetries?: number | null;
+  /** Seconds before a retry when no countdown is given (default 180). */
+  defaultRetryDelay?: number;
+  /** Error classes that trigger an automatic retry. */
+  autoretryFor?: ErrorClass[];
+  /** Exponential backoff for autoretry: true = 1 s base, or the base in seconds. */
+  retryBackoff?: boolean | number;
+  /** Upper bound of the backoff, seconds (default 600). */
+  retryBackoffMax?: number;
+  /** Randomize the backoff delay (default true). */
+  retryJitter?: boolean;
+  /** Acknowledge after the task has run rather than before. */
+  acksLate?: boolean;
+  /** With acksLate: requeue the message when the worker dies while running it. */
+  rejectOnWorkerLost?: boolean;
+  ignoreResult?: boolean;
+  /** Store a STARTED state when the task begins. */
+  trackStarted?: boolean;
+  /** Seconds after which the task's AbortSignal fires with SoftTimeLimitExceeded. */
+  softTimeLimit?: number | null;
+  /** Seconds after which the task is failed with TimeLimitExceeded. */
+  timeLimit?: number | null;
+  /** Default expiry in seconds from sending, or a date. */
+  expires?: number | Date | null;
+  queue?: string;
+  priority?: number;
+  serializer?: string;
+}
+
+const KNOWN: ReadonlySet<string> = new Set([
+  'name', 'bind', 'maxRetries', 'defaultRetryDelay', 'autoretryFor', 'retryBackoff', 'retryBackoffMax', 'retryJitter',
+  'acksLate', 'rejectOnWorkerLost', 'ignoreResult', 'trackStarted', 'softTimeLimit', 'timeLimit', 'expires', 'queue',
+  'priority', 'serializer',
+]);
+
+export function validateTaskOptions(o: TaskOptions): void {
+  const where = `task ${JSON.stringify(o.name)}`;
+  if (typeof o.name !== 'string' || o.name.length === 0) {
+    throw new ConfigurationError('a task needs a non-empty string name, e.g. app.task(\'tasks.add\', fn)');
+  }
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) {
+      const hint = didYouMean(key, [...KNOWN]);
+      throw new ConfigurationError(`${where}: unknown option ${JSON.stringify(key)}` + (hint ? `; did you mean ${JSON.stringify(hint)}?` : ''));
+    }
+  }
+  const nonNegative = (k: keyof TaskOptions) => {
+    const v = o[k];
+    if (v !== undefined && v !== null && (typeof v !== 'number' || !(v >= 0))) {
+      throw new ConfigurationError(`${where}: option ${k} must be a number of seconds ≥ 0, got ${JSON.stringify(v)}`);
+    }
+  };
+  ['maxRetries', 'defaultRetryDelay', 'retryBackoffMax', 'softTimeLimit', 'timeLimit', 'priority'].forEach((k) => nonNegative(k as keyof TaskOptions));
+  if (o.autoretryFor && (!Array.isArray(o.autoretryFor) || o.autoretryFor.some((c) => typeof c !== 'function'))) {
+    throw new ConfigurationError(`${where}: autoretryFor must be a list of error classes, e.g. [TypeError]`);
+  }
+  if (o.serializer !== undefined && !isSerializer(o.serializer)) {
+    throw new ConfigurationError(`${where}: serializer ${JSON.stringify(o.serializer)} is not supported (use "json")`);
+  }
+}

@@ -1,0 +1,133 @@
+import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded } from '../errors.ts';
+import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
+import type { DeliveryInfo } from '../protocol/message.ts';
+import type { TaskRequest } from '../protocol/task-message.ts';
+import { applyCallbacks, applyErrbacks } from './callbacks.ts';
+import type { Celery } from './celery.ts';
+import type { RequestContext, RetryOptions, TaskContext } from './context.ts';
+import { backoffDelay, republishForRetry } from './retry.ts';
+import type { Task } from './task.ts';
+
+export interface TraceEnv {
+  hostname: string;
+  deliveryInfo: DeliveryInfo | null;
+  /** The queue the message came from; retries go back to it. */
+  queue: string | null;
+  eager: boolean;
+  /** Aborted on shutdown or revoke-with-terminate. */
+  signal: AbortSignal;
+  /** Where states are stored; undefined when the app has no result backend. */
+  backend: KeyValueBackend | undefined;
+}
+
+export type TraceOutcome =
+  | { state: 'SUCCESS'; result: unknown; runtime: number }
+  | { state: 'FAILURE'; error: unknown; traceback: string; runtime: number }
+  | { state: 'RETRY'; error: unknown }
+  | { state: 'IGNORED' }
+  | { state: 'REJECTED'; requeue: boolean; reason: string };
+
+/**
+ * Run one task request to its outcome and store its state: Celery's `trace_task`, shared by the
+ * worker and eager mode. Never throws for anything the task does.
+ */
+export async function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
+  const started = performance.now();
+  const opts = task.options;
+  const store = env.backend && !(req.ignoreResult || opts.ignoreResult) ? env.backend : undefined;
+  const abort = new AbortController();
+  const onOuterAbort = () => abort.abort(env.signal.reason);
+  env.signal.addEventListener('abort', onOuterAbort, { once: true });
+  const [hard, soft] = [req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit, req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit];
+  const timers: NodeJS.Timeout[] = [];
+  const request: RequestContext = { ...req, task: req.name, hostname: env.hostname, deliveryInfo: env.deliveryInfo, isEager: env.eager };
+  const storeOpts = { groupId: req.group, parentId: req.parentId };
+
+  const context: TaskContext = {
+    name: task.name,
+    request,
+    signal: abort.signal,
+    retry: (options: RetryOptions = {}) => retry(app, task, req, env, options),
+    updateState: async (state, meta) => {
+      await env.backend?.storeResult(req.id, meta ?? null, state, storeOpts);
+    },
+  };
+
+  try {
+    if (store && (opts.trackStarted ?? app.conf.taskTrackStarted)) {
+      await store.storeResult(req.id, { pid: process.pid, hostname: env.hostname }, 'STARTED', storeOpts);
+    }
+    const args = Object.keys(req.kwargs).length > 0 ? [...req.args, req.kwargs] : req.args;
+    const running = Promise.resolve().then(() => (opts.bind ? task.fn(context, ...args) : task.fn(...args)));
+    if (soft) timers.push(setTimeout(() => abort.abort(new SoftTimeLimitExceeded(`soft time limit (${soft} s) exceeded`)), soft * 1000));
+    const limited = hard
+      ? Promise.race([
+          running,
+          new Promise<never>((_, reject) => {
+            timers.push(setTimeout(() => {
+              const err = new TimeLimitExceeded(`TimeLimitExceeded(${hard})`);
+              abort.abort(err);
+              reject(err);
+            }, hard * 1000));
+          }),
+        ])
+      : running;
+    const result = await limited;
+    const runtime = (performance.now() - started) / 1000;
+    await store?.storeResult(req.id, result, 'SUCCESS', storeOpts);
+    await applyCallbacks(app, req, result);
+    return { state: 'SUCCESS', result, runtime };
+  } catch (error) {
+    return handleError(app, task, req, env, error, started, store, storeOpts);
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    env.signal.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+async function handleError(
+  app: Celery,
+  task: Task,
+  req: TaskRequest,
+  env: TraceEnv,
+  error: unknown,
+  started: number,
+  store: KeyValueBackend | undefined,
+  storeOpts: { groupId: string | null; parentId: string | null },
+): Promise<TraceOutcome> {
+  if (error instanceof Retry) {
+    await store?.storeResult(req.id, serializeException(error.exc ?? error), 'RETRY', { ...storeOpts, traceback: formatTraceback(error.exc ?? error) });
+    return { state: 'RETRY', error: error.exc ?? error };
+  }
+  if (error instanceof Ignore) return { state: 'IGNORED' };
+  if (error instanceof Reject) return { state: 'REJECTED', requeue: error.requeue, reason: error.reason };
+  const autoretry = task.options.autoretryFor;
+  if (autoretry?.some((cls) => error instanceof cls)) {
+    const countdown = backoffDelay(task.options, req.retries);
+    try {
+      await retry(app, task, req, env, { exc: error, countdown });
+    } catch (retryError) {
+      if (retryError instanceof Retry) return handleError(app, task, req, env, retryError, started, store, storeOpts);
+      error = retryError;
+    }
+  }
+  const traceback = formatTraceback(error);
+  await store?.storeResult(req.id, serializeException(error), 'FAILURE', { ...storeOpts, traceback });
+  await applyErrbacks(app, req);
+  return { state: 'FAILURE', error, traceback, runtime: (performance.now() - started) / 1000 };
+}
+
+/** `self.retry()`: re-publish with retries + 1 and reject with Retry, or throw when exhausted. */
+async function retry(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, options: RetryOptions): Promise<never> {
+  const max = options.maxRetries !== undefined ? options.maxRetries : task.options.maxRetries ?? 3;
+  if (max !== null && req.retries >= max) {
+    if (options.exc !== undefined) throw options.exc;
+    throw new MaxRetriesExceededError(`Can't retry ${task.name}[${req.id}] args:${req.argsrepr} kwargs:${req.kwargsrepr}`);
+  }
+  const countdown = options.countdown ?? task.options.defaultRetryDelay ?? 180;
+  const when = options.eta ?? new Date(Date.now() + countdown * 1000);
+  if (env.eager) throw new Retry(`Retry in ${countdown}s`, options.exc, when);
+  await republishForRetry(app, req, env.queue, { ...options, eta: when });
+  throw new Retry(`Retry in ${countdown}s`, options.exc, when);
+}

@@ -1,0 +1,17 @@
+import { Celery } from '../app/celery.ts';
+import { findApp, resolveAppName } from './find-app.ts';
+
+export interface AppOptions {
+  app?: string;
+  broker?: string;
+  resultBackend?: string;
+}
+
+/** The app named by -A (or $CELERY_APP), else a default app; -b and --result-backend override its config. */
+export async function loadApp(opts: AppOptions): Promise<Celery> {
+  const name = resolveAppName({ cliValue: opts.app });
+  const app = name ? ((await findApp(name)).app as Celery) : new Celery('default');
+  if (opts.broker) app.conf.broker = opts.broker;
+  if (opts.resultBackend) app.conf.backend = opts.resultBackend;
+  return app;
+}

@@ -1,0 +1,77 @@
+/**
+ * Node's counterpart of Python's import system for --app: turn a module name
+ * (`proj.tasks`) or a file path (`./src/tasks.ts`) into a file, and import it.
+ */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ImproperlyConfigured } from '../errors.ts';
+
+/** Tried in this order, first as `<name><ext>`, then as `<name>/index<ext>`. */
+export const MODULE_EXTENSIONS = ['.ts', '.js', '.mjs', '.cjs', '.mts', '.cts'] as const;
+
+export interface ResolvedModule {
+  /** The file found, or undefined when no candidate exists. */
+  file: string | undefined;
+  /** Every file looked for, in order (for error messages). */
+  candidates: string[];
+  /** True for a folder with an index file: the Python "package" that may hold a `celery` submodule. */
+  isPackage: boolean;
+}
+
+/** A file path rather than a dotted module name: has a separator, starts with `.`, is absolute or has a module extension. */
+export function isPathLike(spec: string): boolean {
+  return spec.includes('/') || spec.includes('\\') || spec.startsWith('.') || path.isAbsolute(spec) ||
+    MODULE_EXTENSIONS.some((ext) => spec.endsWith(ext));
+}
+
+export function resolveModule(spec: string, cwd: string): ResolvedModule {
+  let base: string;
+  if (isPathLike(spec)) {
+    base = path.resolve(cwd, spec);
+    // An explicit extension names exactly one file (a folder never ends in .ts in practice).
+    if (MODULE_EXTENSIONS.some((ext) => base.endsWith(ext)) && isFile(base)) {
+      return { file: base, candidates: [base], isPackage: isIndex(base) };
+    }
+  } else {
+    if (spec.split('.').some((part) => part === '')) {
+      throw new ImproperlyConfigured(`Invalid module name ${JSON.stringify(spec)}: empty part between dots.`);
+    }
+    base = path.resolve(cwd, ...spec.split('.'));
+  }
+  const files = MODULE_EXTENSIONS.map((ext) => base + ext);
+  const indexes = MODULE_EXTENSIONS.map((ext) => path.join(base, 'index' + ext));
+  const candidates = [...files, ...indexes];
+  const file = candidates.find(isFile);
+  return { file, candidates, isPackage: file !== undefined && indexes.includes(file) };
+}
+
+/**
+ * Import a resolved file. Any failure here is a real error in (or below) the module, never
+ * "module not found": we only import files that exist.
+ */
+export async function importModule(name: string, file: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (cause) {
+    const code = (cause as { code?: unknown } | null)?.code;
+    const hint = code === 'ERR_UNKNOWN_FILE_EXTENSION'
+      ? ' (TypeScript modules need the tsx loader; run through the celeriac command)'
+      : '';
+    const err = new ImproperlyConfigured(
+      `Error while importing module ${name} (${file}): ${String((cause as Error | null)?.message ?? cause)}${hint}`,
+      { cause },
+    );
+    // Keep the original stack visible where only err.stack is printed.
+    if (cause instanceof Error && cause.stack) err.stack = `${err.stack}\nCaused by: ${cause.stack}`;
+    throw err;
+  }
+}
+
+function isFile(p: string): boolean {
+  return statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+function isIndex(file: string): boolean {
+  return path.basename(file, path.extname(file)) === 'index';
+}

@@ -1,0 +1,39 @@
+import { Command, Option } from 'commander';
+import { CeleriacError } from '../errors.ts';
+import { VERSION } from '../version.ts';
+import { registerCall, registerPurge, registerResult } from './client-commands.ts';
+import { registerWorker } from './worker-command.ts';
+
+/**
+ * `celeriac`: Celery's command line. -A/--app and -b/--broker work before the verb
+ * (`celeriac -A proj worker`) and after it (`celeriac worker -A proj`).
+ */
+export function buildProgram(): Command {
+  const program = new Command('celeriac')
+    .description('Distributed task queue, wire-compatible with Celery 5')
+    .version(VERSION, '--version')
+    .enablePositionalOptions(false);
+  addAppOptions(program);
+  for (const register of [registerWorker, registerCall, registerResult, registerPurge]) addAppOptions(register(program));
+  return program;
+}
+
+export function addAppOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-A, --app <app>', 'application: module, module:attribute or file path (env CELERY_APP)'))
+    .addOption(new Option('-b, --broker <url>', 'broker URL (default: sqlite://celeriac.db)'))
+    .addOption(new Option('--result-backend <url>', 'result backend URL'));
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CeleriacError) {
+      process.stderr.write(`Error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+

@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { createLogger, type LogFormat, parseLogLevel } from '../worker/log.ts';
+import { Worker } from '../worker/worker.ts';
+import { loadApp } from './load-app.ts';
+import { positiveInt } from './parse.ts';
+
+export function registerWorker(program: Command): Command {
+  return program
+    .command('worker')
+    .description('Start a worker')
+    .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL', 'INFO')
+    .option('-c, --concurrency <n>', 'tasks run at once (default: workerConcurrency, 10)', positiveInt('--concurrency'))
+    .option('-Q, --queues <queues>', 'comma-separated queues to consume')
+    .option('-n, --hostname <name>', 'node name; %h, %n and %d are expanded', 'celery@%h')
+    .option('--prefetch-multiplier <n>', 'messages reserved per slot (default 4)', positiveInt('--prefetch-multiplier', 0))
+    .option('--log-format <format>', 'text (Celery-like) or json', 'text')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals();
+      const format = opts.logFormat as LogFormat;
+      if (format !== 'text' && format !== 'json') throw new Error(`--log-format must be text or json, got ${JSON.stringify(format)}`);
+      const logger = createLogger({ level: parseLogLevel(opts.loglevel), format });
+      const app = await loadApp(opts);
+      const worker = new Worker(app, {
+        queues: typeof opts.queues === 'string' ? opts.queues.split(',').map((q: string) => q.trim()).filter(Boolean) : undefined,
+        concurrency: opts.concurrency,
+        prefetchMultiplier: opts.prefetchMultiplier,
+        hostname: opts.hostname,
+        logger,
+        banner: format === 'text',
+      });
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals++;
+        if (signals === 1) {
+          logger.warning(`worker: ${sig} received; finishing active tasks (press again for cold shutdown)`);
+          void worker.shutdown().then(() => process.exit(0));
+        } else {
+          void worker.shutdown({ cold: true }).finally(() => process.exit(1));
+        }
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      await worker.start();
+      await worker.join();
+    });
+}

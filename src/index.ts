@@ -1,0 +1,15 @@
+export { Celery } from './app/celery.ts';
+export type { CeleryConfig } from './app/config.ts';
+export { Task } from './app/task.ts';
+export type { TaskOptions } from './app/task-options.ts';
+export type { CallOptions } from './app/call-options.ts';
+export type { TaskContext, RequestContext, RetryOptions } from './app/context.ts';
+export { AsyncResult, type GetOptions } from './app/result.ts';
+export { EagerResult } from './app/eager.ts';
+export { Worker, type WorkerOptions } from './worker/worker.ts';
+export { createLogger, type Logger, type LogLevel, type LogFormat } from './worker/log.ts';
+export { STATES, READY_STATES, type TaskState } from './protocol/states.ts';
+export type { Transport, Delivery } from './transport/types.ts';
+export type { KeyValueStore } from './backend/types.ts';
+export * from './errors.ts';
+export { VERSION } from './version.ts';

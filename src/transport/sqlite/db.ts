@@ -1,0 +1,181 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ConfigurationError } from '../../errors.ts';
+
+/**
+ * Shared by the SQLite broker and the SQLite result store: URL → file path, opening a
+ * connection that several processes can use at once, and a change watcher on the file.
+ */
+
+/**
+ * `sqlite://rel/path.db` → `<cwd>/rel/path.db`; `sqlite:///abs/path.db` → `/abs/path.db`;
+ * `sqlite://` → `<cwd>/celeriac.db`.
+ */
+export function sqlitePath(url: URL): string {
+  if (url.protocol !== 'sqlite:') throw new ConfigurationError(`not a sqlite:// URL: ${maskUrl(url)}`);
+  const raw = decodeURIComponent(url.host + url.pathname);
+  return path.resolve(raw === '' || raw === '/' ? 'celeriac.db' : raw);
+}
+
+/** The URL as text with any password replaced by `****`. */
+export function maskUrl(url: URL): string {
+  if (!url.password) return url.href;
+  const copy = new URL(url.href);
+  copy.password = '****';
+  return copy.href;
+}
+
+export type SqliteSynchronous = 'off' | 'normal' | 'full';
+
+export interface OpenOptions {
+  /** How long a statement waits for another process's write lock (ms). */
+  busyTimeoutMs: number;
+  /** WAL + NORMAL survives process crashes; FULL also survives power loss. */
+  synchronous: SqliteSynchronous;
+}
+
+export function openDatabase(file: string, opts: OpenOptions, schema: string): Database.Database {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
+    // Switching to WAL needs a moment of exclusive access; another process may be opening too.
+    retryBusy(() => db.pragma('journal_mode = WAL'), opts.busyTimeoutMs);
+    db.pragma(`synchronous = ${opts.synchronous.toUpperCase()}`);
+    // IF NOT EXISTS inside an IMMEDIATE transaction: idempotent and race-free across processes.
+    retryBusy(() => db.transaction(() => db.exec(schema)).immediate(), opts.busyTimeoutMs);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+function retryBusy<T>(fn: () => T, budgetMs: number): T {
+  const until = Date.now() + budgetMs;
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw err;
+      if (Date.now() > until) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
+export function parseSynchronous(value: unknown): SqliteSynchronous {
+  const v = String(value ?? 'normal').toLowerCase();
+  if (v === 'off' || v === 'normal' || v === 'full') return v;
+  throw new ConfigurationError(`sqlite option synchronous must be off, normal or full, not ${JSON.stringify(value)}`);
+}
+
+/** A positive number from an option (URL query strings included), or the fallback. */
+export function numberOption(name: string, value: unknown, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigurationError(`sqlite option ${name} must be a non-negative number, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Options passed in code, overridden by the URL query (`?visibility_timeout=5`), keys snake_case. */
+export function mergeOptions(url: URL, options: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) out[snake(k)] = v;
+  for (const [k, v] of url.searchParams) out[snake(k)] = v;
+  return out;
+}
+
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+}
+
+interface Feed {
+  refs: number;
+  waiters: Set<() => void>;
+  stop: () => void;
+}
+const feeds = new Map<string, Feed>();
+
+/**
+ * Wake-ups for pollers of one database file, shared by every connection of this process:
+ * `notify()` after an in-process write, plus fs.watch on the WAL and main file for writes by
+ * other processes where the platform supports it. Only a way to wake early: callers still poll.
+ */
+export class ChangeFeed {
+  private readonly feed: Feed;
+  private closed = false;
+
+  constructor(readonly file: string) {
+    let feed = feeds.get(file);
+    if (!feed) {
+      const waiters = new Set<() => void>();
+      feed = { refs: 0, waiters, stop: process.env.NOWATCH ? () => {} : watchFiles([`${file}-wal`, file], () => wakeAll(waiters)) };
+      feeds.set(file, feed);
+    }
+    feed.refs++;
+    this.feed = feed;
+  }
+
+  /** Resolve after `ms`, on the next change, or when `signal` aborts. Never rejects. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = (): void => {
+        clearTimeout(timer);
+        this.feed.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.feed.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  notify(): void {
+    wakeAll(this.feed.waiters);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.notify();
+    if (--this.feed.refs === 0) {
+      this.feed.stop();
+      feeds.delete(this.file);
+    }
+  }
+}
+
+function wakeAll(waiters: Set<() => void>): void {
+  for (const w of [...waiters]) w();
+}
+
+function watchFiles(files: string[], onChange: () => void): () => void {
+  const watchers: fs.FSWatcher[] = [];
+  for (const f of files) {
+    try {
+      const w = fs.watch(f, { persistent: false }, onChange);
+      w.on('error', () => w.close());
+      watchers.push(w);
+    } catch {
+      // Missing file or unsupported filesystem: polling alone still works.
+    }
+  }
+  return () => {
+    for (const w of watchers) w.close();
+  };
+}
+
+/** Is a process of this machine still running? EPERM means it exists but belongs to someone else. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}

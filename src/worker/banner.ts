@@ -1,0 +1,42 @@
+import os from 'node:os';
+import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import { VERSION } from '../version.ts';
+import type { Worker } from './worker.ts';
+
+/** The start-up banner, laid out as Celery's. */
+export function banner(worker: Worker, backend: KeyValueBackend | undefined): string {
+  const app = worker.app;
+  const tasks = [...app.tasks.keys()].sort();
+  const lines = [
+    '',
+    ` -------------- ${worker.hostname} v${VERSION} (celeriac)`,
+    `--- ***** ----- `,
+    `-- ******* ---- ${os.type()}-${os.release()}-${os.arch()} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`,
+    `- *** --- * --- `,
+    `- ** ---------- [config]`,
+    `- ** ---------- .> app:         ${app.main}`,
+    `- ** ---------- .> transport:   ${maskedBroker(worker)}`,
+    `- ** ---------- .> results:     ${backend ? backend.url : 'disabled://'}`,
+    `- *** --- * --- .> concurrency: ${worker.concurrency} (async)`,
+    `-- ******* ---- .> task events: OFF`,
+    `--- ***** ----- `,
+    ` -------------- [queues]`,
+    ...worker.queues.map((q) => `                .> ${q.padEnd(16)} exchange=${q}(direct) key=${q}`),
+    '',
+    '[tasks]',
+    ...tasks.map((t) => `  . ${t}`),
+    '',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function maskedBroker(worker: Worker): string {
+  try {
+    const url = new URL(worker.app.conf.broker);
+    if (url.password) url.password = '**';
+    return url.toString();
+  } catch {
+    return worker.app.conf.broker;
+  }
+}

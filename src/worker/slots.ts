@@ -1,0 +1,30 @@
+/** A counting semaphore: at most `size` holders at once, waiters served in order. */
+export class Slots {
+  private used = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(public size: number) {}
+
+  get active(): number {
+    return this.used;
+  }
+
+  acquire(): Promise<void> {
+    if (this.used < this.size) {
+      this.used++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.used--;
+  }
+
+  /** Resolves once nothing holds a slot. */
+  async drained(): Promise<void> {
+    while (this.used > 0 || this.waiters.length > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+}

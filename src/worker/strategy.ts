@@ -1,0 +1,164 @@
+import type { Celery } from '../app/celery.ts';
+import type { Task } from '../app/task.ts';
+import { traceTask } from '../app/trace.ts';
+import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import { DecodeError, NotRegistered } from '../errors.ts';
+import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
+import { pyRepr } from '../protocol/repr.ts';
+import { decodeTaskMessage, type TaskRequest } from '../protocol/task-message.ts';
+import type { Delivery } from '../transport/types.ts';
+import type { Logger } from './log.ts';
+import type { Slots } from './slots.ts';
+
+/** A message the worker holds: waiting for its ETA, for a slot, or running. */
+export interface Held {
+  delivery: Delivery;
+  request: TaskRequest;
+  task: Task;
+  state: 'scheduled' | 'reserved' | 'active';
+  acked: boolean;
+  abort: AbortController;
+  timer?: NodeJS.Timeout;
+}
+
+export interface StrategyEnv {
+  app: Celery;
+  hostname: string;
+  log: Logger;
+  slots: Slots;
+  backend: KeyValueBackend | undefined;
+  held: Set<Held>;
+  /** Called whenever a held message leaves the prefetch window (acked, rejected, scheduled). */
+  onRelease(): void;
+  /** Counters for stats. */
+  processed: Map<string, number>;
+}
+
+/**
+ * What the worker does with one delivery (Celery's `strategy` + `Request`): decode, refuse what
+ * cannot run (and say why), honour expiry, revokes and ETA, then run it in a slot and settle it.
+ */
+export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Promise<void> {
+  let request: TaskRequest;
+  try {
+    request = decodeTaskMessage(delivery.message);
+  } catch (err) {
+    const reason = err instanceof DecodeError ? err.message : String(err);
+    env.log.error(`Received invalid task message from queue ${delivery.queue}: ${reason}. The message was rejected and kept as a dead letter.`, {
+      queue: delivery.queue,
+      deliveryTag: delivery.deliveryTag,
+      body: delivery.message.body.toString('utf8').slice(0, 500),
+    });
+    await settle(env, delivery, () => delivery.reject(false, `invalid task message: ${reason}`));
+    return;
+  }
+  const task = env.app.tasks.get(request.name);
+  if (!task) {
+    const err = new NotRegistered(request.name);
+    env.log.error(`Received unregistered task of type ${pyRepr(request.name)}. ${err.message} The message was rejected and kept as a dead letter.`, {
+      taskId: request.id,
+      task: request.name,
+    });
+    await env.backend?.storeResult(request.id, serializeException(err), 'FAILURE', { traceback: formatTraceback(err) });
+    await settle(env, delivery, () => delivery.reject(false, err.message));
+    return;
+  }
+  const held: Held = { delivery, request, task, state: 'reserved', acked: false, abort: new AbortController() };
+  env.held.add(held);
+  env.log.info(`Task ${request.name}[${request.id}] received`, { taskId: request.id, task: request.name });
+  const delay = request.eta ? request.eta.getTime() - Date.now() : 0;
+  if (delay > 0) {
+    held.state = 'scheduled';
+    env.onRelease(); // ETA tasks do not count against the prefetch window (Celery raises QoS for them)
+    await new Promise<void>((resolve) => {
+      held.timer = setTimeout(resolve, Math.min(delay, 2 ** 31 - 1));
+    });
+    if (!env.held.has(held)) return; // given back by a shutdown while waiting
+    held.state = 'reserved';
+  }
+  await env.slots.acquire();
+  try {
+    if (env.held.has(held)) await execute(env, held);
+  } finally {
+    env.slots.release();
+    env.held.delete(held);
+    env.onRelease();
+  }
+}
+
+async function execute(env: StrategyEnv, held: Held): Promise<void> {
+  const { request, task, delivery } = held;
+  const tag = `${request.name}[${request.id}]`;
+  if (request.expires && request.expires.getTime() < Date.now()) {
+    env.log.info(`Discarding revoked task: ${tag} (expired)`, { taskId: request.id });
+    await revoked(env, held, 'expired');
+    return;
+  }
+  if (await env.backend?.isRevoked(request.id)) {
+    env.log.info(`Discarding revoked task: ${tag}`, { taskId: request.id });
+    await revoked(env, held, 'revoked');
+    return;
+  }
+  held.state = 'active';
+  const acksLate = task.options.acksLate ?? env.app.conf.taskAcksLate;
+  if (!acksLate) await ack(env, held);
+  const outcome = await traceTask(env.app, task, request, {
+    hostname: env.hostname,
+    deliveryInfo: delivery.info,
+    queue: delivery.queue,
+    eager: false,
+    signal: held.abort.signal,
+    backend: env.backend,
+  });
+  env.processed.set(task.name, (env.processed.get(task.name) ?? 0) + 1);
+  const fields = { taskId: request.id, task: request.name, state: outcome.state };
+  switch (outcome.state) {
+    case 'SUCCESS':
+      env.log.info(`Task ${tag} succeeded in ${outcome.runtime.toFixed(6)}s: ${pyRepr(outcome.result, 200)}`, { ...fields, runtime: outcome.runtime });
+      break;
+    case 'FAILURE':
+      env.log.error(`Task ${tag} raised unexpected: ${describe(outcome.error)}\n${outcome.traceback}`, fields);
+      break;
+    case 'RETRY':
+      env.log.info(`Task ${tag} retry: ${describe(outcome.error)}`, fields);
+      break;
+    case 'REJECTED':
+      env.log.warning(`Task ${tag} rejected: ${outcome.reason}${outcome.requeue ? ' (requeued)' : ''}`, fields);
+      if (!held.acked) {
+        held.acked = true;
+        await settle(env, delivery, () => delivery.reject(outcome.requeue, outcome.reason));
+        return;
+      }
+      break;
+    case 'IGNORED':
+      break;
+  }
+  await ack(env, held);
+}
+
+async function revoked(env: StrategyEnv, held: Held, reason: 'revoked' | 'expired'): Promise<void> {
+  const exc = { exc_type: 'TaskRevokedError', exc_message: [reason], exc_module: 'celery.exceptions' };
+  await env.backend?.storeResult(held.request.id, exc, 'REVOKED', { groupId: held.request.group, parentId: held.request.parentId });
+  await ack(env, held);
+}
+
+async function ack(env: StrategyEnv, held: Held): Promise<void> {
+  if (held.acked) return;
+  held.acked = true;
+  await settle(env, held.delivery, () => held.delivery.ack());
+}
+
+async function settle(env: StrategyEnv, delivery: Delivery, op: () => Promise<void>): Promise<void> {
+  try {
+    await op();
+  } catch (err) {
+    env.log.error(`Could not settle message ${delivery.deliveryTag} with the broker: ${describe(err)}; it will be redelivered`);
+  } finally {
+    env.onRelease();
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return `${err.name}(${pyRepr(err.message)})`;
+  return pyRepr(err);
+}

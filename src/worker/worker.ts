@@ -1,0 +1,172 @@
+import type { Celery } from '../app/celery.ts';
+import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { Transport } from '../transport/types.ts';
+import { banner } from './banner.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Slots } from './slots.ts';
+import { handleDelivery, type Held, type StrategyEnv } from './strategy.ts';
+import { expandHostname } from './hostname.ts';
+
+export interface WorkerOptions {
+  /** Queues to consume (default: the app's taskDefaultQueue). */
+  queues?: string[];
+  /** Tasks run at once on the event loop (default: the app's workerConcurrency). */
+  concurrency?: number;
+  /** Messages reserved per slot (default: the app's workerPrefetchMultiplier; 0 = no limit). */
+  prefetchMultiplier?: number;
+  /** Node name, with %h, %n, %d expanded (default `celery@%h`). */
+  hostname?: string;
+  logger?: Logger;
+  /** Print Celery's start-up banner. */
+  banner?: boolean;
+}
+
+/** Messages reserved at most when the prefetch multiplier is 0 ("no limit"). */
+const UNLIMITED_PREFETCH = 10_000;
+
+/**
+ * The worker: fetches from its queues within the prefetch window, runs tasks on the event loop up
+ * to `concurrency` at once, and shuts down warm (finish running tasks, give back the rest) or cold.
+ */
+export class Worker {
+  readonly hostname: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly prefetchLimit: number;
+  readonly log: Logger;
+  private readonly slots: Slots;
+  private readonly held = new Set<Held>();
+  private readonly processed = new Map<string, number>();
+  private readonly stopFetching = new AbortController();
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private transport: Transport | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly app: Celery,
+    private readonly options: WorkerOptions = {},
+  ) {
+    this.hostname = expandHostname(options.hostname ?? 'celery@%h');
+    this.queues = options.queues?.length ? options.queues : [app.conf.taskDefaultQueue];
+    this.concurrency = options.concurrency ?? app.conf.workerConcurrency;
+    const multiplier = options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier;
+    this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
+    this.log = options.logger ?? createLogger();
+    this.slots = new Slots(this.concurrency);
+  }
+
+  /** Connect and start consuming; resolves once the worker is ready. */
+  async start(): Promise<void> {
+    this.transport = await this.app.transport();
+    for (const q of this.queues) await this.transport.declareQueue(q);
+    const backend = this.app.backendUrl() ? await this.app.backend() : undefined;
+    if (this.options.banner) process.stdout.write(banner(this, backend));
+    this.loop = this.consume(this.transport, backend);
+    this.log.info(`${this.hostname} ready.`);
+  }
+
+  /** Resolves when the worker has stopped. */
+  async join(): Promise<void> {
+    await this.loop;
+    await this.stopping;
+  }
+
+  /** How many messages are in the prefetch window: reserved or running and not yet acknowledged. */
+  private windowSize(): number {
+    let n = 0;
+    for (const h of this.held) if (!h.acked && h.state !== 'scheduled') n++;
+    return n;
+  }
+
+  private async consume(transport: Transport, backend: KeyValueBackend | undefined): Promise<void> {
+    const env: StrategyEnv = {
+      app: this.app,
+      hostname: this.hostname,
+      log: this.log,
+      slots: this.slots,
+      backend,
+      held: this.held,
+      processed: this.processed,
+      onRelease: () => this.wake?.(),
+    };
+    const signal = this.stopFetching.signal;
+    while (!signal.aborted) {
+      const room = this.prefetchLimit - this.windowSize();
+      if (room <= 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        this.wake = undefined;
+        continue;
+      }
+      let deliveries;
+      try {
+        deliveries = await transport.fetch(this.queues, room, 1000, signal);
+      } catch (err) {
+        this.log.error(`consumer: cannot fetch from the broker: ${(err as Error).message}; retrying in 1 s`);
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      for (const delivery of deliveries) {
+        if (signal.aborted) {
+          await delivery.restore();
+          continue;
+        }
+        handleDelivery(env, delivery).catch((err: unknown) => {
+          this.log.critical(`Unexpected error while handling message ${delivery.deliveryTag}: ${(err as Error)?.stack ?? String(err)}`);
+        });
+      }
+    }
+  }
+
+  /**
+   * Warm shutdown: stop fetching, give back messages not yet started (they are the next ones
+   * delivered), let running tasks finish, close. With `cold`, running tasks are aborted too and
+   * their unacknowledged messages given back.
+   */
+  shutdown({ cold = false }: { cold?: boolean } = {}): Promise<void> {
+    if (cold) return this.coldShutdown();
+    this.stopping ??= this.warmShutdown();
+    return this.stopping;
+  }
+
+  private async warmShutdown(): Promise<void> {
+    this.log.warning('worker: Warm shutdown (MainProcess)');
+    this.stopFetching.abort();
+    await this.loop;
+    await this.giveBack((h) => h.state !== 'active');
+    await this.slots.drained();
+    await this.app.close();
+  }
+
+  private async coldShutdown(): Promise<void> {
+    this.log.warning('worker: Cold shutdown (MainProcess)');
+    this.stopFetching.abort();
+    for (const h of this.held) h.abort.abort(new Error('worker cold shutdown'));
+    await this.giveBack(() => true);
+    await this.app.close();
+  }
+
+  private async giveBack(which: (h: Held) => boolean): Promise<void> {
+    const back = [...this.held].filter((h) => !h.acked && which(h));
+    for (const h of back) {
+      this.held.delete(h);
+      clearTimeout(h.timer);
+      h.acked = true;
+      try {
+        await h.delivery.restore();
+      } catch (err) {
+        this.log.error(`Could not give back message ${h.delivery.deliveryTag}: ${(err as Error).message}; the broker will redeliver it`);
+      }
+    }
+    if (back.length > 0) this.log.info(`Restoring ${back.length} unacknowledged message(s)`);
+  }
+
+  /** Counters for `stats`-like reporting. */
+  stats(): { active: number; reserved: number; scheduled: number; processed: Record<string, number> } {
+    const count = (s: Held['state']) => [...this.held].filter((h) => h.state === s).length;
+    return { active: count('active'), reserved: count('reserved'), scheduled: count('scheduled'), processed: Object.fromEntries(this.processed) };
+  }
+}

@@ -1,0 +1,187 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { parsePythonDate } from '../src/protocol/json.ts';
+import { buildTaskMessage } from '../src/protocol/task-message.ts';
+import { createTransport } from '../src/transport/registry.ts';
+import { SqliteTransport, UNDECODABLE_CONTENT_TYPE } from '../src/transport/sqlite/index.ts';
+import { sqlitePath } from '../src/transport/sqlite/db.ts';
+import type { Transport } from '../src/transport/types.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const fixture = path.join(root, 'test/fixtures/sqlite-consumer.ts');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-sqlite-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+let seq = 0;
+const newUrl = (query = ''): string => `sqlite://${path.join(dir, `t-${seq++}.db`)}${query}`;
+
+const open: Transport[] = [];
+const children: ChildProcess[] = [];
+const make = (url: string): SqliteTransport => {
+  const t = createTransport(url) as SqliteTransport;
+  open.push(t);
+  return t;
+};
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.all(open.splice(0).map((t) => t.close()));
+});
+
+const task = (id: string, eta?: Date) =>
+  buildTaskMessage({ id, name: 'tasks.add', args: [1], origin: 'test@host', replyTo: 'reply', eta });
+
+function child(args: string[]): { proc: ChildProcess; stdout: Promise<string>; line: Promise<string> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', fixture, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(proc);
+  let out = '';
+  let onLine: (s: string) => void = () => {};
+  const line = new Promise<string>((resolve) => (onLine = resolve));
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.includes('\n')) onLine(out.split('\n')[0]!);
+  });
+  const stdout = new Promise<string>((resolve, reject) =>
+    proc.on('exit', (code, sig) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code ?? sig}`)))),
+  );
+  stdout.catch(() => {}); // a killed child is expected; callers that await stdout still see it
+  return { proc, stdout, line };
+}
+
+function raw(t: SqliteTransport): Database.Database {
+  const db = new Database(t.file);
+  db.pragma('busy_timeout = 10000');
+  return db;
+}
+
+describe('sqlite transport', () => {
+  it('parses URLs and transport options', () => {
+    expect(sqlitePath(new URL('sqlite://'))).toBe(path.resolve('celeriac.db'));
+    expect(sqlitePath(new URL('sqlite://data/broker.db'))).toBe(path.resolve('data/broker.db'));
+    expect(sqlitePath(new URL('sqlite:///abs/broker.db'))).toBe('/abs/broker.db');
+    const t = make(newUrl('?visibility_timeout=5'));
+    expect(t.visibilityTimeoutMs).toBe(5000);
+    expect(t.capabilities).toEqual({ delaysEta: true, deadLetters: true });
+  });
+
+  it('two processes draining one file get disjoint messages and, together, all of them', async () => {
+    const url = newUrl();
+    const t = make(url);
+    const sent = Array.from({ length: 2000 }, (_, i) => `m${i}`);
+    await Promise.all(sent.map((id) => t.publish('q', task(id))));
+    const [a, b] = [child(['drain', url, 'q', '50']), child(['drain', url, 'q', '50'])];
+    const got = await Promise.all([a.stdout, b.stdout]).then((outs) => outs.map((o) => JSON.parse(o) as string[]));
+    const [ga, gb] = got as [string[], string[]];
+    expect(ga.length).toBeGreaterThan(0);
+    expect(gb.length).toBeGreaterThan(0);
+    expect(ga.filter((id) => new Set(gb).has(id))).toEqual([]);
+    expect([...ga, ...gb].sort()).toEqual([...sent].sort());
+    expect(await t.size('q')).toBe(0);
+  }, 30_000);
+
+  it("gives a kill -9'ed consumer's messages to another consumer within seconds", async () => {
+    const url = newUrl();
+    const t = make(url);
+    for (let i = 0; i < 5; i++) await t.publish('q', task(`k${i}`));
+    const c = child(['hold', url, 'q', '5']);
+    expect(await c.line).toBe('locked');
+    expect(await t.fetch(['q'], 10, 0)).toEqual([]);
+    const exited = new Promise((resolve) => c.proc.on('exit', resolve));
+    c.proc.kill('SIGKILL');
+    await exited;
+    const other = make(url); // a restarted worker: checks for dead owners on its first fetch
+    const start = Date.now();
+    const got = await other.fetch(['q'], 10, 5000);
+    expect(got.map((d) => d.message.headers.id).sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+    expect(got.every((d) => d.info.redelivered)).toBe(true);
+    expect(Date.now() - start).toBeLessThan(3000);
+  }, 30_000);
+
+  it('redelivers after the visibility timeout when the owner is not on this host', async () => {
+    const t = make(newUrl('?visibility_timeout=1'));
+    await t.publish('q', task('ghost'));
+    const db = raw(t);
+    db.prepare(`UPDATE celeriac_messages SET owner = 'otherhost:1:x', owner_pid = 1, owner_host = 'otherhost',
+      locked_until = ?, delivery_count = 1`).run(Date.now() + 1000);
+    db.close();
+    expect(await t.fetch(['q'], 1, 0)).toEqual([]);
+    const start = Date.now();
+    const [d] = await t.fetch(['q'], 1, 5000);
+    expect(d!.message.headers.id).toBe('ghost');
+    expect(d!.info.redelivered).toBe(true);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(700);
+  });
+
+  it('a live consumer keeps its locks past the visibility timeout', async () => {
+    const url = newUrl('?visibility_timeout=1');
+    const holder = make(url);
+    const other = make(url);
+    await holder.publish('q', task('long'));
+    const [d] = await holder.fetch(['q'], 1, 0);
+    await new Promise((r) => setTimeout(r, 1800));
+    expect(await other.fetch(['q'], 1, 0)).toEqual([]);
+    await d!.ack();
+    expect(await other.size('q')).toBe(0);
+  });
+
+  it('holds a message with a future eta until it is due', async () => {
+    const t = make(newUrl());
+    await t.publish('q', task('later', new Date(Date.now() + 1200)));
+    await t.publish('q', task('now'));
+    await t.publish('q', task('past', new Date(Date.now() - 60_000)));
+    expect(await t.size('q')).toBe(3);
+    const first = await t.fetch(['q'], 10, 0);
+    expect(first.map((d) => d.message.headers.id)).toEqual(['now', 'past']);
+    expect(await t.fetch(['q'], 10, 300)).toEqual([]);
+    const [later] = await t.fetch(['q'], 10, 5000);
+    expect(later!.message.headers.id).toBe('later');
+    expect(parsePythonDate(String(later!.message.headers.eta))!.getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('is durable across close and reopen', async () => {
+    const url = newUrl();
+    const t = createTransport(url);
+    await t.publish('q', task('kept'));
+    await t.close();
+    const again = make(url);
+    expect(await again.size('q')).toBe(1);
+    const [d] = await again.fetch(['q'], 1, 0);
+    expect(d!.message.headers.id).toBe('kept');
+    expect(d!.info.redelivered).toBe(false);
+  });
+
+  it('returns an undecodable row as an undecodable delivery and never loses it', async () => {
+    const t = make(newUrl());
+    await t.declareQueue('q');
+    const db = raw(t);
+    db.prepare(`INSERT INTO celeriac_messages (queue, priority, visible_at, envelope, delivery_tag)
+      VALUES ('q', 0, 0, '{not json', 'tag-1')`).run();
+    const [d] = await t.fetch(['q'], 1, 0);
+    expect(d!.message.contentType).toBe(UNDECODABLE_CONTENT_TYPE);
+    expect(d!.message.body.toString()).toBe('{not json');
+    expect(d!.deliveryTag).toBe('tag-1');
+    await d!.reject(false, 'undecodable');
+    const dead = db.prepare('SELECT queue, envelope, reason FROM celeriac_dead_letters').all();
+    expect(dead).toEqual([{ queue: 'q', envelope: '{not json', reason: 'undecodable' }]);
+    expect(db.prepare('SELECT count(*) AS n FROM celeriac_messages').get()).toEqual({ n: 0 });
+    db.close();
+  });
+
+  it('does not let a stale delivery settle a message someone else now holds', async () => {
+    const url = newUrl('?visibility_timeout=1');
+    const t = make(url);
+    await t.publish('q', task('x'));
+    const [stale] = await t.fetch(['q'], 1, 0);
+    const db = raw(t);
+    db.prepare("UPDATE celeriac_messages SET owner = 'someone', owner_host = 'otherhost'").run();
+    db.close();
+    await stale!.ack();
+    expect(await make(url).fetch(['q'], 1, 0)).toEqual([]); // still locked by "someone", not deleted
+    const check = raw(t);
+    expect(check.prepare('SELECT count(*) AS n FROM celeriac_messages').get()).toEqual({ n: 1 });
+    check.close();
+  });
+});
