@@ -1,7 +1,7 @@
 /** The closest candidate by edit distance, if close enough to be a likely typo. */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(input.length / 3)) + 1;
+  let bestDistance = Math.max(2, Math.ceil(input.length / 3)) + 1;
   for (const c of candidates) {
     const d = distance(input.toLowerCase(), c.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [c, d];

@@ -65,9 +65,11 @@ export class KeyValueBackend {
   }
 
   async getTaskMeta(taskId: string): Promise<TaskMeta> {
-    const raw = await this.store.get(this.key(taskId));
-    if (raw === null) return pendingMeta(taskId);
-    return loads(raw) as TaskMeta;
+    return this.parseMeta(taskId, await this.store.get(this.key(taskId)));
+  }
+
+  private parseMeta(taskId: string, raw: string | null): TaskMeta {
+    return raw === null ? pendingMeta(taskId) : (loads(raw) as TaskMeta);
   }
 
   /** Wait until the task is ready; resolves with its meta, or with the last meta seen at `timeoutMs`. */
@@ -75,10 +77,11 @@ export class KeyValueBackend {
     const deadline = Date.now() + timeoutMs;
     const key = this.key(taskId);
     for (;;) {
-      const meta = await this.getTaskMeta(taskId);
+      const raw = await this.store.get(key);
+      const meta = this.parseMeta(taskId, raw);
       const left = deadline - Date.now();
       if (READY_STATES.has(meta.status) || left <= 0 || signal?.aborted) return meta;
-      await this.store.waitForChange(key, left, signal);
+      await this.store.waitForChange(key, left, signal, raw);
     }
   }
 

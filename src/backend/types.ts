@@ -13,10 +13,11 @@ export interface KeyValueStore {
   /** Atomically add `by` to an integer value (missing counts as 0); returns the new value. */
   incr(key: string, by: number, ttlSeconds: number | null): Promise<number>;
   /**
-   * Resolve when `key` may have changed, or after `timeoutMs`. Stores with a change feed
-   * (Redis pub/sub) wake at once; others may poll. Never rejects.
+   * Resolve when the value of `key` differs from `lastSeen` (default: its value at call time),
+   * or after `timeoutMs`. Pass the value last read to close the gap between reading and waiting.
+   * Stores with a change feed (Redis pub/sub) wake at once; others may poll. Never rejects.
    */
-  waitForChange(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -69,10 +69,10 @@ export class MemoryStore implements KeyValueStore {
     return n;
   }
 
-  waitForChange(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const before = this.space.read(key)?.value ?? null;
+  waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<void> {
+    const before = lastSeen === undefined ? (this.space.read(key)?.value ?? null) : lastSeen;
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
+      if (signal?.aborted || (this.space.read(key)?.value ?? null) !== before) return resolve();
       const check = (): void => {
         if ((this.space.read(key)?.value ?? null) !== before) done();
       };

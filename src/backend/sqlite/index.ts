@@ -93,11 +93,12 @@ export class SqliteStore implements KeyValueStore {
   }
 
   /** Poll the key (5 ms doubling to 50 ms), waking early on writes to the file. Never rejects. */
-  async waitForChange(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  async waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let pause = 5;
     try {
-      const before = this.read(key);
+      const before = lastSeen === undefined ? this.read(key) : lastSeen;
+      if (this.read(key) !== before) return;
       for (;;) {
         const left = deadline - Date.now();
         if (left <= 0 || signal?.aborted || this.closed) return;

@@ -6,13 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CeleriacError } from '../../errors.ts';
+import { fromEnvelope, toEnvelope } from '../../protocol/envelope.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 
+/** Held as the kombu envelope string, so consumers get a copy exactly as from a real broker. */
 interface Entry {
-  message: Message;
-  exchange: string;
-  routingKey: string;
+  envelope: string;
   deliveryTag: string;
   priority: number;
   seq: number;
@@ -26,59 +26,33 @@ export interface MemoryDeadLetter {
   time: Date;
 }
 
-/** One priority-ordered queue: a FIFO array per priority, front restores by unshift. */
-class PriorityQueue {
-  private readonly buckets = new Map<number, Entry[]>();
-  size = 0;
-
-  push(e: Entry, front = false): void {
-    let b = this.buckets.get(e.priority);
-    if (!b) this.buckets.set(e.priority, (b = []));
-    if (front) b.unshift(e);
-    else b.push(e);
-    this.size++;
+/** Queues are arrays kept sorted by priority (highest first), FIFO within a priority. */
+function insert(q: Entry[], e: Entry, front: boolean): void {
+  // Binary search: before the first entry of lower priority (or, for front, of lower-or-equal).
+  let [lo, hi] = [0, q.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const p = q[mid]!.priority;
+    if (p > e.priority || (!front && p === e.priority)) lo = mid + 1;
+    else hi = mid;
   }
-
-  /** The bucket holding the next entry (highest non-empty priority). */
-  private best(): Entry[] | undefined {
-    let best: Entry[] | undefined;
-    let top = -Infinity;
-    for (const [p, b] of this.buckets) if (b.length > 0 && p > top) [top, best] = [p, b];
-    return best;
-  }
-
-  peek(): Entry | undefined {
-    return this.best()?.[0];
-  }
-
-  shift(): Entry | undefined {
-    const e = this.best()?.shift();
-    if (e) this.size--;
-    return e;
-  }
-
-  clear(): number {
-    const n = this.size;
-    this.buckets.clear();
-    this.size = 0;
-    return n;
-  }
+  q.splice(lo, 0, e);
 }
 
 class Broker {
-  readonly queues = new Map<string, PriorityQueue>();
+  readonly queues = new Map<string, Entry[]>();
   readonly deadLetters: MemoryDeadLetter[] = [];
   readonly waiters = new Set<() => void>();
   seq = 0;
 
-  queue(name: string): PriorityQueue {
+  queue(name: string): Entry[] {
     let q = this.queues.get(name);
-    if (!q) this.queues.set(name, (q = new PriorityQueue()));
+    if (!q) this.queues.set(name, (q = []));
     return q;
   }
 
   put(queue: string, e: Entry, front = false): void {
-    this.queue(queue).push(e, front);
+    insert(this.queue(queue), e, front);
     for (const w of [...this.waiters]) w();
   }
 }
@@ -111,11 +85,10 @@ export class MemoryTransport implements Transport {
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
     if (this.closed) throw new CeleriacError(`transport ${this.url} is closed`);
     const p = Number(message.properties.priority);
+    const deliveryTag = randomUUID();
     this.broker.put(queue, {
-      message,
-      exchange: route?.exchange ?? '',
-      routingKey: route?.routingKey ?? queue,
-      deliveryTag: randomUUID(),
+      envelope: toEnvelope(message, { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag }),
+      deliveryTag,
       priority: Number.isFinite(p) ? Math.trunc(p) : 0,
       seq: this.broker.seq++,
       redelivered: false,
@@ -145,11 +118,11 @@ export class MemoryTransport implements Transport {
   }
 
   async purge(queue: string): Promise<number> {
-    return this.broker.queues.get(queue)?.clear() ?? 0;
+    return this.broker.queues.get(queue)?.splice(0).length ?? 0;
   }
 
   async size(queue: string): Promise<number> {
-    return this.broker.queues.get(queue)?.size ?? 0;
+    return this.broker.queues.get(queue)?.length ?? 0;
   }
 
   async close(): Promise<void> {
@@ -162,19 +135,16 @@ export class MemoryTransport implements Transport {
 
   /** Best head across the queues (priority, then publish order), until `max` are taken. */
   private take(queues: readonly string[], max: number): Delivery[] {
-    const qs = [...new Set(queues)].map((n) => [n, this.broker.queues.get(n)] as const);
+    const qs = [...new Set(queues)].map((name) => ({ name, q: this.broker.queue(name) }));
     const out: Delivery[] = [];
     while (out.length < max) {
-      let pick: readonly [string, PriorityQueue] | undefined;
-      let head: Entry | undefined;
-      for (const [name, q] of qs) {
-        const h = q?.peek();
-        if (h && (!head || h.priority > head.priority || (h.priority === head.priority && h.seq < head.seq))) {
-          [pick, head] = [[name, q!], h];
-        }
+      let best: { name: string; q: Entry[] } | undefined;
+      for (const c of qs) {
+        const [h, b] = [c.q[0], best?.q[0]];
+        if (h && (!b || h.priority > b.priority || (h.priority === b.priority && h.seq < b.seq))) best = c;
       }
-      if (!pick) break;
-      out.push(this.deliver(pick[0], pick[1].shift()!));
+      if (!best) break;
+      out.push(this.deliver(best.name, best.q.shift()!));
     }
     return out;
   }
@@ -185,15 +155,16 @@ export class MemoryTransport implements Transport {
       if (!this.unsettled.delete(e)) return; // settled already, or given back by close()
       fn();
     };
+    const { message, delivery } = fromEnvelope(e.envelope);
     return {
-      message: e.message,
-      info: { exchange: e.exchange, routingKey: e.routingKey, redelivered: e.redelivered, priority: e.priority },
+      message,
+      info: { ...delivery, redelivered: e.redelivered, priority: e.priority },
       deliveryTag: e.deliveryTag,
       queue,
       ack: () => settle(() => {}),
       reject: (requeue, reason) => settle(() => {
         if (requeue) this.broker.put(queue, { ...e, seq: this.broker.seq++, redelivered: true });
-        else this.broker.deadLetters.push({ queue, message: e.message, reason: reason ?? null, time: new Date() });
+        else this.broker.deadLetters.push({ queue, message, reason: reason ?? null, time: new Date() });
       }),
       restore: () => settle(() => this.broker.put(queue, { ...e, redelivered: true }, true)),
     };

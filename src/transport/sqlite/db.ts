@@ -43,6 +43,7 @@ export function openDatabase(file: string, opts: OpenOptions, schema: string): D
     // Switching to WAL needs a moment of exclusive access; another process may be opening too.
     retryBusy(() => db.pragma('journal_mode = WAL'), opts.busyTimeoutMs);
     db.pragma(`synchronous = ${opts.synchronous.toUpperCase()}`);
+    db.pragma('journal_size_limit = 67108864'); // shrink the WAL back to 64 MB after a burst
     // IF NOT EXISTS inside an IMMEDIATE transaction: idempotent and race-free across processes.
     retryBusy(() => db.transaction(() => db.exec(schema)).immediate(), opts.busyTimeoutMs);
   } catch (err) {
@@ -95,14 +96,20 @@ function snake(key: string): string {
 interface Feed {
   refs: number;
   waiters: Set<() => void>;
-  stop: () => void;
+  /** Stops the file watchers; null while not watching. */
+  stop: (() => void) | null;
+  lastWait: number;
+  idleTimer: NodeJS.Timeout | null;
 }
 const feeds = new Map<string, Feed>();
+const WATCH_IDLE_MS = 2000;
 
 /**
  * Wake-ups for pollers of one database file, shared by every connection of this process:
  * `notify()` after an in-process write, plus fs.watch on the WAL and main file for writes by
  * other processes where the platform supports it. Only a way to wake early: callers still poll.
+ * The watchers run only while someone waits: a busy consumer never waits, and every commit
+ * would otherwise cost it a file event.
  */
 export class ChangeFeed {
   private readonly feed: Feed;
@@ -110,11 +117,7 @@ export class ChangeFeed {
 
   constructor(readonly file: string) {
     let feed = feeds.get(file);
-    if (!feed) {
-      const waiters = new Set<() => void>();
-      feed = { refs: 0, waiters, stop: process.env.NOWATCH ? () => {} : watchFiles([`${file}-wal`, file], () => wakeAll(waiters)) };
-      feeds.set(file, feed);
-    }
+    if (!feed) feeds.set(file, (feed = { refs: 0, waiters: new Set(), stop: null, lastWait: 0, idleTimer: null }));
     feed.refs++;
     this.feed = feed;
   }
@@ -123,6 +126,7 @@ export class ChangeFeed {
   wait(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
+      this.startWatching();
       const done = (): void => {
         clearTimeout(timer);
         this.feed.waiters.delete(done);
@@ -144,10 +148,27 @@ export class ChangeFeed {
     this.closed = true;
     this.notify();
     if (--this.feed.refs === 0) {
-      this.feed.stop();
+      stopWatching(this.feed);
       feeds.delete(this.file);
     }
   }
+
+  private startWatching(): void {
+    const feed = this.feed;
+    feed.lastWait = Date.now();
+    if (feed.stop || this.closed) return;
+    feed.stop = watchFiles([`${this.file}-wal`, this.file], () => wakeAll(feed.waiters));
+    feed.idleTimer = setInterval(() => {
+      if (feed.waiters.size === 0 && Date.now() - feed.lastWait > WATCH_IDLE_MS) stopWatching(feed);
+    }, WATCH_IDLE_MS).unref();
+  }
+}
+
+function stopWatching(feed: Feed): void {
+  if (feed.idleTimer) clearInterval(feed.idleTimer);
+  feed.stop?.();
+  feed.stop = null;
+  feed.idleTimer = null;
 }
 
 function wakeAll(waiters: Set<() => void>): void {

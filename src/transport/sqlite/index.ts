@@ -14,12 +14,16 @@
  * Redelivery: a live consumer keeps extending the locks it holds; on the same host, locks of
  * processes that no longer exist are released at the next fetch (so a kill -9'ed worker's
  * messages come back within seconds); otherwise locks expire after the visibility timeout.
- * Settling is idempotent: a second ack/reject/restore of one delivery does nothing.
+ * Settling is idempotent: a second ack/reject/restore of one delivery does nothing, and a
+ * delivery whose lock was lost (expired, given to another consumer) settles nothing.
+ * size() and purge() cover ready and scheduled (future eta) messages, not locked ones.
+ * A row that cannot be decoded is delivered with content type
+ * application/x-celeriac-undecodable and its raw text as body, for the worker to reject.
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type Database from 'better-sqlite3';
-import { CeleriacError, DecodeError } from '../../errors.ts';
+import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope } from '../../protocol/envelope.ts';
 import { parsePythonDate } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
@@ -162,9 +166,8 @@ export class SqliteTransport implements Transport {
       const d = fromEnvelope(row.envelope);
       message = d.message;
       info = { ...d.delivery, redelivered: d.delivery.redelivered || row.delivery_count > 0 };
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      // Never drop it: hand over raw bytes the worker's decoder will refuse, so it gets rejected.
+    } catch {
+      // Never drop it (and never leave it locked by us with no delivery to settle): hand over raw bytes the worker's decoder will refuse, so it gets rejected.
       message = { headers: {}, properties: {}, contentType: UNDECODABLE_CONTENT_TYPE, contentEncoding: 'binary', body: Buffer.from(row.envelope) };
       info = { exchange: '', routingKey: row.queue, redelivered: row.delivery_count > 0, priority: row.priority };
     }
