@@ -8,7 +8,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parsePythonDate } from '../src/protocol/json.ts';
 import { buildTaskMessage } from '../src/protocol/task-message.ts';
 import { createTransport } from '../src/transport/registry.ts';
-import { SqliteTransport, UNDECODABLE_CONTENT_TYPE } from '../src/transport/sqlite/index.ts';
+import { UNDECODABLE_CONTENT_TYPE } from '../src/protocol/envelope.ts';
+import { SqliteTransport } from '../src/transport/sqlite/index.ts';
 import { sqlitePath } from '../src/transport/sqlite/db.ts';
 import type { Transport } from '../src/transport/types.ts';
 
@@ -71,9 +72,10 @@ describe('sqlite transport', () => {
     const url = newUrl();
     const t = make(url);
     const sent = Array.from({ length: 2000 }, (_, i) => `m${i}`);
-    await Promise.all(sent.map((id) => t.publish('q', task(id))));
     const [a, b] = [child(['drain', url, 'q', '50']), child(['drain', url, 'q', '50'])];
-    const got = await Promise.all([a.stdout, b.stdout]).then((outs) => outs.map((o) => JSON.parse(o) as string[]));
+    expect(await Promise.all([a.line, b.line])).toEqual(['ready', 'ready']); // both waiting in fetch
+    await Promise.all(sent.map((id) => t.publish('q', task(id))));
+    const got = await Promise.all([a.stdout, b.stdout]).then((outs) => outs.map((o) => JSON.parse(o.split('\n')[1]!) as string[]));
     const [ga, gb] = got as [string[], string[]];
     expect(ga.length).toBeGreaterThan(0);
     expect(gb.length).toBeGreaterThan(0);

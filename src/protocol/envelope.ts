@@ -31,6 +31,22 @@ export function toEnvelope(message: Message, target: EnvelopeTarget): string {
   });
 }
 
+/** Content type of a broker entry that is not a message at all; the worker rejects it with the reason. */
+export const UNDECODABLE_CONTENT_TYPE = 'application/x-celeriac-undecodable';
+const DECODE_ERROR_HEADER = 'x-celeriac-decode-error';
+
+/** Wrap a broker entry that could not be read as an envelope, so it is reported and dead-lettered, never lost. */
+export function undecodableMessage(raw: string, error: unknown): Message {
+  const reason = error instanceof Error ? error.message : String(error);
+  return { headers: { [DECODE_ERROR_HEADER]: reason }, properties: {}, contentType: UNDECODABLE_CONTENT_TYPE, contentEncoding: 'binary', body: Buffer.from(raw) };
+}
+
+export function undecodableReason(message: Message): string | undefined {
+  if (message.contentType !== UNDECODABLE_CONTENT_TYPE) return undefined;
+  const reason = message.headers[DECODE_ERROR_HEADER];
+  return typeof reason === 'string' ? reason : 'the queue entry is not a message envelope';
+}
+
 export interface DecodedEnvelope {
   message: Message;
   delivery: DeliveryInfo;

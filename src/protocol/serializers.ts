@@ -1,5 +1,6 @@
 import { DecodeError, EncodeError } from '../errors.ts';
 import { dumps, loads } from './json.ts';
+import { undecodableReason } from './envelope.ts';
 import type { Message } from './message.ts';
 
 /** The serializers celeriac speaks. pickle and yaml are deliberately absent (unsafe). */
@@ -23,6 +24,8 @@ export function encodeBody(value: unknown, serializer: string): Pick<Message, 'c
 
 export function decodeBody(message: Message): unknown {
   const type = message.contentType;
+  const broken = undecodableReason(message);
+  if (broken !== undefined) throw new DecodeError(broken, message);
   if (type !== 'application/json' && type !== 'json') {
     throw new DecodeError(`content type ${JSON.stringify(type)} is not supported (only application/json is accepted)`, message);
   }

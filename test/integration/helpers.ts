@@ -73,8 +73,8 @@ export interface WorkerProcess {
   status: ExitStatus | undefined;
   /** All output so far as one string (for failure messages and `toContain`). */
   output(): string;
-  /** Wait until a line matches (checks lines already seen first). */
-  waitForLine(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+  /** Wait until a line matches, among the lines from index `from` on (default: all, including those already seen). */
+  waitForLine(pattern: RegExp | string, timeoutMs?: number, from?: number): Promise<string>;
   /** Send a signal without waiting. */
   signal(sig: NodeJS.Signals): void;
   /** Send a signal and wait for the exit. */
@@ -82,6 +82,10 @@ export interface WorkerProcess {
 }
 
 const live = new Set<WorkerProcess>();
+// Last resort if the test runner exits without running the hooks: never leave a worker behind.
+process.once('exit', () => {
+  for (const p of live) p.child.kill('SIGKILL');
+});
 
 /** Start `celeriac -A <fixture> <verb> ...args` as a child process, in the project root. */
 export function startProcess(sandbox: Sandbox, args: string[]): WorkerProcess {
@@ -123,11 +127,11 @@ export function startProcess(sandbox: Sandbox, args: string[]): WorkerProcess {
       });
     }),
     output: () => lines.join('\n'),
-    waitForLine(pattern, timeoutMs = 15_000) {
+    waitForLine(pattern, timeoutMs = 15_000, from = 0) {
       const test = (l: string) => (typeof pattern === 'string' ? l.includes(pattern) : pattern.test(l));
       return new Promise<string>((resolve, reject) => {
         const check = () => {
-          const hit = lines.find(test);
+          const hit = lines.slice(from).find(test);
           if (hit !== undefined) return done(() => resolve(hit));
           if (proc.status) return done(() => reject(new Error(`process exited (${JSON.stringify(proc.status)}) before printing ${pattern}; output:\n${proc.output()}`)));
         };
@@ -158,7 +162,7 @@ export function startProcess(sandbox: Sandbox, args: string[]): WorkerProcess {
   return proc;
 }
 
-/** Start a worker (`-l INFO` unless given) and wait for its "ready." line. */
+/** Start a worker and wait for its "ready." line (logged at INFO: `-l INFO` is added unless a level is given). */
 export async function startWorker(sandbox: Sandbox, args: string[] = []): Promise<WorkerProcess> {
   const proc = startProcess(sandbox, ['worker', ...(args.some((a) => a === '-l' || a === '--loglevel') ? [] : ['-l', 'INFO']), ...args]);
   await proc.waitForLine(/ready\.$/, 30_000);
@@ -184,6 +188,16 @@ export async function stopAllWorkers(): Promise<void> {
   const procs = [...live];
   for (const p of procs) p.signal('SIGKILL');
   await Promise.all(procs.map((p) => p.exited));
+}
+
+/** The error a promise rejects with (fails the test when it resolves instead). */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
 }
 
 /** Poll `check` until it returns a truthy value; throws with `what` after the deadline. */

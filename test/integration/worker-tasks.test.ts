@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MaxRetriesExceededError, TaskError } from '../../src/index.ts';
-import { createSandbox, type Sandbox, startWorker, type WorkerProcess } from './helpers.ts';
+import { createSandbox, rejection, type Sandbox, startWorker, type WorkerProcess } from './helpers.ts';
 
-vi.setConfig({ testTimeout: 20_000, hookTimeout: 40_000 });
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 40_000 });
 
 let sb: Sandbox;
 let worker: WorkerProcess;
@@ -19,16 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sb?.cleanup();
 });
-
-/** The error a promise rejects with (fails the test when it resolves). */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('results', () => {
   it('delay().get() returns the value and the result is SUCCESS', async () => {
@@ -102,6 +92,8 @@ describe('retries', () => {
     expect(e.excType).toBe(MaxRetriesExceededError.name);
     expect(e.message).toContain(`Can't retry tasks.retry_forever[${r.id}]`);
     expect(await r.state).toBe('FAILURE');
+    // The failure is logged after the last run: every earlier line has arrived by then.
+    await worker.waitForLine(`Task tasks.retry_forever[${r.id}] raised unexpected: MaxRetriesExceededError`);
     // The first run plus maxRetries (2) retries.
     const runs = worker.lines.filter((l) => l.includes(`Task tasks.retry_forever[${r.id}] received`));
     expect(runs).toHaveLength(3);
@@ -115,6 +107,7 @@ describe('retries', () => {
     expect(await r.state).toBe('SUCCESS');
     // Backoff 0.1 * 2^n without jitter: 0.1 + 0.2 + 0.4 s before the 4th run.
     expect(value.at - sent).toBeGreaterThanOrEqual(700);
+    await worker.waitForLine(`Task tasks.autoretry[${r.id}] succeeded`);
     const retried = worker.lines.filter((l) => l.includes(`Task tasks.autoretry[${r.id}] retry: FlakyError`));
     expect(retried).toHaveLength(3);
     expect(retried[0]).toContain("FlakyError('attempt 1 failed')");

@@ -24,14 +24,13 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type Database from 'better-sqlite3';
 import { CeleriacError } from '../../errors.ts';
-import { fromEnvelope, toEnvelope } from '../../protocol/envelope.ts';
+import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
 import { parsePythonDate } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
 import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 import { ChangeFeed, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
 import { BROKER_SCHEMA, SQL, type ReadyRow } from './schema.ts';
 
-export const UNDECODABLE_CONTENT_TYPE = 'application/x-celeriac-undecodable';
 const DEAD_OWNER_CHECK_MS = 2000;
 
 type Statements = { [K in keyof typeof SQL]: Database.Statement };
@@ -166,9 +165,9 @@ export class SqliteTransport implements Transport {
       const d = fromEnvelope(row.envelope);
       message = d.message;
       info = { ...d.delivery, redelivered: d.delivery.redelivered || row.delivery_count > 0 };
-    } catch {
-      // Never drop it (and never leave it locked by us with no delivery to settle): hand over raw bytes the worker's decoder will refuse, so it gets rejected.
-      message = { headers: {}, properties: {}, contentType: UNDECODABLE_CONTENT_TYPE, contentEncoding: 'binary', body: Buffer.from(row.envelope) };
+    } catch (err) {
+      // Never drop it (and never leave it locked by us with no delivery to settle): the worker rejects it with the reason.
+      message = undecodableMessage(row.envelope, err);
       info = { exchange: '', routingKey: row.queue, redelivered: row.delivery_count > 0, priority: row.priority };
     }
     const key = { id: row.id, owner: this.owner, count: row.delivery_count + 1 };
