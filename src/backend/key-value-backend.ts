@@ -94,8 +94,10 @@ export class KeyValueBackend {
     await this.store.set(REVOKED_PREFIX + taskId, '1', ttlSeconds);
   }
 
-  async isRevoked(taskId: string): Promise<boolean> {
-    return (await this.store.get(REVOKED_PREFIX + taskId)) !== null;
+  /** Which of these tasks are marked revoked, in one round trip. */
+  async revokedAmong(taskIds: readonly string[]): Promise<Set<string>> {
+    const marks = await this.store.mget(taskIds.map((id) => REVOKED_PREFIX + id));
+    return new Set(taskIds.filter((_, i) => marks[i] !== null));
   }
 
   close(): Promise<void> {

@@ -8,6 +8,7 @@ import { pyRepr } from '../protocol/repr.ts';
 import { decodeTaskMessage, type TaskRequest } from '../protocol/task-message.ts';
 import type { Delivery } from '../transport/types.ts';
 import type { Logger } from './log.ts';
+import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';
 
 /** A message the worker holds: waiting for its ETA, for a slot, or running. */
@@ -27,6 +28,7 @@ export interface StrategyEnv {
   log: Logger;
   slots: Slots;
   backend: KeyValueBackend | undefined;
+  revokes: RevokeChecker;
   held: Set<Held>;
   /** Called whenever a held message leaves the prefetch window (acked, rejected, scheduled). */
   onRelease(): void;
@@ -94,7 +96,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
     await revoked(env, held, 'expired');
     return;
   }
-  if (await env.backend?.isRevoked(request.id)) {
+  if (await env.revokes.isRevoked(request.id)) {
     env.log.info(`Discarding revoked task: ${tag}`, { taskId: request.id });
     await revoked(env, held, 'revoked');
     return;

@@ -3,6 +3,7 @@ import type { KeyValueBackend } from '../backend/key-value-backend.ts';
 import type { Transport } from '../transport/types.ts';
 import { banner } from './banner.ts';
 import { createLogger, type Logger } from './log.ts';
+import { RevokeChecker } from './revokes.ts';
 import { Slots } from './slots.ts';
 import { handleDelivery, type Held, type StrategyEnv } from './strategy.ts';
 import { expandHostname } from './hostname.ts';
@@ -86,6 +87,7 @@ export class Worker {
       log: this.log,
       slots: this.slots,
       backend,
+      revokes: new RevokeChecker(backend),
       held: this.held,
       processed: this.processed,
       onRelease: () => this.wake?.(),

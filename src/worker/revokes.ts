@@ -1,0 +1,30 @@
+import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+
+/**
+ * Answers "is this task revoked?" for the worker, batching the questions asked in one tick into
+ * a single backend read, so a fetched batch of messages costs one round trip, not one each.
+ */
+export class RevokeChecker {
+  private pending: Array<{ id: string; resolve: (revoked: boolean) => void }> = [];
+
+  constructor(private readonly backend: KeyValueBackend | undefined) {}
+
+  isRevoked(taskId: string): Promise<boolean> {
+    if (!this.backend) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      if (this.pending.push({ id: taskId, resolve }) === 1) queueMicrotask(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    let revoked = new Set<string>();
+    try {
+      revoked = await this.backend!.revokedAmong(batch.map((b) => b.id));
+    } catch {
+      // The backend is unreachable: run the task rather than hold it; storing its result will report the outage.
+    }
+    for (const b of batch) b.resolve(revoked.has(b.id));
+  }
+}
