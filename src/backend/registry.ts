@@ -1,5 +1,6 @@
 import { parseServiceUrl, unknownScheme } from '../transport/registry.ts';
 import { createMemoryStore } from './memory/index.ts';
+import { REDIS_STORES } from './redis/index.ts';
 import { createSqliteStore } from './sqlite/index.ts';
 import type { KeyValueStore, KeyValueStoreFactory, KeyValueStoreOptions } from './types.ts';
 
@@ -7,6 +8,7 @@ import type { KeyValueStore, KeyValueStoreFactory, KeyValueStoreOptions } from '
 export const KEY_VALUE_STORES: Readonly<Record<string, KeyValueStoreFactory>> = {
   'memory:': createMemoryStore,
   'sqlite:': createSqliteStore,
+  ...REDIS_STORES,
 };
 
 export function createKeyValueStore(url: string, options: KeyValueStoreOptions = {}): KeyValueStore {

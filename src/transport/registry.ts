@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../errors.ts';
 import { createMemoryTransport } from './memory/index.ts';
+import { REDIS_TRANSPORTS } from './redis/index.ts';
 import { createSqliteTransport } from './sqlite/index.ts';
 import type { Transport, TransportFactory, TransportOptions } from './types.ts';
 
@@ -7,6 +8,7 @@ import type { Transport, TransportFactory, TransportOptions } from './types.ts';
 export const TRANSPORTS: Readonly<Record<string, TransportFactory>> = {
   'memory:': createMemoryTransport,
   'sqlite:': createSqliteTransport,
+  ...REDIS_TRANSPORTS,
 };
 
 const PLANNED = ['redis://', 'amqp://'];

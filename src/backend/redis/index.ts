@@ -1,0 +1,135 @@
+/**
+ * The Redis result store, as Celery's RedisBackend (`celery/backends/redis.py`): `set` is one
+ * MULTI of SETEX (or SET without expiry) and PUBLISH on a channel named like the key (no DB
+ * prefix), so Python clients subscribed to `celery-task-meta-<id>` wake at once, and so do we.
+ * URLs and connection options: see src/transport/redis/connection.ts (same schemes; sentinel
+ * needs `?master_name=`).
+ *
+ * waitForChange SUBSCRIBEs on one subscriber connection shared by every waiter of this store,
+ * reference-counting the channels; it subscribes first, then reads the key, and only waits if
+ * the value still equals the one the caller saw, so no update between reading and waiting is lost.
+ */
+import { Redis } from 'ioredis';
+import { lineLogger, maskUrl, mergeOptions, OutageLog, closeClient, redisOptions } from '../../transport/redis/connection.ts';
+import type { KeyValueStore, KeyValueStoreOptions } from '../types.ts';
+
+export class RedisStore implements KeyValueStore {
+  readonly url: string;
+  readonly client: Redis;
+  private readonly openSubscriber: () => Redis;
+  private sub: Redis | undefined;
+  private readonly listeners = new Map<string, Set<() => void>>();
+  /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it. */
+  private readonly subscribed = new Map<string, Promise<unknown>>();
+
+  constructor(url: URL, options: KeyValueStoreOptions = {}) {
+    const opts = mergeOptions(url, options);
+    this.url = maskUrl(url);
+    const connection = redisOptions(url, opts);
+    const outage = new OutageLog(`redis result backend ${this.url}`, lineLogger(opts.logger));
+    this.client = outage.watch(new Redis(connection));
+    this.openSubscriber = () => outage.watch(new Redis({ ...connection, maxRetriesPerRequest: 1 }));
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.client.get(key);
+  }
+
+  async mget(keys: readonly string[]): Promise<(string | null)[]> {
+    return keys.length === 0 ? [] : this.client.mget(...keys);
+  }
+
+  async set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
+    const multi = this.client.multi();
+    if (ttlSeconds === null) multi.set(key, value);
+    else if (Number.isInteger(ttlSeconds) && ttlSeconds > 0) multi.setex(key, ttlSeconds, value);
+    else multi.set(key, value, 'PX', Math.max(1, Math.round(ttlSeconds * 1000)));
+    await check(multi.publish(key, value).exec());
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.del(key);
+  }
+
+  async incr(key: string, by: number, ttlSeconds: number | null): Promise<number> {
+    const multi = this.client.multi().incrby(key, by);
+    if (ttlSeconds !== null && Number.isInteger(ttlSeconds) && ttlSeconds > 0) multi.expire(key, ttlSeconds);
+    else if (ttlSeconds !== null) multi.pexpire(key, Math.max(1, Math.round(ttlSeconds * 1000)));
+    const replies = await check(multi.exec());
+    return Number(replies[0]?.[1]);
+  }
+
+  async waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<void> {
+    if (signal?.aborted || timeoutMs <= 0) return;
+    let wake!: () => void;
+    const changed = new Promise<void>((resolve) => (wake = resolve));
+    const release = this.listen(key, wake);
+    const timer = setTimeout(wake, timeoutMs);
+    signal?.addEventListener('abort', wake, { once: true });
+    try {
+      const before = lastSeen === undefined ? await this.client.get(key) : lastSeen;
+      await Promise.race([this.subscribed.get(key), changed]); // subscribed before the re-read
+      if ((await this.client.get(key)) !== before) return;
+      await changed;
+    } catch {
+      // Never rejects: connection trouble ends the wait; the caller reads again.
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', wake);
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const set of this.listeners.values()) for (const wake of set) wake();
+    this.listeners.clear();
+    this.subscribed.clear();
+    this.sub?.disconnect();
+    await closeClient(this.client);
+  }
+
+  /** Add a listener for the key's channel; returns its release (unsubscribing after the last one). */
+  private listen(channel: string, wake: () => void): () => void {
+    let set = this.listeners.get(channel);
+    if (!set) {
+      this.listeners.set(channel, (set = new Set()));
+      this.subscribed.set(channel, this.subscriber().subscribe(channel).catch(() => undefined));
+    }
+    set.add(wake);
+    return () => {
+      if (!set.delete(wake) || set.size > 0 || this.listeners.get(channel) !== set) return;
+      this.listeners.delete(channel);
+      this.subscribed.delete(channel);
+      this.sub?.unsubscribe(channel).catch(() => undefined);
+    };
+  }
+
+  private subscriber(): Redis {
+    if (this.sub) return this.sub;
+    const sub = this.openSubscriber();
+    sub.on('message', (channel: string) => {
+      for (const wake of [...(this.listeners.get(channel) ?? [])]) wake();
+    });
+    // After a reconnection ioredis subscribes again; wake everyone so nobody sleeps through the gap.
+    let connectedBefore = false;
+    sub.on('ready', () => {
+      if (connectedBefore) for (const set of this.listeners.values()) for (const wake of set) wake();
+      connectedBefore = true;
+    });
+    return (this.sub = sub);
+  }
+}
+
+async function check(replies: Promise<[Error | null, unknown][] | null>): Promise<[Error | null, unknown][]> {
+  const r = (await replies) ?? [];
+  const err = r.find(([e]) => e)?.[0];
+  if (err) throw err;
+  return r;
+}
+
+export function createRedisStore(url: URL, options: KeyValueStoreOptions): KeyValueStore {
+  return new RedisStore(url, options);
+}
+
+/** The URL schemes this store serves. */
+export const REDIS_STORES = { 'redis:': createRedisStore, 'rediss:': createRedisStore, 'redis+socket:': createRedisStore, 'sentinel:': createRedisStore } as const;

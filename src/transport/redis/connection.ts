@@ -1,0 +1,142 @@
+/**
+ * Redis URLs, options and connections, shared by the Redis broker and the Redis result store.
+ *
+ *   redis://[[user]:password@]host[:port][/db]     TCP (port 6379, db 0 by default)
+ *   rediss://…                                      TLS; query ssl_cert_reqs=none|optional|required,
+ *                                                   ssl_ca_certs, ssl_certfile, ssl_keyfile (file paths)
+ *   redis+socket:///path/to/redis.sock[?virtual_host=db]   Unix socket (also ?db=)
+ *   sentinel://[:password@]host[:port][/db]?master_name=mymaster
+ *                                                   Sentinel; more sentinels with the option
+ *                                                   `sentinels: [{host, port}]`; `sentinel_kwargs:
+ *                                                   {password}` for the sentinels themselves
+ *
+ * Options come from code (camelCase or snake_case) and the URL query, the query winning.
+ * ioredis reconnects with a capped backoff; commands issued while disconnected fail after a
+ * couple of attempts, so callers (the worker's fetch loop) see a rejected promise and retry.
+ */
+import fs from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
+import { ConfigurationError } from '../../errors.ts';
+import { maskUrl, mergeOptions } from '../sqlite/db.ts';
+
+export { maskUrl, mergeOptions };
+
+/** What the broker and the store log through: a Logger, or one line on stderr. */
+export interface LineLogger {
+  warning(msg: string): void;
+  info(msg: string): void;
+}
+
+export function lineLogger(option: unknown): LineLogger {
+  const l = option as Partial<LineLogger> | undefined;
+  if (l && typeof l.warning === 'function' && typeof l.info === 'function') return l as LineLogger;
+  const write = (msg: string): void => void process.stderr.write(`celeriac: ${msg}\n`);
+  return { warning: write, info: write };
+}
+
+/** A non-negative number option (URL query values are strings), or the fallback. */
+export function numberOption(name: string, value: unknown, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigurationError(`redis option ${name} must be a non-negative number, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+function dbNumber(raw: string, url: URL): number {
+  if (raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigurationError(`invalid Redis database ${JSON.stringify(raw)} in ${maskUrl(url)}: expected a number, e.g. redis://localhost:6379/0`);
+  return n;
+}
+
+/** ioredis options for a URL plus merged (snake_case) options. */
+export function redisOptions(url: URL, opts: Record<string, unknown>): RedisOptions {
+  const common: RedisOptions = {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    connectTimeout: numberOption('socket_connect_timeout', opts.socket_connect_timeout, 10) * 1000,
+    connectionName: 'celeriac',
+    username: decodeURIComponent(url.username) || undefined,
+    password: decodeURIComponent(url.password) || undefined,
+  };
+  if (opts.socket_timeout !== undefined) common.commandTimeout = numberOption('socket_timeout', opts.socket_timeout, 0) * 1000;
+  const db = (path: string) => dbNumber(path.replace(/^\//, ''), url);
+  switch (url.protocol) {
+    case 'redis:':
+    case 'rediss:': {
+      if (!url.hostname) throw new ConfigurationError(`Redis URL ${maskUrl(url)} has no host: expected e.g. redis://localhost:6379/0`);
+      const tls = url.protocol === 'rediss:' ? tlsOptions(opts) : undefined;
+      return { ...common, host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379), db: db(url.pathname), tls };
+    }
+    case 'redis+socket:':
+    case 'socket:':
+    case 'unix:': {
+      const path = decodeURIComponent(url.pathname);
+      if (!path) throw new ConfigurationError(`Redis socket URL ${maskUrl(url)} has no path: expected e.g. redis+socket:///run/redis.sock`);
+      return { ...common, path, db: db(String(opts.virtual_host ?? opts.db ?? '')) };
+    }
+    case 'sentinel:': {
+      const name = opts.master_name;
+      if (typeof name !== 'string' || !name) throw new ConfigurationError(`sentinel URL ${maskUrl(url)} needs the transport option master_name (e.g. ?master_name=mymaster)`);
+      const extra = Array.isArray(opts.sentinels) ? (opts.sentinels as { host: string; port?: number }[]) : [];
+      const kw = (opts.sentinel_kwargs ?? {}) as { password?: string; username?: string };
+      return {
+        ...common,
+        name,
+        db: db(url.pathname),
+        sentinels: [{ host: url.hostname || '127.0.0.1', port: Number(url.port || 26379) }, ...extra.map((s) => ({ host: s.host, port: Number(s.port ?? 26379) }))],
+        sentinelPassword: kw.password,
+        sentinelUsername: kw.username,
+      };
+    }
+    default:
+      throw new ConfigurationError(`not a Redis URL: ${maskUrl(url)}`);
+  }
+}
+
+function tlsOptions(opts: Record<string, unknown>): NonNullable<RedisOptions['tls']> {
+  const read = (name: string) => (typeof opts[name] === 'string' && opts[name] ? fs.readFileSync(opts[name] as string) : undefined);
+  const reqs = String(opts.ssl_cert_reqs ?? 'required').toLowerCase().replace(/^cert_/, '');
+  if (!['none', 'optional', 'required'].includes(reqs)) throw new ConfigurationError(`ssl_cert_reqs must be none, optional or required, not ${JSON.stringify(opts.ssl_cert_reqs)}`);
+  return { rejectUnauthorized: reqs === 'required', ca: read('ssl_ca_certs'), cert: read('ssl_certfile'), key: read('ssl_keyfile') };
+}
+
+/**
+ * Reports each outage once ("connection lost … reconnecting", then "reconnected"), however many
+ * connections of one broker or store see it.
+ */
+export class OutageLog {
+  private down = false;
+  constructor(
+    private readonly what: string,
+    private readonly log: LineLogger,
+  ) {}
+
+  watch(client: Redis): Redis {
+    client.on('error', (err: Error) => {
+      if (this.down) return;
+      this.down = true;
+      this.log.warning(`${this.what}: connection lost (${err.message}); reconnecting`);
+    });
+    client.on('ready', () => {
+      if (!this.down) return;
+      this.down = false;
+      this.log.info(`${this.what}: reconnected`);
+    });
+    return client;
+  }
+}
+
+/** Close politely when connected, at once otherwise; never rejects. */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  client.disconnect();
+}

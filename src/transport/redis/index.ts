@@ -1,0 +1,271 @@
+/**
+ * The Redis broker, wire-compatible with kombu 5's Redis transport: Python Celery workers and
+ * clients share queues, `unacked` bookkeeping and the visibility-timeout restore with celeriac.
+ * URLs: see connection.ts. Transport options (code or URL query):
+ *   visibility_timeout     seconds before another consumer restores an unacknowledged message (3600)
+ *   global_keyprefix       prefix of every broker key ("")
+ *   queue_order_strategy   round_robin (default) | priority | sorted, as kombu
+ *   priority_steps         [0, 3, 6, 9]; priority p goes to the list of the largest step ≤ p, and
+ *                          LOWER steps are consumed first (kombu's order, the reverse of AMQP)
+ *   sep                    "\x06\x16"; unacked_mutex_expire (300 s); unacked_restore_limit (none)
+ *   logger                 { warning(msg), info(msg) } for connection trouble (default: stderr)
+ *
+ * Beyond kombu: a fetch takes messages and records them in `unacked` in one Lua script, so a
+ * consumer killed at any instant loses nothing (kombu's BRPOP-then-record can); idle waiting never
+ * pops (wakeup.ts); reject(false) keeps a dead letter on the list `<queue>.celeriac.dead`
+ * (JSON {reason, queue, time, delivery_tag, envelope}); settling twice does nothing, and a restore
+ * or reject of a message no longer in `unacked` (restored by a visibility pass) pushes nothing.
+ * Acks issued in one tick share one MULTI. As in kombu, restored and requeued messages go to the
+ * queue's step-0 list whatever their priority, and capabilities.delaysEta is false (the worker
+ * holds ETA tasks unacknowledged, so an ETA beyond visibility_timeout is delivered again).
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { CeleriacError } from '../../errors.ts';
+import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
+import { dumps } from '../../protocol/json.ts';
+import type { DeliveryInfo, Message } from '../../protocol/message.ts';
+import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import { closeClient, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions } from './connection.ts';
+import { markRedelivered } from './envelope-edit.ts';
+import { KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
+import { restoreVisible, type RestoreOptions } from './restore.ts';
+import { type FetchedRow, type ScriptedRedis, withScripts } from './scripts.ts';
+import { Wakeup } from './wakeup.ts';
+
+const RESTORE_EVERY_MS = 10_000;
+const SAFETY_POLL_MS = 1000;
+const MAX_BACKOFF_MS = 50;
+/** Most messages one script run takes: keeps each run short (Redis runs nothing else meanwhile). */
+const MAX_PER_SCRIPT = 500;
+
+interface Held {
+  tag: string;
+  queue: string;
+  raw: string;
+}
+
+interface PendingAck {
+  tag: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class RedisTransport implements Transport {
+  readonly url: string;
+  readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true };
+  readonly keys: KombuKeys;
+  readonly client: ScriptedRedis;
+  private readonly restoreOptions: RestoreOptions;
+  private readonly order: QueueOrder;
+  private readonly wake: Wakeup;
+  private readonly declared = new Set<string>();
+  private readonly held = new Map<string, Held>();
+  private cycle: string[] = [];
+  private acks: PendingAck[] = [];
+  private lastRestore = 0;
+  private closed = false;
+
+  constructor(url: URL, options: TransportOptions = {}) {
+    const opts = mergeOptions(url, options);
+    this.url = maskUrl(url);
+    const sep = typeof opts.sep === 'string' && opts.sep ? opts.sep : undefined;
+    this.keys = new KombuKeys(String(opts.global_keyprefix ?? ''), sep, parseSteps(opts.priority_steps));
+    this.order = parseQueueOrder(opts.queue_order_strategy);
+    const limit = numberOption('unacked_restore_limit', opts.unacked_restore_limit, 0);
+    this.restoreOptions = {
+      visibilityTimeoutS: numberOption('visibility_timeout', opts.visibility_timeout ?? opts.visibilityTimeout, 3600),
+      mutexExpireS: numberOption('unacked_mutex_expire', opts.unacked_mutex_expire, 300),
+      limit: limit > 0 ? Math.floor(limit) : undefined,
+    };
+    const log = lineLogger(opts.logger);
+    const outage = new OutageLog(`redis broker ${this.url}`, log);
+    const connection = redisOptions(url, opts);
+    this.client = withScripts(outage.watch(new Redis(connection)));
+    this.wake = new Wakeup(
+      () => outage.watch(new Redis({ ...connection, autoResubscribe: false, maxRetriesPerRequest: 1 })),
+      (reason) => log.info(`redis broker ${this.url}: no key-change notifications (${reason}); idle consumers poll every ${MAX_BACKOFF_MS} ms`),
+    );
+  }
+
+  async declareQueue(queue: string): Promise<void> {
+    this.assertOpen();
+    // kombu binds the queue to the direct exchange of the same name, routing key = queue name.
+    await this.client.sadd(this.keys.binding(queue), this.keys.bindingMember(queue, '', queue));
+    this.declared.add(queue);
+  }
+
+  async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
+    this.assertOpen();
+    if (!this.declared.has(queue)) await this.declareQueue(queue); // once per queue, as kombu's producer
+    const envelope = toEnvelope(message, { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag: randomUUID() });
+    await this.client.lpush(this.keys.list(queue, this.keys.step(message.properties.priority)), envelope);
+    this.wake.notify();
+  }
+
+  async fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    const names = [...new Set(queues)];
+    if (this.closed || signal?.aborted || names.length === 0 || max < 1) return [];
+    const deadline = Date.now() + timeoutMs;
+    const prefixes = names.map((q) => this.keys.list(q));
+    let pause = 1;
+    for (;;) {
+      await this.maybeRestoreVisible();
+      if (this.closed || signal?.aborted) return [];
+      const since = this.wake.generation;
+      const notified = await this.wake.watch(prefixes, this.keys.lists(names));
+      if (this.closed) return [];
+      const got = await this.take(names, Math.min(Math.floor(max), MAX_PER_SCRIPT));
+      if (got.length > 0) return got;
+      const left = deadline - Date.now();
+      if (left <= 0) return [];
+      await this.wake.wait(Math.min(left, notified ? SAFETY_POLL_MS : pause), since, signal);
+      pause = Math.min(pause * 2, MAX_BACKOFF_MS);
+    }
+  }
+
+  async purge(queue: string): Promise<number> {
+    this.assertOpen();
+    const multi = this.client.multi();
+    for (const step of this.keys.steps) multi.llen(this.keys.list(queue, step)).del(this.keys.list(queue, step));
+    const replies = settled(await multi.exec());
+    return replies.filter((_, i) => i % 2 === 0).reduce((n: number, v) => n + Number(v), 0);
+  }
+
+  async size(queue: string): Promise<number> {
+    this.assertOpen();
+    const pipe = this.client.pipeline();
+    for (const step of this.keys.steps) pipe.llen(this.keys.list(queue, step));
+    return settled(await pipe.exec()).reduce((n: number, v) => n + Number(v), 0);
+  }
+
+  /** Run the visibility-timeout restore now (it also runs at the first fetch and every 10 s while fetching). */
+  restoreVisible(): Promise<number> {
+    this.assertOpen();
+    return restoreVisible(this.client, this.keys, this.restoreOptions);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.flushAcks();
+    // kombu's restore_at_shutdown: what we hold goes back to the front, in its original order.
+    for (const h of [...this.held.values()].reverse()) {
+      await this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw), 'RPUSH').catch(() => 0);
+    }
+    this.held.clear();
+    this.wake.close();
+    await closeClient(this.client);
+  }
+
+  private async maybeRestoreVisible(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastRestore < RESTORE_EVERY_MS || this.closed) return;
+    this.lastRestore = now;
+    // A failure here (connection) shows up in the fetch script right after.
+    await restoreVisible(this.client, this.keys, this.restoreOptions).catch(() => 0);
+  }
+
+  /** One fetch script run over the queues in round-robin order. */
+  private async take(names: string[], max: number): Promise<Delivery[]> {
+    const order = this.queueOrder(names);
+    const lists = this.keys.lists(order);
+    const rows: FetchedRow[] = await this.client.celeriacFetch(
+      2 + lists.length, this.keys.unacked, this.keys.unackedIndex, ...lists,
+      max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', randomUUID(), ...order,
+    );
+    return rows.map(([index, tag, raw]) => {
+      const queue = order[index - 1]!;
+      if (this.order === 'round_robin') this.cycle = [...this.cycle.filter((q) => q !== queue), queue];
+      return this.toDelivery({ tag, queue, raw });
+    });
+  }
+
+  /** kombu's cycles: round robin rotates a queue to the end after a pop from it; sorted is alphabetical. */
+  private queueOrder(names: string[]): string[] {
+    if (this.order === 'sorted') return [...names].sort();
+    if (this.order === 'priority') return names;
+    this.cycle = [...this.cycle.filter((q) => names.includes(q)), ...names.filter((q) => !this.cycle.includes(q))];
+    return this.cycle;
+  }
+
+  private toDelivery(h: Held): Delivery {
+    let message: Message;
+    let info: DeliveryInfo;
+    try {
+      const d = fromEnvelope(h.raw);
+      message = d.message;
+      info = d.delivery;
+    } catch (err) {
+      // Still recorded in unacked: hand it to the worker, which rejects it into the dead letters.
+      message = undecodableMessage(h.raw, err);
+      info = { exchange: '', routingKey: h.queue, redelivered: false };
+    }
+    this.held.set(h.tag, h);
+    let settled = false;
+    const settle = async (run: () => Promise<unknown>): Promise<void> => {
+      if (settled) return;
+      settled = true;
+      this.held.delete(h.tag);
+      await run();
+    };
+    const list = this.keys.list(h.queue);
+    return {
+      message,
+      info,
+      deliveryTag: h.tag,
+      queue: h.queue,
+      ack: () => settle(() => this.ack(h.tag)),
+      reject: (requeue, reason) =>
+        settle(() => (requeue ? this.move(h, [list], markRedelivered(h.raw), 'LPUSH') : this.move(h, [this.keys.dead(h.queue)], this.deadRecord(h, reason), 'LPUSH'))),
+      restore: () => settle(() => this.move(h, [list], markRedelivered(h.raw), 'RPUSH')),
+    };
+  }
+
+  private deadRecord(h: Held, reason: string | undefined): string {
+    return dumps({ reason: reason ?? null, queue: h.queue, time: Date.now() / 1000, delivery_tag: h.tag, envelope: h.raw });
+  }
+
+  private async move(h: Held, lists: string[], payload: string, push: 'RPUSH' | 'LPUSH'): Promise<void> {
+    await this.client.celeriacMove(2 + lists.length, this.keys.unacked, this.keys.unackedIndex, ...lists, h.tag, '', payload, push);
+    if (push === 'RPUSH' || lists[0] !== this.keys.dead(h.queue)) this.wake.notify();
+  }
+
+  /** Acks of one tick share one MULTI: ZREM unacked_index + HDEL unacked (kombu's QoS.ack). */
+  private ack(tag: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.acks.length === 0) setImmediate(() => this.flushAcks());
+      this.acks.push({ tag, resolve, reject });
+    });
+  }
+
+  private flushAcks(): void {
+    const batch = this.acks;
+    if (batch.length === 0) return;
+    this.acks = [];
+    const tags = batch.map((a) => a.tag);
+    this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags).exec().then(settled).then(
+      () => batch.forEach((a) => a.resolve()),
+      (err: unknown) => batch.forEach((a) => a.reject(err)),
+    );
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new CeleriacError(`transport ${this.url} is closed`);
+  }
+}
+
+/** The replies of a pipeline or MULTI; throws the first error (connection lost, aborted transaction). */
+function settled(replies: [Error | null, unknown][] | null): unknown[] {
+  if (!replies) throw new CeleriacError('Redis transaction aborted');
+  const failed = replies.find(([err]) => err);
+  if (failed) throw failed[0];
+  return replies.map(([, v]) => v);
+}
+
+export function createRedisTransport(url: URL, options: TransportOptions): Transport {
+  return new RedisTransport(url, options);
+}
+
+/** The URL schemes this broker serves (see connection.ts). */
+export const REDIS_TRANSPORTS = { 'redis:': createRedisTransport, 'rediss:': createRedisTransport, 'redis+socket:': createRedisTransport, 'sentinel:': createRedisTransport } as const;

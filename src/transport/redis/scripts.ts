@@ -1,0 +1,26 @@
+/**
+ * The Lua scripts (./scripts/*.lua, read once at startup; each documents its KEYS, ARGV and
+ * guarantee) as ioredis commands: EVALSHA, falling back to EVAL after a server restart.
+ */
+import fs from 'node:fs';
+import type { Redis } from 'ioredis';
+
+const source = (name: string): string => fs.readFileSync(new URL(`./scripts/${name}`, import.meta.url), 'utf8');
+const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacMove: source('move.lua'), celeriacUnlock: source('unlock.lua') };
+
+/** One fetched message: index (1-based) of its queue in the order given, delivery tag, raw envelope. */
+export type FetchedRow = [number, string, string];
+
+export interface ScriptedRedis extends Redis {
+  /** fetch.lua: numKeys, unacked, unacked_index, ...lists, max, now, nqueues, rotate, spare, ...queues */
+  celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
+  /** move.lua: numKeys, unacked, unacked_index, ...destinations, tag, expected, payload, RPUSH|LPUSH */
+  celeriacMove(numKeys: number, ...args: string[]): Promise<number>;
+  /** unlock.lua: 1, mutex key, token */
+  celeriacUnlock(numKeys: 1, key: string, token: string): Promise<number>;
+}
+
+export function withScripts(client: Redis): ScriptedRedis {
+  for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua });
+  return client as ScriptedRedis;
+}

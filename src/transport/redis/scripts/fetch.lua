@@ -1,0 +1,106 @@
+--[[
+fetch.lua: take up to ARGV[1] messages and record each as unacknowledged, in one atomic step.
+
+KEYS[1]     unacked        hash  delivery_tag -> JSON [envelope, exchange, routing_key] (kombu's QoS.append)
+KEYS[2]     unacked_index  zset  delivery_tag scored by the time of delivery (float seconds)
+KEYS[3..]   the queue lists, priority-major then queue-minor, exactly kombu's BRPOP key order:
+            q1 q2 q1<sep>3 q2<sep>3 q1<sep>6 ... (steps from priority_steps; step 0 has no suffix)
+ARGV[1]     max            most messages to take
+ARGV[2]     now            score for unacked_index (client clock, as kombu's time())
+ARGV[3]     nqueues        number of queues (the lists of one step are KEYS[3 + s*nqueues .. ])
+ARGV[4]     rotate         "1": round robin, a queue moves to the end of the order after a pop
+                           (kombu's round_robin_cycle.rotate); "0": keep the order
+ARGV[5]     spare          a fresh uuid4 for messages whose delivery_tag is missing, not a
+                           string, or already in `unacked` (tags must stay unique there)
+ARGV[6..]   queue names    without key prefix, same order as the queues of KEYS (routing key
+                           recorded for an envelope that cannot be decoded)
+
+Returns a list of {queue index (1-based), delivery tag, raw envelope}.
+
+Guarantee: a message leaves its list only in the same script that writes it to `unacked` and
+`unacked_index`. Redis runs a script to completion before any other command, so no consumer crash
+or disconnection can separate the two: every message is always either in a list or in `unacked`,
+where the visibility-timeout restore (ours or kombu's) finds it. The script never raises after its
+first RPOP (decoding is wrapped in pcall), because Redis does not roll back a failed script.
+--]]
+
+-- Python json.dumps (ensure_ascii) of a UTF-8 string, so the entry is byte-identical to kombu's.
+local ESC = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t', ['\b'] = '\\b', ['\f'] = '\\f' }
+local function u(cp) return string.format('\\u%04x', cp) end
+local function pystr(s)
+  if not string.find(s, '[%c"\\\128-\255]') then return '"' .. s .. '"' end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local c = string.byte(s, i)
+    local len, cp = 1, c
+    if c >= 0xF0 and i + 3 <= n then
+      len, cp = 4, (c % 8) * 262144 + (string.byte(s, i + 1) % 64) * 4096 + (string.byte(s, i + 2) % 64) * 64 + string.byte(s, i + 3) % 64
+    elseif c >= 0xE0 and i + 2 <= n then
+      len, cp = 3, (c % 16) * 4096 + (string.byte(s, i + 1) % 64) * 64 + string.byte(s, i + 2) % 64
+    elseif c >= 0xC0 and i + 1 <= n then
+      len, cp = 2, (c % 32) * 64 + string.byte(s, i + 1) % 64
+    end
+    local ch = string.sub(s, i, i)
+    if ESC[ch] then
+      out[#out + 1] = ESC[ch]
+    elseif cp >= 0x10000 then
+      cp = cp - 0x10000
+      out[#out + 1] = u(0xD800 + math.floor(cp / 1024)) .. u(0xDC00 + cp % 1024)
+    elseif cp < 32 or cp >= 127 then
+      out[#out + 1] = u(cp)
+    else
+      out[#out + 1] = ch
+    end
+    i = i + len
+  end
+  return '"' .. table.concat(out) .. '"'
+end
+
+local max, now, nq = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local rotate, spare = ARGV[4] == '1', ARGV[5]
+local nsteps = (#KEYS - 2) / nq
+local order, empty, out, spares = {}, {}, {}, 0
+for q = 1, nq do order[q] = q end
+
+while #out < max do
+  local raw, qi
+  for s = 0, nsteps - 1 do
+    for pos = 1, nq do
+      local key = KEYS[3 + s * nq + order[pos] - 1]
+      if not empty[key] then
+        raw = redis.call('RPOP', key)
+        if raw then qi = pos break end
+        empty[key] = true -- nobody else runs during the script: it stays empty
+      end
+    end
+    if raw then break end
+  end
+  if not raw then break end
+  local q = order[qi]
+
+  local ok, env = pcall(cjson.decode, raw)
+  local props = ok and type(env) == 'table' and type(env.properties) == 'table' and env.properties or nil
+  local info = props and type(props.delivery_info) == 'table' and props.delivery_info or nil
+  local tag = props and props.delivery_tag
+  if type(tag) ~= 'string' or tag == '' or redis.call('HEXISTS', KEYS[1], tag) == 1 then
+    tag = spares == 0 and spare or (spare .. '-' .. spares)
+    spares = spares + 1
+  end
+  local entry
+  if info and type(info.exchange) == 'string' and type(info.routing_key) == 'string' then
+    entry = '[' .. raw .. ', ' .. pystr(info.exchange) .. ', ' .. pystr(info.routing_key) .. ']'
+  elseif type(env) == 'table' and ok then
+    entry = '[' .. raw .. ', "", ' .. pystr(ARGV[5 + q]) .. ']'
+  else -- not JSON: kept as a JSON string so that `unacked` stays readable by everyone
+    entry = '[' .. pystr(raw) .. ', "", ' .. pystr(ARGV[5 + q]) .. ']'
+  end
+  redis.call('HSET', KEYS[1], tag, entry)
+  redis.call('ZADD', KEYS[2], now, tag)
+  out[#out + 1] = { q, tag, raw }
+
+  if rotate and nq > 1 then
+    table.remove(order, qi)
+    order[nq] = q
+  end
+end
+return out

@@ -1,0 +1,175 @@
+/**
+ * Redis test helpers. The server at 127.0.0.1:6379 is shared: every test keeps to its own DB
+ * (10: transport, 11/12: interop broker/results, 13: result store) and to a key prefix unique
+ * to the run, and deletes what it created.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import type { RedisTransport } from '../../src/transport/redis/index.ts';
+import type { Transport } from '../../src/transport/types.ts';
+
+export const REDIS_HOST = '127.0.0.1:6379';
+export const TRANSPORT_DB = 10;
+
+/** A prefix no other run shares. */
+export function runPrefix(name: string): string {
+  return `celeriac-test-${name}-${process.pid}-${Date.now().toString(36)}:`;
+}
+
+export function redisClient(db: number): Redis {
+  return new Redis({ host: '127.0.0.1', port: 6379, db, lazyConnect: true, maxRetriesPerRequest: 2 });
+}
+
+/** Delete every key starting with `prefix` in `db`. */
+export async function deleteByPrefix(db: number, prefix: string): Promise<void> {
+  const r = redisClient(db);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+      if (keys.length > 0) await r.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** The shared transport conformance suite's view of the Redis broker. */
+export function redisConformanceKind() {
+  const prefix = runPrefix('conformance');
+  let seq = 0;
+  return {
+    name: 'redis',
+    newUrl: () => `redis://${REDIS_HOST}/${TRANSPORT_DB}?global_keyprefix=${encodeURIComponent(`${prefix}${seq++}:`)}`,
+    deadLetters: async (t: Transport): Promise<{ reason: string | null }[]> => {
+      const rt = t as RedisTransport;
+      const records = await rt.client.lrange(rt.keys.dead('q'), 0, -1);
+      return records.reverse().map((r) => JSON.parse(r) as { reason: string | null });
+    },
+    /** Tests of behaviour Redis deliberately does differently, with the reason. */
+    skip: {
+      'delivers higher priorities first':
+        "kombu's Redis transport consumes LOWER priority numbers first (steps 0,3,6,9 as separate lists); kept for wire compatibility, checked in test/redis/transport.test.ts",
+      'fetches from several queues, best priority first, and only from those queues':
+        'same inverted priority order, and queues are taken round robin as kombu does; checked in test/redis/transport.test.ts',
+    } as Record<string, string>,
+    cleanup: () => deleteByPrefix(TRANSPORT_DB, prefix),
+  };
+}
+
+export interface PrivateRedis {
+  port: number;
+  tlsPort: number;
+  socket: string;
+  dir: string;
+  /** Start (again) on the same ports. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port in 6300..6399 (the shared server keeps 6379). */
+export async function sparePort(exclude: number[] = []): Promise<number> {
+  for (let port = 6300 + Math.floor(Math.random() * 100), n = 0; n < 100; n++, port = 6300 + ((port - 6300 + 1) % 100)) {
+    if (port === 6379 || exclude.includes(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer().once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port in 6300..6399');
+}
+
+/** Wait until something answers PING on the port (or the socket). */
+export async function waitForRedis(opts: { port?: number; path?: string }, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = new Redis({ ...opts, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => undefined);
+    try {
+      await r.connect();
+      if ((await r.ping()) === 'PONG') return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`redis on ${JSON.stringify(opts)} did not start`);
+      await new Promise((res) => setTimeout(res, 50));
+    } finally {
+      r.disconnect();
+    }
+  }
+}
+
+/**
+ * A private redis-server (no persistence) on spare ports: TCP, TLS with a self-signed certificate
+ * for 127.0.0.1 (`cert.pem` in `dir`), and a Unix socket. For tests that stop and restart Redis.
+ */
+export async function privateRedis(): Promise<PrivateRedis> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-redis-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const port = await sparePort();
+  const tlsPort = await sparePort([port]);
+  const socket = path.join(dir, 'redis.sock');
+  let proc: ChildProcess | undefined;
+  const server: PrivateRedis = {
+    port, tlsPort, socket, dir,
+    async start() {
+      proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+        '--unixsocket', socket, '--unixsocketperm', '700', '--tls-port', String(tlsPort), '--tls-auth-clients', 'no',
+        '--tls-cert-file', path.join(dir, 'cert.pem'), '--tls-key-file', path.join(dir, 'key.pem'), '--tls-ca-cert-file', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+      await waitForRedis({ port });
+    },
+    async stop() {
+      const p = proc;
+      proc = undefined;
+      if (!p || p.exitCode !== null) return;
+      const exited = new Promise((res) => p.once('exit', res));
+      p.kill('SIGTERM');
+      await exited;
+    },
+  };
+  await server.start();
+  return server;
+}
+
+/** A Sentinel watching `masterPort` as "mymaster"; resolves with its port and a stop function. */
+export async function startSentinel(masterPort: number, dir: string): Promise<{ port: number; stop: () => Promise<void> }> {
+  const port = await sparePort([masterPort]);
+  const conf = path.join(dir, `sentinel-${port}.conf`);
+  fs.writeFileSync(conf, `port ${port}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 ${masterPort} 1\n`);
+  const p = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  await waitForRedis({ port });
+  return {
+    port,
+    stop: async () => {
+      if (p.exitCode !== null) return;
+      const exited = new Promise((res) => p.once('exit', res));
+      p.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * A Python 3 interpreter that has Celery: $CELERIAC_TEST_PYTHON, else the first `python3` on PATH
+ * that can import it (a virtualenv's python3 may come first without it). Throws when there is none:
+ * the interop tests must not silently test nothing.
+ */
+export function celeryPython(): string {
+  const candidates = process.env.CELERIAC_TEST_PYTHON
+    ? [process.env.CELERIAC_TEST_PYTHON]
+    : (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'python3'));
+  for (const exe of [...new Set(candidates)]) {
+    try {
+      execFileSync(exe, ['-c', 'import celery, redis'], { stdio: 'ignore', timeout: 20_000 });
+      return exe;
+    } catch {
+      // not there, or without Celery
+    }
+  }
+  throw new Error('no python3 with Celery 5 and redis-py found on PATH: set CELERIAC_TEST_PYTHON to one');
+}

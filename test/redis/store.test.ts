@@ -1,0 +1,120 @@
+/**
+ * The Redis result store (DB 13, keys under a prefix unique to the run): Celery's writes
+ * (SETEX + PUBLISH on the key's channel), and waiting on one shared subscriber connection.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { KeyValueBackend } from '../../src/backend/key-value-backend.ts';
+import { RedisStore } from '../../src/backend/redis/index.ts';
+import { createKeyValueStore } from '../../src/backend/registry.ts';
+import { deleteByPrefix, REDIS_HOST, redisClient, runPrefix } from './helpers.ts';
+
+const DB = 13;
+const url = `redis://${REDIS_HOST}/${DB}`;
+const k = runPrefix('store');
+const raw = redisClient(DB);
+const open: RedisStore[] = [];
+const make = () => {
+  const s = createKeyValueStore(url) as RedisStore;
+  open.push(s);
+  return s;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+afterAll(async () => {
+  raw.disconnect();
+  await deleteByPrefix(DB, k);
+});
+
+describe('redis key-value store', () => {
+  it('gets, sets with SETEX, overwrites, deletes, mgets', async () => {
+    const s = make();
+    expect(await s.get(`${k}a`)).toBeNull();
+    await s.set(`${k}a`, 'v1', 86_400);
+    expect(await raw.ttl(`${k}a`)).toBe(86_400);
+    await s.set(`${k}a`, 'v2', null);
+    expect(await raw.ttl(`${k}a`)).toBe(-1);
+    await s.set(`${k}c`, '3', 0.15);
+    expect(await s.mget([`${k}c`, `${k}b`, `${k}a`])).toEqual(['3', null, 'v2']);
+    await sleep(250);
+    expect(await s.get(`${k}c`)).toBeNull();
+    await s.delete(`${k}a`);
+    expect(await s.get(`${k}a`)).toBeNull();
+    expect(await s.mget([])).toEqual([]);
+  });
+
+  it('publishes every set on a channel named like the key, as Celery', async () => {
+    const s = make();
+    const sub = redisClient(DB);
+    const heard: [string, string][] = [];
+    sub.on('message', (channel: string, message: string) => heard.push([channel, message]));
+    await sub.subscribe(`${k}meta`);
+    await s.set(`${k}meta`, '{"status": "SUCCESS"}', 60);
+    await sleep(50);
+    expect(heard).toEqual([[`${k}meta`, '{"status": "SUCCESS"}']]);
+    sub.disconnect();
+  });
+
+  it('incr counts atomically and sets the expiry', async () => {
+    const s = make();
+    const results = await Promise.all(Array.from({ length: 100 }, () => s.incr(`${k}n`, 2, 60)));
+    expect(new Set(results).size).toBe(100);
+    expect(await s.get(`${k}n`)).toBe('200');
+    expect(await raw.ttl(`${k}n`)).toBe(60);
+    expect(await s.incr(`${k}t`, 1, 0.1)).toBe(1);
+    await sleep(200);
+    expect(await s.incr(`${k}t`, 1, null)).toBe(1);
+  });
+
+  it('waitForChange wakes at once on another store\'s write, and resolves on timeout and abort', async () => {
+    const [a, b] = [make(), make()];
+    await a.set(`${k}state`, 'PENDING', null);
+    let start = Date.now();
+    setTimeout(() => void b.set(`${k}state`, 'SUCCESS', null), 100);
+    await a.waitForChange(`${k}state`, 10_000);
+    expect(Date.now() - start).toBeLessThan(400);
+    start = Date.now();
+    await a.waitForChange(`${k}quiet`, 150);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(140);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    start = Date.now();
+    await a.waitForChange(`${k}quiet`, 10_000, ac.signal);
+    expect(Date.now() - start).toBeLessThan(1000);
+  });
+
+  it('does not sleep through a change made between the caller\'s read and its wait (lastSeen)', async () => {
+    const s = make();
+    await s.set(`${k}gap`, 'PENDING', null);
+    const seen = await s.get(`${k}gap`);
+    await raw.set(`${k}gap`, 'SUCCESS'); // changed with no PUBLISH at all
+    const start = Date.now();
+    await s.waitForChange(`${k}gap`, 5000, undefined, seen);
+    expect(Date.now() - start).toBeLessThan(500);
+  });
+
+  it('shares one subscriber connection and unsubscribes after the last waiter', async () => {
+    const s = make();
+    const keys = [0, 1, 2].map((i) => `${k}shared${i}`);
+    const waits = keys.flatMap((key) => [1, 2, 3].map(() => s.waitForChange(key, 5000)));
+    await sleep(100);
+    expect(await raw.pubsub('NUMSUB', ...keys)).toEqual(keys.flatMap((key) => [key, 1]));
+    await Promise.all(keys.map((key, i) => s.set(key, `v${i}`, 60)));
+    await Promise.all(waits);
+    await sleep(50);
+    expect(await raw.pubsub('NUMSUB', ...keys)).toEqual(keys.flatMap((key) => [key, 0]));
+  });
+
+  it('carries Celery results: KeyValueBackend.waitForReady wakes on the worker\'s publish', async () => {
+    const backend = new KeyValueBackend(make());
+    const id = `${k}task-1`;
+    setTimeout(() => void new KeyValueBackend(make()).storeResult(id, 5, 'SUCCESS'), 100);
+    const start = Date.now();
+    const meta = await backend.waitForReady(id, 5000);
+    expect(meta).toMatchObject({ status: 'SUCCESS', result: 5, task_id: id });
+    expect(Date.now() - start).toBeLessThan(500);
+    expect(await raw.get(`celery-task-meta-${id}`)).toMatch(/^\{"status": "SUCCESS", "result": 5, "traceback": null, "children": \[\], "date_done": "[^"]+", "task_id": "/);
+    await raw.del(`celery-task-meta-${id}`);
+  });
+});

@@ -1,0 +1,230 @@
+/**
+ * The Redis broker against a real Redis (DB 10, a key prefix per test): kombu's key layout byte
+ * for byte, consumption order, `unacked` bookkeeping, restore and requeue, the visibility-timeout
+ * restore, and idle wake-ups. The shared conformance suite runs it too
+ * (test/transport-conformance.test.ts).
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { fromEnvelope } from '../../src/protocol/envelope.ts';
+import { buildTaskMessage } from '../../src/protocol/task-message.ts';
+import { markRedelivered, parseUnackedEntry } from '../../src/transport/redis/envelope-edit.ts';
+import { RedisTransport } from '../../src/transport/redis/index.ts';
+import { createTransport } from '../../src/transport/registry.ts';
+import type { Delivery } from '../../src/transport/types.ts';
+import { loadFixture } from '../helpers/fixtures.ts';
+import { deleteByPrefix, REDIS_HOST, redisClient, runPrefix, TRANSPORT_DB } from './helpers.ts';
+
+const SEP = '\x06\x16';
+const base = runPrefix('transport');
+let seq = 0;
+const raw = redisClient(TRANSPORT_DB);
+const open: RedisTransport[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((t) => t.close()));
+});
+afterAll(async () => {
+  raw.disconnect();
+  await deleteByPrefix(TRANSPORT_DB, base);
+});
+
+/** A transport on a fresh prefix; `p` is that prefix. */
+function make(query = ''): { t: RedisTransport; p: string } {
+  const p = `${base}${seq++}:`;
+  const t = createTransport(`redis://${REDIS_HOST}/${TRANSPORT_DB}?global_keyprefix=${encodeURIComponent(p)}${query}`) as RedisTransport;
+  open.push(t);
+  return { t, p };
+}
+
+const task = (id: string, priority?: number) => buildTaskMessage({ id, name: 'tasks.add', args: [1, 2], origin: 'test@host', replyTo: 'reply', priority });
+const ids = (ds: Delivery[]) => ds.map((d) => String(d.message.headers.id));
+const withTag = (envelope: string, tag: string) => envelope.replace(/"delivery_tag": "[^"]*"/, `"delivery_tag": "${tag}"`);
+
+describe('kombu key layout', () => {
+  it.each([
+    ['redis-task-plain', 'celery'],
+    ['redis-task-priority-5', `celery${SEP}3`],
+    ['redis-task-priority-9', `celery${SEP}9`],
+    ['redis-task-options', 'celery'],
+  ])('publishes %s byte for byte as kombu, on list %j', async (name, listKey) => {
+    const fx = loadFixture(name);
+    const captured = fx.messages[0];
+    expect(captured.list_key).toBe(listKey);
+    const { t, p } = make();
+    const d = fromEnvelope(captured.raw);
+    await t.publish('celery', d.message, { exchange: d.delivery.exchange, routingKey: d.delivery.routingKey });
+    const stored = await raw.lrange(p + listKey, 0, -1);
+    expect(stored).toHaveLength(1);
+    const tag = JSON.parse(stored[0]!).properties.delivery_tag as string;
+    expect(tag).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(stored[0]).toBe(withTag(captured.raw, tag));
+    // The binding kombu's producer declares for the default queue (captured once per process).
+    expect(await raw.smembers(`${p}_kombu.binding.celery`)).toEqual(loadFixture('redis-task-plain').all_keys['_kombu.binding.celery'].value);
+  });
+
+  it('declareQueue adds the binding of the direct exchange named like the queue', async () => {
+    const { t, p } = make();
+    await t.declareQueue('wire_other');
+    expect(await raw.smembers(`${p}_kombu.binding.wire_other`)).toEqual([`wire_other${SEP}${SEP}wire_other`]);
+  });
+
+  it('maps priorities to steps like kombu (largest step <= p, clamped to 0..9)', async () => {
+    const { t, p } = make();
+    for (const [id, pri] of [['a', 0], ['b', 2], ['c', 3], ['d', 5], ['e', 8], ['f', 9], ['g', 20], ['h', -4], ['i', undefined]] as const) {
+      await t.publish('q', task(id, pri));
+    }
+    const lists = Object.fromEntries(await Promise.all(['', `${SEP}3`, `${SEP}6`, `${SEP}9`].map(async (s) => [s || '0', ids((await raw.lrange(`${p}q${s}`, 0, -1)).map((e) => ({ message: fromEnvelope(e).message }) as Delivery))])));
+    expect(lists).toEqual({ 0: ['i', 'h', 'b', 'a'], [`${SEP}3`]: ['d', 'c'], [`${SEP}6`]: ['e'], [`${SEP}9`]: ['g', 'f'] });
+    expect(await t.size('q')).toBe(9);
+    expect(await t.purge('q')).toBe(9);
+    expect(await raw.exists(`${p}q`, `${p}q${SEP}3`, `${p}q${SEP}6`, `${p}q${SEP}9`)).toBe(0);
+  });
+});
+
+describe('consumption order', () => {
+  // The order a Python worker executed these in [cap redis-brpop-order.json].
+  const fx = loadFixture('redis-brpop-order');
+  const publishAll = async (t: RedisTransport) => {
+    for (const m of fx.sent_in_this_order) await t.publish(m.queue, task(m.label, m.priority ?? undefined));
+  };
+
+  it('is priority-major, lower steps first, round robin between queues, one at a time', async () => {
+    const { t } = make();
+    await publishAll(t);
+    const got: string[] = [];
+    for (let d; (d = await t.fetch(['wire_b', 'wire_a'], 1, 0)).length > 0;) got.push(...ids(d));
+    expect(got).toEqual(fx.execution_order);
+  });
+
+  it('gives the same order when one fetch takes several', async () => {
+    const { t } = make();
+    await publishAll(t);
+    expect(ids(await t.fetch(['wire_b', 'wire_a'], 100, 0))).toEqual(fx.execution_order);
+  });
+
+  it('keeps the given queue order with queue_order_strategy=priority', async () => {
+    const { t } = make('&queue_order_strategy=priority');
+    await publishAll(t);
+    expect(ids(await t.fetch(['wire_b', 'wire_a'], 100, 0))).toEqual(['b1', 'b2', 'b3', 'b-pri0', 'a1', 'a2', 'a3', 'b-pri3', 'a-pri9']);
+  });
+});
+
+describe('unacked bookkeeping', () => {
+  it('records a fetched message in unacked and unacked_index, as kombu QoS.append', async () => {
+    const { t, p } = make();
+    await t.publish('celery', task('a'));
+    const [envelope] = await raw.lrange(`${p}celery`, 0, -1);
+    const before = Date.now() / 1000;
+    const [d] = await t.fetch(['celery'], 10, 0);
+    expect(d!.deliveryTag).toBe(JSON.parse(envelope!).properties.delivery_tag);
+    expect(await raw.hget(`${p}unacked`, d!.deliveryTag)).toBe(`[${envelope}, "", "celery"]`);
+    const score = Number(await raw.zscore(`${p}unacked_index`, d!.deliveryTag));
+    expect(score).toBeGreaterThanOrEqual(before - 1);
+    expect(score).toBeLessThanOrEqual(Date.now() / 1000 + 1);
+    await d!.ack();
+    expect(await raw.hlen(`${p}unacked`)).toBe(0);
+    expect(await raw.zcard(`${p}unacked_index`)).toBe(0);
+  });
+
+  it('acks of one tick, settle-once, and no resurrection by a late settle', async () => {
+    const { t, p } = make();
+    for (const id of ['a', 'b', 'c']) await t.publish('q', task(id));
+    const ds = await t.fetch(['q'], 10, 0);
+    await Promise.all([ds[0]!.ack(), ds[1]!.ack(), ds[0]!.ack()]);
+    expect(await raw.hkeys(`${p}unacked`)).toEqual([ds[2]!.deliveryTag]);
+    // Someone else (the visibility restore) already gave `c` back: our late restore must not duplicate it.
+    await raw.hdel(`${p}unacked`, ds[2]!.deliveryTag);
+    await ds[2]!.restore();
+    expect(await t.size('q')).toBe(0);
+    expect(await raw.zcard(`${p}unacked_index`)).toBe(0);
+  });
+
+  it('restore() puts the message at the front with kombu\'s redelivered flags; reject(true) at the back', async () => {
+    const { t, p } = make();
+    for (const id of ['a', 'b', 'c']) await t.publish('q', task(id));
+    const [a, b] = await t.fetch(['q'], 2, 0);
+    const rawA = (await raw.hget(`${p}unacked`, a!.deliveryTag))!;
+    await a!.restore();
+    await b!.reject(true);
+    const list = await raw.lrange(`${p}q`, 0, -1); // left = back, right = next delivered
+    expect(list[2]).toBe(markRedelivered(parseUnackedEntry(rawA)!.message));
+    expect(JSON.parse(list[2]!)).toMatchObject({ headers: { redelivered: true }, properties: { delivery_info: { redelivered: true } } });
+    const again = await t.fetch(['q'], 10, 0);
+    expect(ids(again)).toEqual(['a', 'c', 'b']);
+    expect(again.map((d) => d.info.redelivered)).toEqual([true, false, true]);
+  });
+
+  it('edits envelopes exactly as kombu restores them [cap redis-monitor-shutdown-restore.json]', () => {
+    const cmds = (loadFixture('redis-monitor-shutdown-restore').commands as { cmd: string[] }[]).map((c) => c.cmd as [string, string, string, string]);
+    const entries = new Map(cmds.filter((c) => c[0] === 'HSET' && c[1] === 'unacked').map((c) => [c[2], c[3]]));
+    const restored = cmds.filter((c) => c[0] === 'RPUSH' && entries.has(JSON.parse(c[2]).properties.delivery_tag));
+    expect(restored.length).toBeGreaterThanOrEqual(3);
+    for (const [, , payload] of restored) {
+      const entry = parseUnackedEntry(entries.get(JSON.parse(payload).properties.delivery_tag)!)!;
+      expect(entry).toMatchObject({ exchange: '', routingKey: 'celery' });
+      expect(markRedelivered(entry.message)).toBe(payload);
+    }
+  });
+
+  it('reject(false) keeps a dead letter on <queue>.celeriac.dead', async () => {
+    const { t, p } = make();
+    await t.publish('q', task('a'));
+    const [a] = await t.fetch(['q'], 1, 0);
+    await a!.reject(false, 'bad input');
+    const [record] = await raw.lrange(`${p}q.celeriac.dead`, 0, -1);
+    expect(JSON.parse(record!)).toMatchObject({ reason: 'bad input', queue: 'q', delivery_tag: a!.deliveryTag });
+    expect(fromEnvelope(JSON.parse(record!).envelope).message.headers.id).toBe('a');
+    expect(await raw.hlen(`${p}unacked`)).toBe(0);
+  });
+
+  it('hands over an undecodable message (still recorded in unacked) for the worker to reject', async () => {
+    const { t, p } = make();
+    await raw.lpush(`${p}q`, 'not json \u00e9');
+    const [d] = await t.fetch(['q'], 1, 0);
+    expect(d!.message.contentType).toBe('application/x-celeriac-undecodable');
+    expect(await raw.hget(`${p}unacked`, d!.deliveryTag)).toBe('["not json \\u00e9", "", "q"]');
+  });
+});
+
+describe('visibility timeout', () => {
+  it('restores entries older than the timeout at the first fetch, under unacked_mutex', async () => {
+    const { t, p } = make('&visibility_timeout=30');
+    // A Python worker's entries [cap redis-unacked-snapshot.json], one delivered 60 s ago, one just now.
+    const snap = loadFixture('redis-unacked-snapshot').keys.unacked.value as Record<string, string>;
+    const [[oldTag, oldEntry], [newTag, newEntry]] = Object.entries(snap) as [[string, string], [string, string]];
+    const now = Date.now() / 1000;
+    await raw.hset(`${p}unacked`, oldTag, oldEntry, newTag, newEntry);
+    await raw.zadd(`${p}unacked_index`, now - 60, oldTag, now, newTag);
+    const [d] = await t.fetch(['celery'], 10, 0);
+    expect(d!.deliveryTag).toBe(oldTag);
+    expect(d!.info.redelivered).toBe(true);
+    expect(d!.message.headers).toMatchObject({ task: 'wiretasks.sleepy', redelivered: true });
+    expect(await raw.hexists(`${p}unacked`, newTag)).toBe(1);
+    expect(await raw.exists(`${p}unacked_mutex`)).toBe(0);
+  });
+
+  it('leaves the work to whoever holds the mutex', async () => {
+    const { t, p } = make('&visibility_timeout=0');
+    await t.publish('q', task('a'));
+    await t.fetch(['q'], 1, 0);
+    await raw.set(`${p}unacked_mutex`, 'python-worker', 'PX', 5000);
+    expect(await t.restoreVisible()).toBe(0);
+    expect(await raw.get(`${p}unacked_mutex`)).toBe('python-worker');
+    await raw.del(`${p}unacked_mutex`);
+    expect(await t.restoreVisible()).toBe(1);
+    expect(ids(await t.fetch(['q'], 1, 0))).toEqual(['a']);
+  });
+});
+
+describe('waiting', () => {
+  it('wakes a waiting fetch at once when another client LPUSHes, without polling', async () => {
+    const { t, p } = make();
+    await t.fetch(['q'], 1, 0); // registers key tracking
+    const envelope = withTag(loadFixture('redis-task-plain').messages[0].raw, 'f00d');
+    const start = Date.now();
+    const pending = t.fetch(['q'], 5, 5000);
+    setTimeout(() => void raw.lpush(`${p}q${SEP}6`, envelope), 150);
+    const got = await pending;
+    expect(got.map((d) => d.deliveryTag)).toEqual(['f00d']);
+    expect(Date.now() - start).toBeLessThan(600); // the safety poll alone would take 1 s
+  });
+});
