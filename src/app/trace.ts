@@ -1,5 +1,5 @@
 import type { KeyValueBackend } from '../backend/key-value-backend.ts';
-import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded } from '../errors.ts';
+import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from '../errors.ts';
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
@@ -26,6 +26,7 @@ export type TraceOutcome =
   | { state: 'FAILURE'; error: unknown; traceback: string; runtime: number }
   | { state: 'RETRY'; error: unknown }
   | { state: 'IGNORED' }
+  | { state: 'REVOKED'; reason: string }
   | { state: 'REJECTED'; requeue: boolean; reason: string };
 
 /**
@@ -61,18 +62,17 @@ export async function traceTask(app: Celery, task: Task, req: TaskRequest, env: 
     const args = Object.keys(req.kwargs).length > 0 ? [...req.args, req.kwargs] : req.args;
     const running = Promise.resolve().then(() => (opts.bind ? task.fn(context, ...args) : task.fn(...args)));
     if (soft) timers.push(setTimeout(() => abort.abort(new SoftTimeLimitExceeded(`soft time limit (${soft} s) exceeded`)), soft * 1000));
-    const limited = hard
-      ? Promise.race([
-          running,
-          new Promise<never>((_, reject) => {
-            timers.push(setTimeout(() => {
-              const err = new TimeLimitExceeded(`TimeLimitExceeded(${hard})`);
-              abort.abort(err);
-              reject(err);
-            }, hard * 1000));
-          }),
-        ])
-      : running;
+    const contenders: Promise<unknown>[] = [running, revokedWhileRunning(abort.signal)];
+    if (hard) {
+      contenders.push(new Promise<never>((_, reject) => {
+        timers.push(setTimeout(() => {
+          const err = new TimeLimitExceeded(`TimeLimitExceeded(${hard})`);
+          abort.abort(err);
+          reject(err);
+        }, hard * 1000));
+      }));
+    }
+    const limited = Promise.race(contenders);
     const result = await limited;
     const runtime = (performance.now() - started) / 1000;
     await store?.storeResult(req.id, result, 'SUCCESS', storeOpts);
@@ -101,6 +101,11 @@ async function handleError(
     return { state: 'RETRY', error: error.exc ?? error };
   }
   if (error instanceof Ignore) return { state: 'IGNORED' };
+  if (error instanceof TaskRevokedError) {
+    const exc = { exc_type: 'TaskRevokedError', exc_message: ['terminated'], exc_module: 'celery.exceptions' };
+    await env.backend?.storeResult(req.id, exc, 'REVOKED', storeOpts);
+    return { state: 'REVOKED', reason: 'terminated' };
+  }
   if (error instanceof Reject) return { state: 'REJECTED', requeue: error.requeue, reason: error.reason };
   const autoretry = task.options.autoretryFor;
   if (autoretry?.some((cls) => error instanceof cls)) {
@@ -130,4 +135,15 @@ async function retry(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, o
   if (env.eager) throw new Retry(`Retry in ${countdown}s`, options.exc, when);
   await republishForRetry(app, req, env.queue, { ...options, eta: when });
   throw new Retry(`Retry in ${countdown}s`, options.exc, when);
+}
+
+/** Rejects when the task is revoked with terminate: its result is REVOKED, whatever it does next. */
+function revokedWhileRunning(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const check = () => {
+      if (signal.reason instanceof TaskRevokedError) reject(signal.reason);
+    };
+    if (signal.aborted) check();
+    else signal.addEventListener('abort', check, { once: true });
+  });
 }

@@ -9,6 +9,8 @@ export interface Transport {
   /** Human-readable URL with the password masked, for banners and logs. */
   readonly url: string;
   readonly capabilities: TransportCapabilities;
+  /** Exchanges for events and remote control, when the broker has them. */
+  readonly broadcast?: Broadcasting;
 
   /** Create the queue (and whatever the broker needs for it) if it does not exist. Idempotent. */
   declareQueue(queue: string): Promise<void>;
@@ -65,3 +67,36 @@ export interface TransportOptions {
 }
 
 export type TransportFactory = (url: URL, options: TransportOptions) => Transport;
+
+/**
+ * Broadcast traffic (events, remote control, mingle, gossip) — kombu's exchanges as Celery uses
+ * them. Optional: a transport that has it sets `broadcast`; without it a worker runs alone.
+ */
+export interface ExchangeSpec {
+  name: string;
+  /** fanout: every bound queue; topic: bindings whose pattern matches; direct: bindings equal to the key. */
+  type: 'fanout' | 'topic' | 'direct';
+  durable?: boolean;
+  autoDelete?: boolean;
+}
+
+export interface SubscriptionSpec {
+  exchange: ExchangeSpec;
+  /** Routing-key pattern (`worker.#`, `#`) for topic; the key for direct; ignored for fanout. */
+  bindingKey: string;
+  /** The subscriber's private queue (e.g. `<node>.celery.pidbox`, `celeryev.<uuid>`). */
+  queue: string;
+  /** Per-message TTL and idle-queue expiry, as Celery declares them on AMQP. */
+  messageTtlMs?: number;
+  expiresMs?: number;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+export interface Broadcasting {
+  publishExchange(exchange: ExchangeSpec, routingKey: string, message: Message): Promise<void>;
+  /** Receive without acknowledgement (kombu's no_ack consumers for pidbox and events). */
+  subscribe(spec: SubscriptionSpec, onMessage: (message: Message, routingKey: string) => void): Promise<Subscription>;
+}

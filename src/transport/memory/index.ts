@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope } from '../../protocol/envelope.ts';
 import type { Message } from '../../protocol/message.ts';
+import { MemoryBroadcasting } from './broadcast.ts';
 import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 
 /** Held as the kombu envelope string, so consumers get a copy exactly as from a real broker. */
@@ -41,6 +42,7 @@ function insert(q: Entry[], e: Entry, front: boolean): void {
 
 class Broker {
   readonly queues = new Map<string, Entry[]>();
+  readonly broadcast = new MemoryBroadcasting();
   readonly deadLetters: MemoryDeadLetter[] = [];
   readonly waiters = new Set<() => void>();
   seq = 0;
@@ -63,6 +65,7 @@ export class MemoryTransport implements Transport {
   readonly url: string;
   readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true };
   private readonly broker: Broker;
+  readonly broadcast: MemoryBroadcasting;
   private readonly unsettled = new Map<Entry, string>();
   private closed = false;
 
@@ -71,6 +74,7 @@ export class MemoryTransport implements Transport {
     let broker = brokers.get(url.host);
     if (!broker) brokers.set(url.host, (broker = new Broker()));
     this.broker = broker;
+    this.broadcast = broker.broadcast;
   }
 
   /** Messages rejected without requeue on this broker (shared by its transports). */

@@ -1,0 +1,150 @@
+import os from 'node:os';
+import { pyRepr } from '../protocol/repr.ts';
+import { VERSION } from '../version.ts';
+import type { ControlTarget, HeldRequest } from './target.ts';
+
+type Args = Record<string, unknown>;
+export type Handler = (w: ControlTarget, args: Args) => unknown | Promise<unknown>;
+
+/** Shutdown's handler returns this: the server must not reply (a Python worker cannot either). */
+export const NO_REPLY = Symbol('no reply');
+
+const ok = (text: string) => ({ ok: text });
+const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
+
+/** Remote-control commands, with Celery's names, arguments and reply shapes (`celery/worker/control.py`). */
+export const PANEL: Record<string, Handler> = {
+  ping: () => ok('pong'),
+  clock: (w) => ({ clock: w.clock.value }),
+  hello: (w, a) => {
+    if (a.from_node === w.hostname) return null;
+    w.revoked.update(a.revoked);
+    return { revoked: w.revoked.toMingle(), clock: w.clock.forward() };
+  },
+  stats: (w) => stats(w),
+  active: (w, a) => w.heldRequests().filter((h) => h.state === 'active').map((h) => requestInfo(w, h, a.safe === true)),
+  reserved: (w) => w.heldRequests().filter((h) => h.state === 'reserved').map((h) => requestInfo(w, h, false)),
+  scheduled: (w) =>
+    w.heldRequests().filter((h) => h.state === 'scheduled').map((h) => ({
+      eta: h.request.eta?.toISOString() ?? null,
+      priority: h.info.priority ?? 0,
+      request: requestInfo(w, h, false),
+    })),
+  registered: (w, a) => registered(w, a),
+  dump_tasks: (w, a) => registered(w, a),
+  query_task: (w, a) => {
+    const ids = new Set(list(a.ids ?? a.id));
+    const out: Record<string, [string, unknown]> = {};
+    for (const h of w.heldRequests()) {
+      if (ids.has(h.request.id)) out[h.request.id] = [h.state === 'active' ? 'active' : h.state === 'reserved' ? 'reserved' : 'scheduled', requestInfo(w, h, false)];
+    }
+    return out;
+  },
+  revoked: (w) => w.revoked.ids(),
+  conf: (w) => ({ ...w.app.conf }),
+  dump_conf: (w) => ({ ...w.app.conf }),
+  report: (w) => ok(`software -> celeriac:${VERSION} node:${process.version}\nplatform -> system:${os.type()} arch:${os.arch()}\napp -> ${w.app.main}\nbroker -> ${w.app.conf.broker}\n`),
+  active_queues: (w) => w.queues.map((q) => ({ name: q, exchange: { name: q, type: 'direct' }, routing_key: q, durable: true, exclusive: false, auto_delete: false, no_ack: false })),
+  revoke: (w, a) => revoke(w, list(a.task_id), a.terminate === true),
+  terminate: (w, a) => revoke(w, list(a.task_id), true),
+  time_limit: (w, a) => {
+    const task = w.app.tasks.get(String(a.task_name));
+    if (!task) return { error: 'unknown task' };
+    Object.assign(task.options as object, { softTimeLimit: a.soft ?? null, timeLimit: a.hard ?? null });
+    return ok('time limits set successfully');
+  },
+  rate_limit: (w, a) => {
+    if (!w.app.tasks.has(String(a.task_name))) return { error: 'unknown task' };
+    return { error: 'rate limits are not supported by celeriac workers yet' };
+  },
+  enable_events: (w) => setEvents(w, true),
+  disable_events: (w) => setEvents(w, false),
+  heartbeat: async (w) => {
+    await w.sendHeartbeat(5);
+    return null;
+  },
+  add_consumer: async (w, a) => {
+    const queue = String(a.queue);
+    if (w.queues.includes(queue)) return ok(`already consuming from ${pyRepr(queue)}`);
+    await w.addQueue(queue);
+    return ok(`add consumer ${queue}`);
+  },
+  cancel_consumer: (w, a) => {
+    const queue = String(a.queue);
+    return w.cancelQueue(queue) ? ok(`no longer consuming from ${queue}`) : { error: `not consuming from ${queue}` };
+  },
+  pool_grow: (w, a) => {
+    w.resizePool(Number(a.n ?? 1));
+    return ok('pool will grow');
+  },
+  pool_shrink: (w, a) => {
+    w.resizePool(-Number(a.n ?? 1));
+    return ok('pool will shrink');
+  },
+  autoscale: () => ({ error: "ValueError('Autoscale not enabled')" }),
+  pool_restart: () => ({ error: "ValueError('Pool restarts not enabled')" }),
+  memsample: () => null,
+  memdump: () => `RSS: ${Math.round(process.memoryUsage().rss / 1024)}kB`,
+  election: () => null,
+  shutdown: (w) => {
+    w.requestShutdown();
+    return NO_REPLY;
+  },
+};
+
+function revoke(w: ControlTarget, ids: string[], terminate: boolean): unknown {
+  for (const id of ids) w.revoked.add(id);
+  if (terminate) {
+    const running = w.terminate(ids);
+    return ok(running.length ? `terminate: tasks ${running.join(', ')} flagged as revoked` : 'terminate: tasks unknown');
+  }
+  return ok(`tasks ${ids.join(', ')} flagged as revoked`);
+}
+
+function setEvents(w: ControlTarget, on: boolean): unknown {
+  if (!w.events) return { error: 'events are not supported by this broker' };
+  const was = w.events.taskEvents;
+  w.events.taskEvents = on;
+  return ok(on ? (was ? 'task events already enabled' : 'task events enabled') : was ? 'task events disabled' : 'task events already disabled');
+}
+
+function registered(w: ControlTarget, a: Args): string[] {
+  const items = list(a.taskinfoitems);
+  return [...w.app.tasks.values()].map((t) => {
+    if (items.length === 0) return t.name;
+    const fields = items.map((k) => `${k}=${(t.options as unknown as Record<string, unknown>)[k] ?? 'None'}`);
+    return `${t.name} [${fields.join(' ')}]`;
+  });
+}
+
+function requestInfo(w: ControlTarget, h: HeldRequest, safe: boolean): Record<string, unknown> {
+  const r = h.request;
+  return {
+    id: r.id,
+    name: r.name,
+    args: safe ? r.argsrepr : r.args,
+    kwargs: safe ? r.kwargsrepr : r.kwargs,
+    type: r.name,
+    hostname: w.hostname,
+    time_start: h.timeStart,
+    acknowledged: h.acked,
+    delivery_info: { exchange: h.info.exchange, routing_key: h.info.routingKey, priority: h.info.priority ?? 0, redelivered: h.info.redelivered },
+    worker_pid: process.pid,
+  };
+}
+
+function stats(w: ControlTarget): Record<string, unknown> {
+  const usage = process.resourceUsage();
+  return {
+    total: w.processedTotals(),
+    pid: process.pid,
+    clock: String(w.clock.value),
+    uptime: Math.round(Date.now() / 1000 - w.startedAt),
+    pool: { 'max-concurrency': w.concurrency, processes: [process.pid], implementation: 'celeriac:async' },
+    broker: { transport: w.app.conf.broker.split(':')[0] },
+    prefetch_count: w.prefetchLimit,
+    rusage: { utime: usage.userCPUTime / 1e6, stime: usage.systemCPUTime / 1e6, maxrss: usage.maxRSS },
+    sw_ident: 'celeriac',
+    sw_ver: VERSION,
+  };
+}

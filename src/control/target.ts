@@ -1,0 +1,37 @@
+import type { Celery } from '../app/celery.ts';
+import type { EventDispatcher } from '../events/dispatcher.ts';
+import type { LamportClock } from '../events/clock.ts';
+import type { DeliveryInfo } from '../protocol/message.ts';
+import type { TaskRequest } from '../protocol/task-message.ts';
+import type { RevokedSet } from '../worker/revoked-set.ts';
+
+/** A request the worker holds, as remote control reports it. */
+export interface HeldRequest {
+  request: TaskRequest;
+  info: DeliveryInfo;
+  state: 'scheduled' | 'reserved' | 'active';
+  acked: boolean;
+  timeStart: number | null;
+}
+
+/** What the remote-control panel may see and do in a worker. */
+export interface ControlTarget {
+  readonly hostname: string;
+  readonly app: Celery;
+  readonly clock: LamportClock;
+  readonly revoked: RevokedSet;
+  readonly startedAt: number;
+  readonly queues: readonly string[];
+  readonly concurrency: number;
+  readonly prefetchLimit: number;
+  readonly events: EventDispatcher | undefined;
+  heldRequests(): HeldRequest[];
+  processedTotals(): Record<string, number>;
+  /** Abort running tasks with these ids (revoke --terminate); returns the ids that were running. */
+  terminate(ids: readonly string[]): string[];
+  addQueue(queue: string): Promise<void>;
+  cancelQueue(queue: string): boolean;
+  resizePool(delta: number): number;
+  sendHeartbeat(freq?: number): Promise<void>;
+  requestShutdown(): void;
+}
