@@ -11,7 +11,6 @@ export const TRANSPORTS: Readonly<Record<string, TransportFactory>> = {
   ...REDIS_TRANSPORTS,
 };
 
-const PLANNED = ['redis://', 'amqp://'];
 
 export function createTransport(url: string, options: TransportOptions = {}): Transport {
   const parsed = parseServiceUrl(url, 'broker');
@@ -32,7 +31,7 @@ export function parseServiceUrl(url: string, what: string): URL {
 export function unknownScheme(what: string, protocol: string, supported: string[]): ConfigurationError {
   return new ConfigurationError(
     `unsupported ${what} URL scheme ${JSON.stringify(protocol.replace(/:$/, ''))}: ` +
-      `supported are ${supported.map((s) => s + '//').join(', ')} (${PLANNED.join(' and ')} are planned)`,
+      `supported are ${supported.map((s) => s + '//').join(', ')}`,
   );
 }
 
