@@ -5,6 +5,7 @@ import { createKeyValueStore } from '../backend/registry.ts';
 import { ConfigurationError, NotRegistered } from '../errors.ts';
 import { createTransport } from '../transport/registry.ts';
 import type { Transport } from '../transport/types.ts';
+import { Control } from '../control/control.ts';
 import { CELERIAC_APP } from './brand.ts';
 import type { CallOptions, InternalCallOptions } from './call-options.ts';
 import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
@@ -22,6 +23,8 @@ export class Celery implements ResultSource {
   readonly [CELERIAC_APP] = true;
   readonly conf: ResolvedConfig;
   readonly tasks = new Map<string, Task>();
+  /** Remote control of the cluster's workers. */
+  readonly control: Control = new Control(this);
   /** Celery's `thread_oid`: the reply_to of messages this app sends. */
   readonly oid = randomUUID();
   /** Celery's `anon_nodename`, the `origin` header of messages this process sends. */
@@ -100,9 +103,14 @@ export class Celery implements ResultSource {
     return /^(sqlite|memory):/.test(this.conf.broker) ? this.conf.broker : null;
   }
 
-  /** Mark a task revoked: workers check the mark before starting it. */
-  async revoke(taskId: string): Promise<void> {
-    await (await this.backend()).markRevoked(taskId);
+  /**
+   * Revoke a task: broadcast to the workers when the broker can (and they stop it when running,
+   * with `terminate`), and leave a mark in the result backend that workers check before starting it.
+   */
+  async revoke(taskId: string, opts: { terminate?: boolean } = {}): Promise<void> {
+    const transport = await this.transport();
+    if (transport.broadcast) await this.control.revoke(taskId, opts);
+    if (this.backendUrl()) await (await this.backend()).markRevoked(taskId);
   }
 
   /** Close the broker and backend connections. */

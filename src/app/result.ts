@@ -12,21 +12,48 @@ export interface GetOptions {
   signal?: AbortSignal;
 }
 
+/** A result in a workflow graph: an AsyncResult or a GroupResult, linked to the result before it. */
+export interface ResultNode {
+  readonly id: string;
+  parent?: ResultNode | undefined;
+  /** Celery's `as_tuple()`: `[[id, parent_tuple_or_null], children_or_null]`. */
+  asTuple(): unknown;
+}
+
 /** The source of results an AsyncResult reads: the app's backend, or a value kept in memory (eager). */
 export interface ResultSource {
   backend(): Promise<KeyValueBackend>;
-  revoke(taskId: string): Promise<void>;
+  revoke(taskId: string, opts?: { terminate?: boolean }): Promise<void>;
 }
 
 /**
  * A handle on a task's outcome (`celery.result.AsyncResult`). Like Celery's properties, `state`,
  * `result`, `traceback` and `date_done` read the backend on each access: `await r.state`.
  */
-export class AsyncResult<R = unknown> {
+export class AsyncResult<R = unknown> implements ResultNode {
+  /** The result before this one in a chain (set by the canvas that sent it, as in Celery). */
+  parent: ResultNode | undefined;
+
   constructor(
     readonly id: string,
     protected readonly source: ResultSource,
   ) {}
+
+  asTuple(): unknown {
+    return [[this.id, this.parent ? this.parent.asTuple() : null], null];
+  }
+
+  /**
+   * What the task sent while running (next chain step, callbacks, subtasks, groups), from the
+   * `children` its stored result carries; empty until it has stored one.
+   */
+  get children(): Promise<ResultNode[]> {
+    return this.meta().then(async (m) => {
+      if (!Array.isArray(m.children) || m.children.length === 0) return [];
+      const { resultFromTuple } = await import('../canvas/result-group.ts');
+      return m.children.map((c) => resultFromTuple(c, this.source));
+    });
+  }
 
   protected async meta(): Promise<TaskMeta> {
     return (await this.source.backend()).getTaskMeta(this.id);
@@ -90,8 +117,8 @@ export class AsyncResult<R = unknown> {
   }
 
   /** Ask workers not to run this task (or to stop it when it is running and terminate is supported). */
-  revoke(): Promise<void> {
-    return this.source.revoke(this.id);
+  revoke(opts: { terminate?: boolean } = {}): Promise<void> {
+    return this.source.revoke(this.id, opts);
   }
 
   toString(): string {

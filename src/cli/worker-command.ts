@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createLogger, type LogFormat, parseLogLevel } from '../worker/log.ts';
 import { Worker } from '../worker/worker.ts';
 import { loadApp } from './load-app.ts';
-import { positiveInt } from './parse.ts';
+import { nonNegativeNumber, positiveInt } from './parse.ts';
 
 export function registerWorker(program: Command): Command {
   return program
@@ -14,6 +14,11 @@ export function registerWorker(program: Command): Command {
     .option('-n, --hostname <name>', 'node name; %h, %n and %d are expanded', 'celery@%h')
     .option('--prefetch-multiplier <n>', 'messages reserved per slot (default 4)', positiveInt('--prefetch-multiplier', 0))
     .option('--log-format <format>', 'text (Celery-like) or json', 'text')
+    .option('-E, --task-events', 'send task events (for monitors such as celery events and Flower)')
+    .option('--heartbeat-interval <seconds>', 'seconds between worker heartbeats', nonNegativeNumber('--heartbeat-interval'), 2)
+    .option('--without-heartbeat', 'send no worker heartbeats')
+    .option('--without-mingle', 'do not synchronize with other workers at start-up')
+    .option('--without-gossip', 'do not follow other workers\' events')
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals();
       const format = opts.logFormat as LogFormat;
@@ -27,6 +32,11 @@ export function registerWorker(program: Command): Command {
         hostname: opts.hostname,
         logger,
         banner: format === 'text',
+        taskEvents: opts.taskEvents === true,
+        heartbeatInterval: opts.heartbeatInterval,
+        withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,
+        withoutMingle: opts.mingle === false || opts.withoutMingle === true,
+        withoutGossip: opts.gossip === false || opts.withoutGossip === true,
       });
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
@@ -42,5 +52,6 @@ export function registerWorker(program: Command): Command {
       process.on('SIGINT', onSignal);
       await worker.start();
       await worker.join();
+      process.exit(0);
     });
 }

@@ -31,7 +31,7 @@ export class Gossip {
   }
 
   async start(): Promise<void> {
-    this.subscription = await receiveEvents(this.broadcast, (e) => this.onEvent(e), { bindingKey: 'worker.#', messageTtlMs: this.freq * 1000 });
+    this.subscription = await receiveEvents(this.broadcast, (e) => this.onEvent(e), { bindingKey: 'worker.#', messageTtlMs: this.freq * 1000, clock: this.clock });
     this.timer = setInterval(() => {
       for (const w of this.state.expired()) this.emit('worker-offline', w);
     }, this.checkEveryMs);
@@ -43,10 +43,7 @@ export class Gossip {
       this.emit('election', e);
       return;
     }
-    if (e.hostname === this.hostname) {
-      this.clock.forward();
-      return;
-    }
+    if (e.hostname === this.hostname) return; // its own events: the receiver already advanced the clock
     const before: WorkerInfo | undefined = this.state.workers.get(String(e.hostname));
     const wasAlive = before?.alive ?? false;
     this.state.event(e);

@@ -1,15 +1,21 @@
 import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { RevokedSet } from './revoked-set.ts';
 
 /**
- * Answers "is this task revoked?" for the worker, batching the questions asked in one tick into
- * a single backend read, so a fetched batch of messages costs one round trip, not one each.
+ * Answers "is this task revoked?" for the worker: from the revokes it was told about, else from
+ * the backend's revoke marks, batching the questions asked in one tick into one read.
  */
 export class RevokeChecker {
   private pending: Array<{ id: string; resolve: (revoked: boolean) => void }> = [];
 
-  constructor(private readonly backend: KeyValueBackend | undefined) {}
+  constructor(
+    private readonly backend: KeyValueBackend | undefined,
+    /** Revokes received by remote control and mingle. */
+    readonly known: RevokedSet,
+  ) {}
 
   isRevoked(taskId: string): Promise<boolean> {
+    if (this.known.has(taskId)) return Promise.resolve(true);
     if (!this.backend) return Promise.resolve(false);
     return new Promise((resolve) => {
       if (this.pending.push({ id: taskId, resolve }) === 1) queueMicrotask(() => void this.flush());

@@ -17,8 +17,17 @@ export class Slots {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /** Change the number of slots; waiters get the new ones at once. */
+  resize(size: number): void {
+    this.size = size;
+    while (this.used < this.size && this.waiters.length > 0) {
+      this.used++;
+      this.waiters.shift()!();
+    }
+  }
+
   release(): void {
-    const next = this.waiters.shift();
+    const next = this.used <= this.size ? this.waiters.shift() : undefined;
     if (next) next();
     else this.used--;
   }

@@ -7,6 +7,7 @@ import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import { pyRepr } from '../protocol/repr.ts';
 import { decodeTaskMessage, type TaskRequest } from '../protocol/task-message.ts';
 import type { Delivery } from '../transport/types.ts';
+import type { EventDispatcher } from '../events/dispatcher.ts';
 import type { Logger } from './log.ts';
 import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';
@@ -20,6 +21,8 @@ export interface Held {
   acked: boolean;
   abort: AbortController;
   timer?: NodeJS.Timeout;
+  /** Unix seconds when it started running. */
+  timeStart: number | null;
 }
 
 export interface StrategyEnv {
@@ -29,6 +32,8 @@ export interface StrategyEnv {
   slots: Slots;
   backend: KeyValueBackend | undefined;
   revokes: RevokeChecker;
+  /** Task events go here when the worker sends them (-E). */
+  events: EventDispatcher | undefined;
   held: Set<Held>;
   /** Called whenever a held message leaves the prefetch window (acked, rejected, scheduled). */
   onRelease(): void;
@@ -65,9 +70,13 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
     await settle(env, delivery, () => delivery.reject(false, err.message));
     return;
   }
-  const held: Held = { delivery, request, task, state: 'reserved', acked: false, abort: new AbortController() };
+  const held: Held = { delivery, request, task, state: 'reserved', acked: false, abort: new AbortController(), timeStart: null };
   env.held.add(held);
   env.log.info(`Task ${request.name}[${request.id}] received`, { taskId: request.id, task: request.name });
+  env.events?.task('task-received', {
+    uuid: request.id, name: request.name, args: request.argsrepr, kwargs: request.kwargsrepr, root_id: request.rootId,
+    parent_id: request.parentId, retries: request.retries, eta: request.eta?.toISOString() ?? null, expires: request.expires?.toISOString() ?? null,
+  });
   const delay = request.eta ? request.eta.getTime() - Date.now() : 0;
   if (delay > 0) {
     held.state = 'scheduled';
@@ -102,6 +111,8 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
     return;
   }
   held.state = 'active';
+  held.timeStart = Date.now() / 1000;
+  env.events?.task('task-started', { uuid: request.id });
   const acksLate = task.options.acksLate ?? env.app.conf.taskAcksLate;
   if (!acksLate) await ack(env, held);
   const outcome = await traceTask(env.app, task, request, {
@@ -117,15 +128,23 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
   switch (outcome.state) {
     case 'SUCCESS':
       env.log.info(`Task ${tag} succeeded in ${outcome.runtime.toFixed(6)}s: ${pyRepr(outcome.result, 200)}`, { ...fields, runtime: outcome.runtime });
+      env.events?.task('task-succeeded', { uuid: request.id, result: pyRepr(outcome.result), runtime: outcome.runtime });
       break;
     case 'FAILURE':
       env.log.error(`Task ${tag} raised unexpected: ${describe(outcome.error)}\n${outcome.traceback}`, fields);
+      env.events?.task('task-failed', { uuid: request.id, exception: describe(outcome.error), traceback: outcome.traceback });
       break;
     case 'RETRY':
       env.log.info(`Task ${tag} retry: ${describe(outcome.error)}`, fields);
+      env.events?.task('task-retried', { uuid: request.id, exception: describe(outcome.error), traceback: null });
+      break;
+    case 'REVOKED':
+      env.log.warning(`Terminating ${tag}: revoked`, fields);
+      env.events?.task('task-revoked', { uuid: request.id, terminated: true, signum: 15, expired: false });
       break;
     case 'REJECTED':
       env.log.warning(`Task ${tag} rejected: ${outcome.reason}${outcome.requeue ? ' (requeued)' : ''}`, fields);
+      env.events?.task('task-rejected', { uuid: request.id, requeue: outcome.requeue });
       if (!held.acked) {
         held.acked = true;
         await settle(env, delivery, () => delivery.reject(outcome.requeue, outcome.reason));
@@ -141,6 +160,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
 async function revoked(env: StrategyEnv, held: Held, reason: 'revoked' | 'expired'): Promise<void> {
   const exc = { exc_type: 'TaskRevokedError', exc_message: [reason], exc_module: 'celery.exceptions' };
   await env.backend?.storeResult(held.request.id, exc, 'REVOKED', { groupId: held.request.group, parentId: held.request.parentId });
+  env.events?.task('task-revoked', { uuid: held.request.id, terminated: false, signum: null, expired: reason === 'expired' });
   await ack(env, held);
 }
 

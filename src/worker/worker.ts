@@ -7,6 +7,12 @@ import { RevokeChecker } from './revokes.ts';
 import { Slots } from './slots.ts';
 import { handleDelivery, type Held, type StrategyEnv } from './strategy.ts';
 import { expandHostname } from './hostname.ts';
+import { Cluster } from './cluster.ts';
+import { RevokedSet } from './revoked-set.ts';
+import { LamportClock } from '../events/clock.ts';
+import type { EventDispatcher } from '../events/dispatcher.ts';
+import type { ControlTarget, HeldRequest } from '../control/target.ts';
+import { TaskRevokedError } from '../errors.ts';
 
 export interface WorkerOptions {
   /** Queues to consume (default: the app's taskDefaultQueue). */
@@ -20,6 +26,15 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Print Celery's start-up banner. */
   banner?: boolean;
+  /** Send task events (`-E`, worker_send_task_events). */
+  taskEvents?: boolean;
+  /** Seconds between worker-heartbeat events (default 2). */
+  heartbeatInterval?: number;
+  withoutHeartbeat?: boolean;
+  withoutMingle?: boolean;
+  withoutGossip?: boolean;
+  /** Answer remote control (default true). */
+  control?: boolean;
 }
 
 /** Messages reserved at most when the prefetch multiplier is 0 ("no limit"). */
@@ -29,11 +44,16 @@ const UNLIMITED_PREFETCH = 10_000;
  * The worker: fetches from its queues within the prefetch window, runs tasks on the event loop up
  * to `concurrency` at once, and shuts down warm (finish running tasks, give back the rest) or cold.
  */
-export class Worker {
+export class Worker implements ControlTarget {
   readonly hostname: string;
   readonly queues: string[];
-  readonly concurrency: number;
-  readonly prefetchLimit: number;
+  readonly clock = new LamportClock();
+  readonly revoked = new RevokedSet();
+  readonly startedAt = Date.now() / 1000;
+  events: EventDispatcher | undefined;
+  cluster: Cluster | undefined;
+  concurrency: number;
+  prefetchLimit: number;
   readonly log: Logger;
   private readonly slots: Slots;
   private readonly held = new Set<Held>();
@@ -63,6 +83,10 @@ export class Worker {
     for (const q of this.queues) await this.transport.declareQueue(q);
     const backend = this.app.backendUrl() ? await this.app.backend() : undefined;
     if (this.options.banner) process.stdout.write(banner(this, backend));
+    if (this.transport.broadcast) {
+      this.cluster = new Cluster(this, this.transport.broadcast, this.options);
+      await this.cluster.start();
+    }
     this.loop = this.consume(this.transport, backend);
     this.log.info(`${this.hostname} ready.`);
   }
@@ -87,7 +111,8 @@ export class Worker {
       log: this.log,
       slots: this.slots,
       backend,
-      revokes: new RevokeChecker(backend),
+      revokes: new RevokeChecker(backend, this.revoked),
+      events: this.events,
       held: this.held,
       processed: this.processed,
       onRelease: () => this.wake?.(),
@@ -111,6 +136,8 @@ export class Worker {
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
+      // A broker that answers "nothing" at once (closed, or polling) must not starve the timers.
+      if (deliveries.length === 0) await new Promise((resolve) => setImmediate(resolve));
       for (const delivery of deliveries) {
         if (signal.aborted) {
           await delivery.restore();
@@ -140,6 +167,7 @@ export class Worker {
     await this.loop;
     await this.giveBack((h) => h.state !== 'active');
     await this.slots.drained();
+    await this.cluster?.stop();
     await this.app.close();
   }
 
@@ -148,6 +176,7 @@ export class Worker {
     this.stopFetching.abort();
     for (const h of this.held) h.abort.abort(new Error('worker cold shutdown'));
     await this.giveBack(() => true);
+    await this.cluster?.stop();
     await this.app.close();
   }
 
@@ -164,6 +193,52 @@ export class Worker {
       }
     }
     if (back.length > 0) this.log.info(`Restoring ${back.length} unacknowledged message(s)`);
+  }
+
+  heldRequests(): HeldRequest[] {
+    return [...this.held].map((h) => ({ request: h.request, info: h.delivery.info, state: h.state, acked: h.acked, timeStart: h.timeStart }));
+  }
+
+  processedTotals(): Record<string, number> {
+    return Object.fromEntries(this.processed);
+  }
+
+  terminate(ids: readonly string[]): string[] {
+    const wanted = new Set(ids);
+    const hit: string[] = [];
+    for (const h of this.held) {
+      if (h.state !== 'active' || !wanted.has(h.request.id)) continue;
+      h.abort.abort(new TaskRevokedError('terminated'));
+      hit.push(h.request.id);
+    }
+    return hit;
+  }
+
+  async addQueue(queue: string): Promise<void> {
+    await this.transport?.declareQueue(queue);
+    if (!this.queues.includes(queue)) this.queues.push(queue);
+  }
+
+  cancelQueue(queue: string): boolean {
+    const i = this.queues.indexOf(queue);
+    if (i < 0 || this.queues.length === 1) return false;
+    this.queues.splice(i, 1);
+    return true;
+  }
+
+  resizePool(delta: number): number {
+    this.concurrency = Math.max(1, this.concurrency + delta);
+    this.slots.resize(this.concurrency);
+    return this.concurrency;
+  }
+
+  async sendHeartbeat(freq?: number): Promise<void> {
+    await this.cluster?.heartbeat(freq);
+  }
+
+  requestShutdown(): void {
+    this.log.warning('worker: shutdown requested by remote control');
+    void this.shutdown();
   }
 
   /** Counters for `stats`-like reporting. */

@@ -1,0 +1,131 @@
+import type { Command } from 'commander';
+import type { Celery } from '../app/celery.ts';
+import type { Replies } from '../control/mailbox.ts';
+import { receiveEvents } from '../events/receiver.ts';
+import { ConfigurationError } from '../errors.ts';
+import { loadApp } from './load-app.ts';
+import { nonNegativeNumber } from './parse.ts';
+
+const INSPECT = ['ping', 'active', 'reserved', 'scheduled', 'registered', 'stats', 'revoked', 'query_task', 'conf', 'report', 'active_queues', 'clock'];
+
+/** Positional words of each control command, mapped to Celery's argument names (`Panel.meta` args). */
+const CONTROL: Record<string, (words: string[], o: Record<string, unknown>) => Record<string, unknown>> = {
+  revoke: (w, o) => ({ task_id: w, terminate: o.terminate === true, signal: o.signal ?? 'SIGTERM' }),
+  terminate: (w) => ({ signal: w[0], task_id: w.slice(1) }),
+  rate_limit: (w) => ({ task_name: w[0], rate_limit: w[1] }),
+  time_limit: (w) => ({ task_name: w[0], soft: num(w[1]), hard: num(w[2]) }),
+  shutdown: () => ({}),
+  pool_grow: (w) => ({ n: num(w[0]) ?? 1 }),
+  pool_shrink: (w) => ({ n: num(w[0]) ?? 1 }),
+  add_consumer: (w) => ({ queue: w[0], exchange: w[1] ?? null, exchange_type: w[2] ?? null, routing_key: w[3] ?? null }),
+  cancel_consumer: (w) => ({ queue: w[0] }),
+  enable_events: () => ({}),
+  disable_events: () => ({}),
+  heartbeat: () => ({}),
+  election: (w) => ({ id: w[0], topic: w[1], action: w[2] ?? null }),
+};
+
+const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+
+function destinationOption(cmd: Command): Command {
+  return cmd
+    .option('-d, --destination <nodes>', 'comma-separated node names')
+    .option('-t, --timeout <seconds>', 'seconds to wait for replies', nonNegativeNumber('--timeout'), 1)
+    .option('-j, --json', 'print the replies as JSON');
+}
+
+function target(o: Record<string, unknown>) {
+  const destination = typeof o.destination === 'string' ? o.destination.split(',').map((d) => d.trim()).filter(Boolean) : undefined;
+  return { destination, timeout: o.timeout as number };
+}
+
+function print(replies: Replies, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(Object.assign({}, ...replies)) + '\n');
+    return;
+  }
+  for (const reply of replies) {
+    for (const [node, value] of Object.entries(reply)) {
+      const error = value && typeof value === 'object' && 'error' in value;
+      process.stdout.write(`->  ${node}: ${error ? 'ERROR' : 'OK'}\n`);
+      const text = value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 1 && ('ok' in value || 'error' in value)
+        ? String(Object.values(value)[0])
+        : JSON.stringify(value, null, 4);
+      process.stdout.write(text.split('\n').map((l) => '        ' + l).join('\n') + '\n');
+    }
+  }
+  const n = replies.length;
+  if (n === 0) process.stderr.write('Error: No nodes replied within time constraint\n');
+  else process.stdout.write(`\n${n} ${n === 1 ? 'node' : 'nodes'} online.\n`);
+}
+
+async function withApp(o: Record<string, unknown>, run: (app: Celery) => Promise<Replies | void>): Promise<void> {
+  const app = await loadApp(o);
+  try {
+    const replies = await run(app);
+    if (replies) {
+      print(replies, o.json === true);
+      if (replies.length === 0) process.exitCode = 1;
+    }
+  } finally {
+    await app.close();
+  }
+}
+
+export function registerInspect(program: Command): Command {
+  return destinationOption(program.command('inspect <method> [args...]').description(`Inspect workers: ${INSPECT.join(', ')}`)).action(
+    async (method: string, words: string[], _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals();
+      if (!INSPECT.includes(method)) throw new ConfigurationError(`unknown inspect method ${JSON.stringify(method)}; use one of ${INSPECT.join(', ')}`);
+      const args = method === 'query_task' ? { ids: words } : method === 'active' ? { safe: false } : {};
+      await withApp(o, (app) => app.control.broadcast(method, args, target(o)));
+    },
+  );
+}
+
+export function registerControl(program: Command): Command {
+  return destinationOption(program.command('control <method> [args...]').description(`Control workers: ${Object.keys(CONTROL).join(', ')}`))
+    .option('--terminate', 'revoke: also stop the task when it is running')
+    .option('--signal <name>', 'revoke: signal name recorded with --terminate', 'SIGTERM')
+    .action(async (method: string, words: string[], _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals();
+      const build = CONTROL[method];
+      if (!build) throw new ConfigurationError(`unknown control method ${JSON.stringify(method)}; use one of ${Object.keys(CONTROL).join(', ')}`);
+      await withApp(o, (app) => app.control.broadcast(method, build(words, o), { ...target(o), reply: method !== 'shutdown' }));
+    });
+}
+
+export function registerStatus(program: Command): Command {
+  return destinationOption(program.command('status').description('Show the workers that answer a ping')).action(async (_o: unknown, cmd: Command) => {
+    const o = cmd.optsWithGlobals();
+    await withApp(o, async (app) => {
+      const replies = await app.control.broadcast('ping', {}, target(o));
+      for (const r of replies) for (const node of Object.keys(r)) process.stdout.write(`${node}: OK\n`);
+      process.stdout.write(`\n${replies.length} ${replies.length === 1 ? 'node' : 'nodes'} online.\n`);
+      if (replies.length === 0) process.exitCode = 1;
+    });
+  });
+}
+
+export function registerEvents(program: Command): Command {
+  return program
+    .command('events')
+    .description('Dump the live event stream (as celery events --dump)')
+    .option('--json', 'one JSON event per line')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals();
+      const app = await loadApp(o);
+      const transport = await app.transport();
+      if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no broadcast: events need redis:// or amqp://`);
+      process.stdout.write('-> celeriac events: Starting capture...\n');
+      await app.control.broadcast('heartbeat', {}, { reply: false });
+      await receiveEvents(transport.broadcast, (e) => {
+        if (o.json) return void process.stdout.write(JSON.stringify(e) + '\n');
+        const { hostname, timestamp, type, ...rest } = e;
+        const when = new Date(Number(timestamp) * 1000).toISOString().replace('T', ' ').replace('Z', '');
+        const fields = Object.entries(rest).filter(([k]) => !['utcoffset', 'pid', 'local_received'].includes(k)).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+        process.stdout.write(`${String(hostname)} [${when}] ${type}: ${fields.join(', ')}\n`);
+      });
+      await new Promise(() => {});
+    });
+}
