@@ -104,3 +104,21 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('--statedb', () => {
+  it('keeps revoked ids and the clock across restarts', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-statedb-')), 'worker.state');
+    const app = createTestApp('statedb');
+    const first = await startTestWorker(app, { hostname: 's@test', statedb: file, withoutMingle: true });
+    first.revoked.add('gone-1');
+    first.clock.adjust(41);
+    await first.shutdown();
+    const second = await startTestWorker(createTestApp('statedb2'), { hostname: 's@test', statedb: file, withoutMingle: true });
+    workers.push(second);
+    expect(second.revoked.has('gone-1')).toBe(true);
+    expect(second.clock.value).toBeGreaterThan(42);
+  });
+});

@@ -18,6 +18,7 @@ export function registerWorker(program: Command): Command {
     .option('--heartbeat-interval <seconds>', 'seconds between worker heartbeats', nonNegativeNumber('--heartbeat-interval'), 2)
     .option('--without-heartbeat', 'send no worker heartbeats')
     .option('--without-mingle', 'do not synchronize with other workers at start-up')
+    .option('--statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts')
     .option('--without-gossip', 'do not follow other workers\' events')
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals();
@@ -33,6 +34,7 @@ export function registerWorker(program: Command): Command {
         logger,
         banner: format === 'text',
         taskEvents: opts.taskEvents === true,
+        statedb: opts.statedb,
         heartbeatInterval: opts.heartbeatInterval,
         withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,
         withoutMingle: opts.mingle === false || opts.withoutMingle === true,

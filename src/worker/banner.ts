@@ -18,7 +18,7 @@ export function banner(worker: Worker, backend: KeyValueBackend | undefined): st
     `- ** ---------- .> transport:   ${maskedBroker(worker)}`,
     `- ** ---------- .> results:     ${backend ? backend.url : 'disabled://'}`,
     `- *** --- * --- .> concurrency: ${worker.concurrency} (async)`,
-    `-- ******* ---- .> task events: OFF`,
+    `-- ******* ---- .> task events: ${worker.events?.taskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)'}`,
     `--- ***** ----- `,
     ` -------------- [queues]`,
     ...worker.queues.map((q) => `                .> ${q.padEnd(16)} exchange=${q}(direct) key=${q}`),

@@ -9,6 +9,7 @@ import { handleDelivery, type Held, type StrategyEnv } from './strategy.ts';
 import { expandHostname } from './hostname.ts';
 import { Cluster } from './cluster.ts';
 import { RevokedSet } from './revoked-set.ts';
+import { loadState, saveState } from './statedb.ts';
 import { LamportClock } from '../events/clock.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
 import type { ControlTarget, HeldRequest } from '../control/target.ts';
@@ -35,6 +36,8 @@ export interface WorkerOptions {
   withoutGossip?: boolean;
   /** Answer remote control (default true). */
   control?: boolean;
+  /** File that keeps revoked ids and the logical clock across restarts (`--statedb`). */
+  statedb?: string;
 }
 
 /** Messages reserved at most when the prefetch multiplier is 0 ("no limit"). */
@@ -79,14 +82,13 @@ export class Worker implements ControlTarget {
 
   /** Connect and start consuming; resolves once the worker is ready. */
   async start(): Promise<void> {
+    if (this.options.statedb) loadState(this.options.statedb, this.revoked, this.clock);
     this.transport = await this.app.transport();
     for (const q of this.queues) await this.transport.declareQueue(q);
     const backend = this.app.backendUrl() ? await this.app.backend() : undefined;
+    if (this.transport.broadcast) this.cluster = new Cluster(this, this.transport.broadcast, this.options);
     if (this.options.banner) process.stdout.write(banner(this, backend));
-    if (this.transport.broadcast) {
-      this.cluster = new Cluster(this, this.transport.broadcast, this.options);
-      await this.cluster.start();
-    }
+    await this.cluster?.start();
     this.loop = this.consume(this.transport, backend);
     this.log.info(`${this.hostname} ready.`);
   }
@@ -168,7 +170,12 @@ export class Worker implements ControlTarget {
     await this.giveBack((h) => h.state !== 'active');
     await this.slots.drained();
     await this.cluster?.stop();
+    this.persist();
     await this.app.close();
+  }
+
+  private persist(): void {
+    if (this.options.statedb) saveState(this.options.statedb, this.revoked, this.clock);
   }
 
   private async coldShutdown(): Promise<void> {
@@ -177,6 +184,7 @@ export class Worker implements ControlTarget {
     for (const h of this.held) h.abort.abort(new Error('worker cold shutdown'));
     await this.giveBack(() => true);
     await this.cluster?.stop();
+    this.persist();
     await this.app.close();
   }
 
