@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Celery } from '../app/celery.ts';
 import type { Replies } from '../control/mailbox.ts';
+import { EventDumper } from '../events/dump.ts';
 import { receiveEvents } from '../events/receiver.ts';
 import { ConfigurationError } from '../errors.ts';
 import { loadApp } from './load-app.ts';
@@ -119,12 +120,9 @@ export function registerEvents(program: Command): Command {
       if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no broadcast: events need redis:// or amqp://`);
       process.stdout.write('-> celeriac events: Starting capture...\n');
       await app.control.broadcast('heartbeat', {}, { reply: false });
+      const dumper = new EventDumper();
       await receiveEvents(transport.broadcast, (e) => {
-        if (o.json) return void process.stdout.write(JSON.stringify(e) + '\n');
-        const { hostname, timestamp, type, ...rest } = e;
-        const when = new Date(Number(timestamp) * 1000).toISOString().replace('T', ' ').replace('Z', '');
-        const fields = Object.entries(rest).filter(([k]) => !['utcoffset', 'pid', 'local_received'].includes(k)).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-        process.stdout.write(`${String(hostname)} [${when}] ${type}: ${fields.join(', ')}\n`);
+        process.stdout.write((o.json ? JSON.stringify(e) : dumper.format(e)) + '\n');
       });
       await new Promise(() => {});
     });

@@ -39,7 +39,10 @@ export class Cluster {
     const interval = options.heartbeatInterval ?? 2;
     if (!options.withoutGossip) {
       this.gossip = new Gossip(this.broadcast, worker.hostname, worker.clock, interval);
-      this.gossip.on('worker-offline', (w) => worker.log.info(`missed heartbeat from ${(w as { hostname: string }).hostname}`));
+      this.gossip.on('worker-offline', (w) => {
+        const { hostname, lastHeartbeat } = w as { hostname: string; lastHeartbeat: number | null };
+        worker.log.info(lastHeartbeat === null ? `gossip: ${hostname} left` : `missed heartbeat from ${hostname}`);
+      });
       this.gossip.on('worker-online', (w) => worker.log.info(`gossip: ${(w as { hostname: string }).hostname} joined`));
       await this.gossip.start();
     }
