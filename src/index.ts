@@ -4,7 +4,11 @@ export { Task } from './app/task.ts';
 export type { TaskOptions } from './app/task-options.ts';
 export type { CallOptions } from './app/call-options.ts';
 export type { TaskContext, RequestContext, RetryOptions } from './app/context.ts';
-export { AsyncResult, type GetOptions } from './app/result.ts';
+export { AsyncResult, type GetOptions, type ResultNode } from './app/result.ts';
+export {
+  Signature, signature, Chain, chain, Group, group, Chord, chord, XMap, XStarmap, Chunks, xmap, xstarmap, chunks,
+  GroupResult, ChordError, type SigLike, type AnySignature, type SignatureOptions, type AnyResult,
+} from './canvas/index.ts';
 export { EagerResult } from './app/eager.ts';
 export { Worker, type WorkerOptions } from './worker/worker.ts';
 export { createLogger, type Logger, type LogLevel, type LogFormat } from './worker/log.ts';

@@ -1,45 +1,49 @@
+import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import { callErrbacks, chordPartOf, Group, onChordPartReturn, Signature } from '../canvas/index.ts';
 import type { SignatureDict, TaskRequest } from '../protocol/task-message.ts';
-import type { InternalCallOptions } from './call-options.ts';
 import type { Celery } from './celery.ts';
-import { publishTask } from './publish.ts';
 
 /**
- * After a success: publish `link` callbacks with the result prepended to their args, and the next
- * step of a chain (`embed.chain` is reversed on the wire: the next step is the last element).
+ * After a success, before the result is stored (so that it lists them as children), as Celery's
+ * tracer: `link` callbacks get the result prepended to their args (several are sent as one
+ * group), and the next chain step is applied with the rest of the chain (`embed.chain` is
+ * reversed on the wire: the next step is the last element). Steps may be any canvas primitive.
  */
 export async function applyCallbacks(app: Celery, req: TaskRequest, result: unknown): Promise<void> {
-  const lineage = { parentId: req.id, rootId: req.rootId ?? req.id };
-  for (const sig of req.embed.callbacks ?? []) await applySignature(app, sig, result, lineage);
+  const lineage = { parent_id: req.id, root_id: req.rootId ?? req.id };
+  const callbacks = (req.embed.callbacks ?? []).map((d) => Signature.fromDict(d, app));
+  if (callbacks.length === 1) {
+    await callbacks[0]!.applyAsync([result], {}, lineage);
+  } else if (callbacks.length > 1) {
+    for (const g of callbacks.filter((s) => s instanceof Group)) await g.applyAsync([result], {}, lineage);
+    const plain = callbacks.filter((s) => !(s instanceof Group));
+    if (plain.length > 0) await new Group(plain, {}, app).applyAsync([result], {}, lineage);
+  }
   const chain = req.embed.chain;
   if (chain && chain.length > 0) {
-    const next = chain[chain.length - 1]!;
     const rest = chain.slice(0, -1);
-    await applySignature(app, next, result, { ...lineage, chain: rest.length > 0 ? rest : null });
+    await Signature.fromDict(chain[chain.length - 1]!, app).applyAsync([result], {}, { ...lineage, chain: rest });
   }
 }
 
-/** After a failure: errbacks are sent the failed task's id, as Celery does for one-argument errbacks. */
-export async function applyErrbacks(app: Celery, req: TaskRequest): Promise<void> {
-  for (const sig of req.embed.errbacks ?? []) {
-    await publishTask(app, sig.task, [req.id, ...sig.args], sig.kwargs, { ...signatureOptions(sig), parentId: req.id, rootId: req.rootId });
+/**
+ * After a failure has been stored (Celery's `mark_as_failure`): the chord part is recorded, the
+ * remaining chain steps are stored as failed with the same error (so waiting on the chain's
+ * result fails at once, and a chain in a chord header still completes the chord), then errbacks.
+ */
+export async function applyFailure(app: Celery, backend: KeyValueBackend | undefined, req: TaskRequest, exc: unknown, error: unknown, traceback: string, store: boolean): Promise<void> {
+  if (backend) {
+    if (req.embed.chord) await onChordPartReturn(app, backend, chordPartOf(req), 'FAILURE', exc);
+    for (const step of req.embed.chain ?? []) {
+      const o = step.options ?? {};
+      const id = typeof o.task_id === 'string' ? o.task_id : null;
+      const group = typeof o.group_id === 'string' ? o.group_id : null;
+      if (store && id) await backend.storeResult(id, exc, 'FAILURE', { traceback, groupId: group, parentId: typeof o.parent_id === 'string' ? o.parent_id : null });
+      if (id && o.chord) {
+        const chord = o.chord as SignatureDict;
+        await onChordPartReturn(app, backend, { id, group, groupIndex: typeof o.group_index === 'number' ? o.group_index : null, chord }, 'FAILURE', exc);
+      }
+    }
   }
-}
-
-async function applySignature(app: Celery, sig: SignatureDict, result: unknown, extra: InternalCallOptions): Promise<void> {
-  const args = sig.immutable ? sig.args : [result, ...sig.args];
-  await publishTask(app, sig.task, args, sig.kwargs, { ...signatureOptions(sig), ...extra });
-}
-
-/** The calling options a signature's `options` carry, in Celery's snake_case. */
-function signatureOptions(sig: SignatureDict): InternalCallOptions {
-  const o = sig.options ?? {};
-  const pick = <T>(k: string, type: string): T | undefined => (typeof o[k] === type ? (o[k] as T) : undefined);
-  return {
-    taskId: pick<string>('task_id', 'string'),
-    queue: pick<string>('queue', 'string'),
-    priority: pick<number>('priority', 'number'),
-    countdown: pick<number>('countdown', 'number'),
-    link: (o.link as SignatureDict[] | undefined) ?? undefined,
-    linkError: (o.link_error as SignatureDict[] | undefined) ?? undefined,
-  };
+  if (req.embed.errbacks) await callErrbacks(app, { ...req, rootId: req.rootId }, req.embed.errbacks, error, traceback);
 }

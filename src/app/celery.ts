@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { KeyValueBackend } from '../backend/key-value-backend.ts';
 import { createKeyValueStore } from '../backend/registry.ts';
+import { TaskRegistry } from '../canvas/builtins.ts';
 import { ConfigurationError, NotRegistered } from '../errors.ts';
 import { createTransport } from '../transport/registry.ts';
 import type { Transport } from '../transport/types.ts';
@@ -22,7 +23,8 @@ import { type TaskOptions, validateTaskOptions } from './task-options.ts';
 export class Celery implements ResultSource {
   readonly [CELERIAC_APP] = true;
   readonly conf: ResolvedConfig;
-  readonly tasks = new Map<string, Task>();
+  /** The app's tasks by name; Celery's canvas builtins (`celery.map`, …) resolve too, unlisted. */
+  readonly tasks: Map<string, Task> = new TaskRegistry(this);
   /** Remote control of the cluster's workers. */
   readonly control: Control = new Control(this);
   /** Celery's `thread_oid`: the reply_to of messages this app sends. */

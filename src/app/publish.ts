@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTaskMessage, type SignatureDict } from '../protocol/task-message.ts';
@@ -6,17 +7,36 @@ import type { Celery } from './celery.ts';
 import { retryPolicy } from './config.ts';
 import type { TaskOptions } from './task-options.ts';
 
+/** The task a worker is running: what it publishes gets it as parent, and is recorded as its child. */
+export interface TaskScope {
+  id: string;
+  rootId: string | null;
+  /** Celery's `request.children`: result tuples of what the task published, stored with its result. */
+  children: unknown[];
+}
+
+export const currentTask = new AsyncLocalStorage<TaskScope>();
+
+export interface PublishOptions extends InternalCallOptions {
+  /** The `reply_to` property (default: this app's oid); canvas signatures carry their client's. */
+  replyTo?: string;
+  /** false: do not record the task as a child of the running task (group members; the group is). */
+  addToParent?: boolean;
+}
+
 /** Build a task message from calling options and publish it; returns the task id. */
 export async function publishTask(
   app: Celery,
   name: string,
   args: unknown[],
   kwargs: Record<string, unknown> | undefined,
-  options: InternalCallOptions,
+  options: PublishOptions,
   taskOptions?: Readonly<TaskOptions>,
 ): Promise<string> {
   const conf = app.conf;
   const id = options.taskId ?? randomUUID();
+  // Sent from inside a task: lineage as Celery's send_task (parent = caller, root = caller's root).
+  const scope = currentTask.getStore();
   const now = Date.now();
   const eta = options.eta ?? (options.countdown !== undefined ? new Date(now + options.countdown * 1000) : null);
   const expiresOpt = options.expires ?? taskOptions?.expires ?? null;
@@ -33,14 +53,14 @@ export async function publishTask(
     retries: options.retries ?? 0,
     timeLimit: options.timeLimit ?? taskOptions?.timeLimit ?? conf.taskTimeLimit,
     softTimeLimit: options.softTimeLimit ?? taskOptions?.softTimeLimit ?? conf.taskSoftTimeLimit,
-    rootId: options.rootId ?? id,
-    parentId: options.parentId ?? null,
+    rootId: options.rootId ?? (scope ? scope.rootId ?? scope.id : id),
+    parentId: options.parentId ?? scope?.id ?? null,
     group: options.group ?? null,
     groupIndex: options.groupIndex ?? null,
     shadow: options.shadow ?? null,
     origin: app.origin,
     ignoreResult: options.ignoreResult ?? taskOptions?.ignoreResult ?? conf.taskIgnoreResult,
-    replyTo: app.oid,
+    replyTo: options.replyTo ?? app.oid,
     priority: options.priority ?? taskOptions?.priority ?? conf.taskDefaultPriority ?? 0,
     headers: options.headers,
     properties: options.properties,
@@ -53,6 +73,7 @@ export async function publishTask(
   for (let attempt = 0; ; attempt++) {
     try {
       await transport.publish(queue, message, route);
+      if (scope && options.addToParent !== false) scope.children.push([[id, null], null]);
       return id;
     } catch (err) {
       if (!retry || attempt >= policy.maxRetries) throw err;
@@ -62,7 +83,7 @@ export async function publishTask(
 }
 
 /** `taskRoutes`: `{ 'tasks.add': { queue: 'math' } }` or `{ 'tasks.*': 'math' }`. */
-function routeFor(app: Celery, name: string): string | undefined {
+export function routeFor(app: Celery, name: string): string | undefined {
   for (const [pattern, route] of Object.entries(app.conf.taskRoutes)) {
     const matches = pattern.includes('*') ? new RegExp('^' + pattern.split('*').map(escape).join('.*') + '$').test(name) : pattern === name;
     if (!matches) continue;

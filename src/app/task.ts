@@ -1,3 +1,6 @@
+import { Chunks, XMap, XStarmap } from '../canvas/map.ts';
+import type { SignatureOptions } from '../canvas/options.ts';
+import { Signature, signature } from '../canvas/signature.ts';
 import type { CallOptions } from './call-options.ts';
 import type { Celery } from './celery.ts';
 import type { TaskContext } from './context.ts';
@@ -36,6 +39,39 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   /** Run the task in this process and wait for it, as the worker would (Celery's `apply`). */
   apply(args?: A, kwargs?: Record<string, unknown>, options: CallOptions = {}): Promise<AsyncResult<R>> {
     return this.app.applyEager<R>(this, args ?? [], kwargs ?? {}, options);
+  }
+
+  /**
+   * A signature of this task (Celery's `.s()`): arguments now, the rest later. In a chain or as a
+   * callback the previous result is put in front of these arguments.
+   */
+  s(...args: unknown[]): Signature<R> {
+    return new Signature<R>(this.name, args, {}, {}, { app: this.app });
+  }
+
+  /** An immutable signature (Celery's `.si()`): it ignores the previous result of a chain or callback. */
+  si(...args: unknown[]): Signature<R> {
+    return new Signature<R>(this.name, args, {}, {}, { immutable: true, app: this.app });
+  }
+
+  /** A signature with kwargs and calling options (camelCase or Celery's snake_case). */
+  signature(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: SignatureOptions & { immutable?: boolean } = {}): Signature<R> {
+    return signature<R>(this.name, args, kwargs, options, this.app);
+  }
+
+  /** `[task(x) for x in it]`, run by one worker in one message (Celery's `task.map`). */
+  map(it: unknown[]): XMap<R> {
+    return new XMap<R>(this.s(), it, {}, this.app);
+  }
+
+  /** `[task(...x) for x in it]` in one message (Celery's `task.starmap`). */
+  starmap(it: unknown[][]): XStarmap<R> {
+    return new XStarmap<R>(this.s(), it, {}, this.app);
+  }
+
+  /** Split argument lists into chunks of n: a group of starmaps (Celery's `task.chunks`). */
+  chunks(it: unknown[][], n: number): Chunks<R> {
+    return new Chunks<R>(this.s(), it, n, {}, this.app);
   }
 
   /** Call the function directly, without a message (Celery's `__call__`). */

@@ -3,9 +3,11 @@ import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, 
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
-import { applyCallbacks, applyErrbacks } from './callbacks.ts';
+import { chordPartOf, onChordPartReturn, replaceTask } from '../canvas/index.ts';
+import { applyCallbacks, applyFailure } from './callbacks.ts';
 import type { Celery } from './celery.ts';
 import type { RequestContext, RetryOptions, TaskContext } from './context.ts';
+import { currentTask, type TaskScope } from './publish.ts';
 import { backoffDelay, republishForRetry } from './retry.ts';
 import type { Task } from './task.ts';
 
@@ -29,11 +31,19 @@ export type TraceOutcome =
   | { state: 'REVOKED'; reason: string }
   | { state: 'REJECTED'; requeue: boolean; reason: string };
 
+type StoreOpts = { groupId: string | null; parentId: string | null; children: unknown[] };
+
 /**
  * Run one task request to its outcome and store its state: Celery's `trace_task`, shared by the
- * worker and eager mode. Never throws for anything the task does.
+ * worker and eager mode. Never throws for anything the task does. What the task sends while it
+ * runs gets it as parent and is stored as its children.
  */
-export async function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
+export function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
+  const scope: TaskScope = { id: req.id, rootId: req.rootId, children: [] };
+  return currentTask.run(scope, () => trace(app, task, req, env, scope));
+}
+
+async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
   const started = performance.now();
   const opts = task.options;
   const store = env.backend && !(req.ignoreResult || opts.ignoreResult) ? env.backend : undefined;
@@ -43,7 +53,7 @@ export async function traceTask(app: Celery, task: Task, req: TaskRequest, env: 
   const [hard, soft] = [req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit, req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit];
   const timers: NodeJS.Timeout[] = [];
   const request: RequestContext = { ...req, task: req.name, hostname: env.hostname, deliveryInfo: env.deliveryInfo, isEager: env.eager };
-  const storeOpts = { groupId: req.group, parentId: req.parentId };
+  const storeOpts: StoreOpts = { groupId: req.group, parentId: req.parentId, children: scope.children };
 
   const context: TaskContext = {
     name: task.name,
@@ -53,8 +63,11 @@ export async function traceTask(app: Celery, task: Task, req: TaskRequest, env: 
     updateState: async (state, meta) => {
       await env.backend?.storeResult(req.id, meta ?? null, state, storeOpts);
     },
+    replace: (sig) => replaceTask(app, req, env.eager, sig),
   };
 
+  let result: unknown;
+  let runtime: number;
   try {
     if (store && (opts.trackStarted ?? app.conf.taskTrackStarted)) {
       await store.storeResult(req.id, { pid: process.pid, hostname: env.hostname }, 'STARTED', storeOpts);
@@ -73,17 +86,20 @@ export async function traceTask(app: Celery, task: Task, req: TaskRequest, env: 
       }));
     }
     const limited = Promise.race(contenders);
-    const result = await limited;
-    const runtime = (performance.now() - started) / 1000;
-    await store?.storeResult(req.id, result, 'SUCCESS', storeOpts);
+    result = await limited;
+    runtime = (performance.now() - started) / 1000;
+    // Callbacks first, so that the stored result lists them as children (as Celery does).
     await applyCallbacks(app, req, result);
-    return { state: 'SUCCESS', result, runtime };
+    await store?.storeResult(req.id, result, 'SUCCESS', storeOpts);
   } catch (error) {
     return handleError(app, task, req, env, error, started, store, storeOpts);
   } finally {
     for (const t of timers) clearTimeout(t);
     env.signal.removeEventListener('abort', onOuterAbort);
   }
+  // A chord part counts even when its result is not stored (Celery's mark_as_done).
+  if (req.embed.chord && env.backend) await onChordPartReturn(app, env.backend, chordPartOf(req), 'SUCCESS', result);
+  return { state: 'SUCCESS', result, runtime };
 }
 
 async function handleError(
@@ -94,7 +110,7 @@ async function handleError(
   error: unknown,
   started: number,
   store: KeyValueBackend | undefined,
-  storeOpts: { groupId: string | null; parentId: string | null },
+  storeOpts: StoreOpts,
 ): Promise<TraceOutcome> {
   if (error instanceof Retry) {
     await store?.storeResult(req.id, serializeException(error.exc ?? error), 'RETRY', { ...storeOpts, traceback: formatTraceback(error.exc ?? error) });
@@ -118,8 +134,9 @@ async function handleError(
     }
   }
   const traceback = formatTraceback(error);
-  await store?.storeResult(req.id, serializeException(error), 'FAILURE', { ...storeOpts, traceback });
-  await applyErrbacks(app, req);
+  const exc = serializeException(error);
+  await store?.storeResult(req.id, exc, 'FAILURE', { ...storeOpts, traceback });
+  await applyFailure(app, env.backend, req, exc, error, traceback, store !== undefined);
   return { state: 'FAILURE', error, traceback, runtime: (performance.now() - started) / 1000 };
 }
 

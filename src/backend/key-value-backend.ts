@@ -1,6 +1,6 @@
 import { dumps, loads, naiveUtcIso } from '../protocol/json.ts';
 import { READY_STATES, type TaskState } from '../protocol/states.ts';
-import type { KeyValueStore } from './types.ts';
+import type { ChordPart, ChordProgress, KeyValueStore } from './types.ts';
 
 /** What Celery stores under `celery-task-meta-<id>` (`celery/backends/base.py`). */
 export interface TaskMeta {
@@ -25,7 +25,10 @@ export interface StoreOptions {
 }
 
 const TASK_PREFIX = 'celery-task-meta-';
+const GROUP_PREFIX = 'celery-taskset-meta-';
 const REVOKED_PREFIX = 'celeriac-revoked-';
+/** Generic chord join: parts without a group_index are kept after every indexed one (Celery's `+inf` score). */
+const UNINDEXED = 1_000_000_000;
 
 /** Celery's result bookkeeping, written once over any KeyValueStore. */
 export class KeyValueBackend {
@@ -70,6 +73,75 @@ export class KeyValueBackend {
 
   private parseMeta(taskId: string, raw: string | null): TaskMeta {
     return raw === null ? pendingMeta(taskId) : (loads(raw) as TaskMeta);
+  }
+
+  /** Several metas in one read (PENDING for the missing ones). */
+  async getTaskMetas(taskIds: readonly string[]): Promise<TaskMeta[]> {
+    const raws = await this.store.mget(taskIds.map((id) => this.key(id)));
+    return taskIds.map((id, i) => this.parseMeta(id, raws[i] ?? null));
+  }
+
+  /** `celery-taskset-meta-<gid>` plus a chord suffix (`.s` size, `.t` extra, `.j` join). */
+  groupKey(groupId: string, suffix = ''): string {
+    return GROUP_PREFIX + groupId + suffix;
+  }
+
+  /** GroupResult.save(): `{"result": <as_tuple>}`, as Celery stores it. */
+  async saveGroup(groupId: string, tuple: unknown): Promise<void> {
+    await this.store.set(this.groupKey(groupId), dumps({ result: tuple }), this.expires);
+  }
+
+  /** The tuple a saved group was stored with, or null. */
+  async restoreGroup(groupId: string): Promise<unknown> {
+    const raw = await this.store.get(this.groupKey(groupId));
+    return raw === null ? null : (loads(raw) as { result: unknown }).result;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    await this.store.delete(this.groupKey(groupId));
+  }
+
+  /** Set by the client before the last header task is sent (Celery's `set_chord_size`). */
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    await this.store.set(this.groupKey(groupId, '.s'), String(size), this.expires);
+  }
+
+  /**
+   * Record a finished chord header part. Exactly one part sees `count === total`: the one that
+   * completes the chord. Natively on Redis (Celery's zset); here generically: the part is written
+   * before an atomic counter is incremented, so whoever reaches the total can read every part.
+   */
+  async addChordPart(groupId: string, part: ChordPart): Promise<ChordProgress> {
+    if (this.store.addChordPart) return this.store.addChordPart(groupId, part, this.expires);
+    const k = (suffix: string) => this.groupKey(groupId, suffix);
+    // A redelivered part must not count twice.
+    if ((await this.store.incr(k(`.d.${part.taskId}`), 1, this.expires)) !== 1) return { count: 0, total: null };
+    const slot = part.groupIndex ?? UNINDEXED + (await this.store.incr(k('.n'), 1, this.expires)) - 1;
+    await this.store.set(k(`.j.${slot}`), part.member, this.expires);
+    const count = await this.store.incr(k('.c'), 1, this.expires);
+    const [size, extra] = await this.store.mget([k('.s'), k('.t')]);
+    return { count, total: size === null || size === undefined ? null : Number(size) + Number(extra ?? 0) };
+  }
+
+  /** The recorded parts of a chord, in group_index order. */
+  async chordParts(groupId: string): Promise<string[]> {
+    if (this.store.chordParts) return this.store.chordParts(groupId);
+    const slots = await this.chordSlots(groupId);
+    const parts = await this.store.mget(slots.map((s) => this.groupKey(groupId, `.j.${s}`)));
+    return parts.filter((p): p is string => p !== null);
+  }
+
+  /** Delete a chord's bookkeeping keys once its body is sent. */
+  async deleteChord(groupId: string): Promise<void> {
+    if (this.store.deleteChord) return this.store.deleteChord(groupId);
+    const taskIds = (await this.chordParts(groupId)).map((m) => (loads(m) as unknown[])[1] as string);
+    const suffixes = ['.s', '.t', '.c', '.n', ...(await this.chordSlots(groupId)).map((s) => `.j.${s}`), ...taskIds.map((id) => `.d.${id}`)];
+    for (const suffix of suffixes) await this.store.delete(this.groupKey(groupId, suffix));
+  }
+
+  private async chordSlots(groupId: string): Promise<number[]> {
+    const [count, unindexed] = (await this.store.mget([this.groupKey(groupId, '.c'), this.groupKey(groupId, '.n')])).map((v) => Number(v ?? 0)) as [number, number];
+    return [...Array.from({ length: Math.max(0, count - unindexed) }, (_, i) => i), ...Array.from({ length: unindexed }, (_, i) => UNINDEXED + i)];
   }
 
   /** Wait until the task is ready; resolves with its meta, or with the last meta seen at `timeoutMs`. */

@@ -19,6 +19,28 @@ export interface KeyValueStore {
    */
   waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional native chord join (Redis: Celery's `celery-taskset-meta-<gid>.j` sorted set). Record
+   * one header part; `count` is the parts recorded, `total` the chord size (+ extra) or null while
+   * the client has not set it. Stores without it get a generic join over get/set/incr.
+   */
+  addChordPart?(groupId: string, part: ChordPart, ttlSeconds: number | null): Promise<ChordProgress>;
+  /** Optional, with addChordPart: the recorded parts (encoded members), in group_index order. */
+  chordParts?(groupId: string): Promise<string[]>;
+  /** Optional, with addChordPart: delete the chord's bookkeeping keys. */
+  deleteChord?(groupId: string): Promise<void>;
+}
+
+export interface ChordPart {
+  taskId: string;
+  groupIndex: number | null;
+  /** Celery's encoded part: `[1, "<task id>", "<STATE>", <result>]`. */
+  member: string;
+}
+
+export interface ChordProgress {
+  count: number;
+  total: number | null;
 }
 
 export interface KeyValueStoreOptions {

@@ -1,7 +1,9 @@
 /**
  * Redis test helpers. The server at 127.0.0.1:6379 is shared: every test keeps to its own DB
- * (10: transport, 11/12: interop broker/results, 13: result store) and to a key prefix unique
- * to the run, and deletes what it created.
+ * (10: transport, 11/12: interop broker/results and the fleet, 13: result store and kill -9,
+ * 3/4: broadcast, 5/6: interop options broker/results; the restart test records in 12) and to a
+ * key prefix unique to the run, and deletes what it created. Pub/sub channels are not per DB:
+ * the key prefix (kombu's global_keyprefix prefixes them too) keeps them apart.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -160,9 +162,10 @@ export async function startSentinel(masterPort: number, dir: string): Promise<{ 
  * the interop tests must not silently test nothing.
  */
 export function celeryPython(): string {
+  // The system interpreter first: it is the one with the Debian Celery 5.2 the wire reference was taken with.
   const candidates = process.env.CELERIAC_TEST_PYTHON
     ? [process.env.CELERIAC_TEST_PYTHON]
-    : (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'python3'));
+    : ['/usr/bin/python3', ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'python3'))];
   for (const exe of [...new Set(candidates)]) {
     try {
       execFileSync(exe, ['-c', 'import celery, redis'], { stdio: 'ignore', timeout: 20_000 });
@@ -172,4 +175,141 @@ export function celeryPython(): string {
     }
   }
   throw new Error('no python3 with Celery 5 and redis-py found on PATH: set CELERIAC_TEST_PYTHON to one');
+}
+
+/** A child process whose output is kept, for the workers of the interop tests. */
+export interface Proc {
+  readonly child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  log(): string;
+  /** Resolves when the output matches `re`; rejects on exit or after `ms`. */
+  waitFor(re: RegExp, ms?: number): Promise<void>;
+  /** SIGTERM (warm shutdown), SIGKILL after `ms`. */
+  stop(ms?: number): Promise<void>;
+  /** SIGKILL (to its whole process group when started with `group`), resolved once it has exited. */
+  kill(): Promise<void>;
+}
+
+/** `group`: the child leads a process group of its own, so kill() also ends its children (a prefork pool). */
+export function spawnLogged(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; group?: boolean } = {}): Proc {
+  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.group === true });
+  let out = '';
+  const watchers = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString();
+    for (const w of [...watchers]) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  exited.then(() => [...watchers].forEach((w) => w()));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const killAll = () => {
+    try {
+      if (opts.group && child.pid) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const end = async (signal: NodeJS.Signals, ms: number) => {
+    if (gone()) {
+      if (signal === 'SIGKILL') killAll(); // children of a group may outlive their parent
+      return;
+    }
+    if (signal === 'SIGKILL') killAll();
+    else child.kill(signal);
+    const timer = setTimeout(killAll, ms);
+    await exited;
+    clearTimeout(timer);
+  };
+  return {
+    child,
+    log: () => out,
+    waitFor: (re, ms = 20_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => done(new Error(`no ${re} in the output of ${path.basename(cmd)} within ${ms} ms:\n${out}`)), ms);
+        const check = () => {
+          if (re.test(out)) done();
+          else if (gone()) done(new Error(`${path.basename(cmd)} exited (${child.exitCode ?? child.signalCode}) before ${re}:\n${out}`));
+        };
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          watchers.delete(check);
+          if (err) reject(err);
+          else resolve();
+        };
+        watchers.add(check);
+        check();
+      }),
+    stop: (ms = 10_000) => end('SIGTERM', ms),
+    kill: () => end('SIGKILL', 0),
+  };
+}
+
+const projectRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+export const PY_DIR = path.join(projectRoot, 'test', 'redis', 'py');
+
+/** `python3 -m celery -A <module> worker …` in test/redis/py; resolves once it logs "ready.". */
+export async function startPythonWorker(module: string, args: string[], env: NodeJS.ProcessEnv): Promise<Proc> {
+  const p = spawnLogged(celeryPython(), ['-m', 'celery', '-A', module, 'worker', ...args], { cwd: PY_DIR, env: { ...process.env, PYTHONPATH: PY_DIR, ...env }, group: true });
+  try {
+    await p.waitFor(/ ready\./, 30_000);
+  } catch (err) {
+    await p.kill();
+    throw err;
+  }
+  return p;
+}
+
+/** `node bin/celeriac.js -A <module> worker …`; resolves once it logs "ready.". */
+export async function startCeleriacWorker(module: string, args: string[], env: NodeJS.ProcessEnv): Promise<Proc> {
+  const p = spawnLogged(process.execPath, [path.join(projectRoot, 'bin', 'celeriac.js'), '-A', module, 'worker', ...args], { cwd: projectRoot, env: { ...process.env, ...env } });
+  try {
+    await p.waitFor(/ ready\./, 30_000);
+  } catch (err) {
+    await p.kill();
+    throw err;
+  }
+  return p;
+}
+
+export interface DurableRedis {
+  port: number;
+  dir: string;
+  start(): Promise<void>;
+  /** SIGKILL: a crash. Every write acknowledged so far is on disk (appendfsync always). */
+  crash(): Promise<void>;
+  /** Stop for good and remove the data folder. */
+  destroy(): Promise<void>;
+}
+
+/** A private redis-server on a spare port that keeps its data across restarts (AOF, fsync on every write). */
+export async function durableRedis(): Promise<DurableRedis> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-redis-aof-'));
+  const port = await sparePort();
+  let proc: ChildProcess | undefined;
+  const halt = async (signal: NodeJS.Signals) => {
+    const p = proc;
+    proc = undefined;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((res) => p.once('exit', res));
+    p.kill(signal);
+    await exited;
+  };
+  const server: DurableRedis = {
+    port,
+    dir,
+    async start() {
+      proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' });
+      await waitForRedis({ port });
+    },
+    crash: () => halt('SIGKILL'),
+    async destroy() {
+      await halt('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
 }

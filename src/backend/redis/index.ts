@@ -5,13 +5,19 @@
  * URLs and connection options: see src/transport/redis/connection.ts (same schemes; sentinel
  * needs `?master_name=`).
  *
+ * `set` outlives a short outage as Celery's RedisBackend.set (`ensure` with its retry_policy):
+ * on a connection error it is retried up to 20 times, at once and then every second, logging each
+ * retry; option `retry_policy: {max_retries, interval_start, interval_step, interval_max}` changes
+ * that (seconds, Celery's names). Reads are not retried (the callers poll again), as in Celery.
+ *
  * waitForChange SUBSCRIBEs on one subscriber connection shared by every waiter of this store,
  * reference-counting the channels; it subscribes first, then reads the key, and only waits if
  * the value still equals the one the caller saw, so no update between reading and waiting is lost.
  */
 import { Redis } from 'ioredis';
-import { lineLogger, maskUrl, mergeOptions, OutageLog, closeClient, redisOptions } from '../../transport/redis/connection.ts';
-import type { KeyValueStore, KeyValueStoreOptions } from '../types.ts';
+import { type LineLogger, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, closeClient, redisOptions, transientError } from '../../transport/redis/connection.ts';
+import type { ChordPart, ChordProgress, KeyValueStore, KeyValueStoreOptions } from '../types.ts';
+import { addChordPart, chordParts, deleteChord } from './chord.ts';
 
 export class RedisStore implements KeyValueStore {
   readonly url: string;
@@ -22,11 +28,17 @@ export class RedisStore implements KeyValueStore {
   /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
 
+  private readonly retry: RetryPolicy;
+  private readonly log: LineLogger;
+  private closed = false;
+
   constructor(url: URL, options: KeyValueStoreOptions = {}) {
     const opts = mergeOptions(url, options);
     this.url = maskUrl(url);
     const connection = redisOptions(url, opts);
-    const outage = new OutageLog(`redis result backend ${this.url}`, lineLogger(opts.logger));
+    this.retry = retryPolicy(opts.retry_policy);
+    this.log = lineLogger(opts.logger);
+    const outage = new OutageLog(`redis result backend ${this.url}`, this.log);
     this.client = outage.watch(new Redis(connection));
     this.openSubscriber = () => outage.watch(new Redis({ ...connection, maxRetriesPerRequest: 1 }));
   }
@@ -40,11 +52,25 @@ export class RedisStore implements KeyValueStore {
   }
 
   async set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
-    const multi = this.client.multi();
-    if (ttlSeconds === null) multi.set(key, value);
-    else if (Number.isInteger(ttlSeconds) && ttlSeconds > 0) multi.setex(key, ttlSeconds, value);
-    else multi.set(key, value, 'PX', Math.max(1, Math.round(ttlSeconds * 1000)));
-    await check(multi.publish(key, value).exec());
+    const write = () => {
+      const multi = this.client.multi();
+      if (ttlSeconds === null) multi.set(key, value);
+      else if (Number.isInteger(ttlSeconds) && ttlSeconds > 0) multi.setex(key, ttlSeconds, value);
+      else multi.set(key, value, 'PX', Math.max(1, Math.round(ttlSeconds * 1000)));
+      return check(multi.publish(key, value).exec());
+    };
+    const { maxRetries, start, step, max } = this.retry;
+    for (let retries = 0; ; retries++) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        if (this.closed || !transientError(err) || retries >= maxRetries) throw err;
+        const wait = Math.min(start + step * retries, max);
+        this.log.warning(`Connection to Redis lost: Retry (${retries + 1}/${maxRetries}) ${wait ? `in ${wait.toFixed(2)} second${wait === 1 ? '' : 's'}` : 'now'}.`);
+        await new Promise((r) => setTimeout(r, wait * 1000));
+      }
+    }
   }
 
   async delete(key: string): Promise<void> {
@@ -57,6 +83,19 @@ export class RedisStore implements KeyValueStore {
     else if (ttlSeconds !== null) multi.pexpire(key, Math.max(1, Math.round(ttlSeconds * 1000)));
     const replies = await check(multi.exec());
     return Number(replies[0]?.[1]);
+  }
+
+  /** Chords join as Celery's RedisBackend does (src/backend/redis/chord.ts). */
+  addChordPart(groupId: string, part: ChordPart, ttlSeconds: number | null): Promise<ChordProgress> {
+    return addChordPart(this.client, groupId, part, ttlSeconds);
+  }
+
+  chordParts(groupId: string): Promise<string[]> {
+    return chordParts(this.client, groupId);
+  }
+
+  deleteChord(groupId: string): Promise<void> {
+    return deleteChord(this.client, groupId);
   }
 
   async waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<void> {
@@ -81,6 +120,7 @@ export class RedisStore implements KeyValueStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const set of this.listeners.values()) for (const wake of set) wake();
     this.listeners.clear();
     this.subscribed.clear();
@@ -119,6 +159,25 @@ export class RedisStore implements KeyValueStore {
     return (this.sub = sub);
   }
 }
+
+interface RetryPolicy {
+  maxRetries: number;
+  /** Seconds. */
+  start: number;
+  step: number;
+  max: number;
+}
+
+/** Celery's default result-backend retry_policy, with the given one merged over it. */
+function retryPolicy(option: unknown): RetryPolicy {
+  const o = (option && typeof option === 'object' ? option : {}) as Record<string, unknown>;
+  const num = (name: string, fallback: number) => {
+    const v = o[name] ?? o[name.replace(/_(\w)/g, (_, c: string) => c.toUpperCase())];
+    return v === undefined || v === null ? fallback : numberOption(`retry_policy.${name}`, v, fallback);
+  };
+  return { maxRetries: num('max_retries', 20), start: num('interval_start', 0), step: num('interval_step', 1), max: num('interval_max', 1) };
+}
+
 
 async function check(replies: Promise<[Error | null, unknown][] | null>): Promise<[Error | null, unknown][]> {
   const r = (await replies) ?? [];

@@ -128,6 +128,21 @@ export class OutageLog {
   }
 }
 
+/**
+ * A failure a retry may cure: the connection (refused, reset, closed, ioredis giving up on a
+ * command), or a server still loading its data or failing over. Not a Redis error reply.
+ */
+export function transientError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'ReplyError') return /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|READONLY|CLUSTERDOWN)\b/.test(err.message);
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    (typeof code === 'string' && /^E(CONN|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTCONN|AI_AGAIN)/.test(code)) ||
+    /Connection is closed|Stream isn't writeable|Command timed out|Socket closed/i.test(err.message)
+  );
+}
+
 /** Close politely when connected, at once otherwise; never rejects. */
 export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'ready') {

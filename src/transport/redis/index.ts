@@ -8,6 +8,9 @@
  *   priority_steps         [0, 3, 6, 9]; priority p goes to the list of the largest step ≤ p, and
  *                          LOWER steps are consumed first (kombu's order, the reverse of AMQP)
  *   sep                    "\x06\x16"; unacked_mutex_expire (300 s); unacked_restore_limit (none)
+ *   fanout_prefix          true: pub/sub channels are "/<db>.<exchange>" (default), false: "<exchange>",
+ *                          or a string with "{db}" (kombu's keyprefix_fanout)
+ *   fanout_patterns        true (default): the routing key is part of the channel name
  *   logger                 { warning(msg), info(msg) } for connection trouble (default: stderr)
  *
  * Beyond kombu: a fetch takes messages and records them in `unacked` in one Lua script, so a
@@ -15,7 +18,9 @@
  * pops (wakeup.ts); reject(false) keeps a dead letter on the list `<queue>.celeriac.dead`
  * (JSON {reason, queue, time, delivery_tag, envelope}); settling twice does nothing, and a restore
  * or reject of a message no longer in `unacked` (restored by a visibility pass) pushes nothing.
- * Acks issued in one tick share one MULTI. As in kombu, restored and requeued messages go to the
+ * Acks issued in one tick share one MULTI. Acks, rejects and restores outlive a connection loss
+ * or a Redis restart (retried until they reach Redis, within the visibility timeout), so a message
+ * the worker settled is not delivered again. As in kombu, restored and requeued messages go to the
  * queue's step-0 list whatever their priority, and capabilities.delaysEta is false (the worker
  * holds ETA tasks unacknowledged, so an ETA beyond visibility_timeout is delivered again).
  */
@@ -25,10 +30,11 @@ import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
 import { dumps } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
-import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
-import { closeClient, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions } from './connection.ts';
+import type { Broadcasting, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions } from './connection.ts';
 import { markRedelivered } from './envelope-edit.ts';
-import { KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
+import { RedisBroadcasting } from './broadcast.ts';
+import { booleanOption, fanoutPrefix, KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
 import { restoreVisible, type RestoreOptions } from './restore.ts';
 import { type FetchedRow, type ScriptedRedis, withScripts } from './scripts.ts';
 import { Wakeup } from './wakeup.ts';
@@ -56,6 +62,9 @@ export class RedisTransport implements Transport {
   readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true };
   readonly keys: KombuKeys;
   readonly client: ScriptedRedis;
+  /** Events and remote control (broadcast.ts). */
+  readonly broadcast: Broadcasting;
+  private readonly broadcasting: RedisBroadcasting;
   private readonly restoreOptions: RestoreOptions;
   private readonly order: QueueOrder;
   private readonly wake: Wakeup;
@@ -69,8 +78,12 @@ export class RedisTransport implements Transport {
   constructor(url: URL, options: TransportOptions = {}) {
     const opts = mergeOptions(url, options);
     this.url = maskUrl(url);
+    const connection = redisOptions(url, opts);
     const sep = typeof opts.sep === 'string' && opts.sep ? opts.sep : undefined;
-    this.keys = new KombuKeys(String(opts.global_keyprefix ?? ''), sep, parseSteps(opts.priority_steps));
+    this.keys = new KombuKeys(
+      String(opts.global_keyprefix ?? ''), sep, parseSteps(opts.priority_steps),
+      fanoutPrefix(opts.fanout_prefix, connection.db ?? 0), booleanOption('fanout_patterns', opts.fanout_patterns, true),
+    );
     this.order = parseQueueOrder(opts.queue_order_strategy);
     const limit = numberOption('unacked_restore_limit', opts.unacked_restore_limit, 0);
     this.restoreOptions = {
@@ -80,12 +93,18 @@ export class RedisTransport implements Transport {
     };
     const log = lineLogger(opts.logger);
     const outage = new OutageLog(`redis broker ${this.url}`, log);
-    const connection = redisOptions(url, opts);
     this.client = withScripts(outage.watch(new Redis(connection)));
     this.wake = new Wakeup(
       () => outage.watch(new Redis({ ...connection, autoResubscribe: false, maxRetriesPerRequest: 1 })),
       (reason) => log.info(`redis broker ${this.url}: no key-change notifications (${reason}); idle consumers poll every ${MAX_BACKOFF_MS} ms`),
     );
+    this.broadcast = this.broadcasting = new RedisBroadcasting({
+      client: this.client,
+      keys: this.keys,
+      connect: () => outage.watch(new Redis(connection)),
+      pushed: () => this.wake.notify(),
+      log,
+    });
   }
 
   async declareQueue(queue: string): Promise<void> {
@@ -154,6 +173,7 @@ export class RedisTransport implements Transport {
       await this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw), 'RPUSH').catch(() => 0);
     }
     this.held.clear();
+    await this.broadcasting.close();
     this.wake.close();
     await closeClient(this.client);
   }
@@ -227,7 +247,7 @@ export class RedisTransport implements Transport {
   }
 
   private async move(h: Held, lists: string[], payload: string, push: 'RPUSH' | 'LPUSH'): Promise<void> {
-    await this.client.celeriacMove(2 + lists.length, this.keys.unacked, this.keys.unackedIndex, ...lists, h.tag, '', payload, push);
+    await this.persist(() => this.client.celeriacMove(2 + lists.length, this.keys.unacked, this.keys.unackedIndex, ...lists, h.tag, '', payload, push));
     if (push === 'RPUSH' || lists[0] !== this.keys.dead(h.queue)) this.wake.notify();
   }
 
@@ -244,16 +264,36 @@ export class RedisTransport implements Transport {
     if (batch.length === 0) return;
     this.acks = [];
     const tags = batch.map((a) => a.tag);
-    this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags).exec().then(settled).then(
+    this.persist(() => this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags).exec().then(settled)).then(
       () => batch.forEach((a) => a.resolve()),
       (err: unknown) => batch.forEach((a) => a.reject(err)),
     );
+  }
+
+  /**
+   * Run a settlement (ack, reject, restore) until it reaches Redis: through a connection loss or a
+   * restart it is retried (100 ms, doubling to 1 s) until it succeeds, the transport closes, or the
+   * visibility timeout is over (by then the message is due for redelivery anyway). One given up
+   * would leave its message in `unacked`, delivered again although the worker had settled it.
+   * Each is idempotent (a tag settles once in Redis).
+   */
+  private async persist<T>(op: () => Promise<T>): Promise<T> {
+    const giveUp = Date.now() + this.restoreOptions.visibilityTimeoutS * 1000;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        return await op();
+      } catch (err) {
+        if (this.closed || !transientError(err) || Date.now() + delay > giveUp) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   private assertOpen(): void {
     if (this.closed) throw new CeleriacError(`transport ${this.url} is closed`);
   }
 }
+
 
 /** The replies of a pipeline or MULTI; throws the first error (connection lost, aborted transaction). */
 function settled(replies: [Error | null, unknown][] | null): unknown[] {

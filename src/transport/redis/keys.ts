@@ -8,6 +8,8 @@
  *   <prefix>unacked_index            zset  tag -> delivery time
  *   <prefix>unacked_mutex            lock of the visibility-timeout restore
  *   <prefix><queue>.celeriac.dead    list of dead letters (celeriac only; kombu has none)
+ *   <prefix>/<db>.<exchange>[/<rk>]  pub/sub channel of a fanout exchange (kombu's keyprefix_fanout
+ *                                    "/{db}." and fanout_patterns; not a key)
  */
 import { ConfigurationError } from '../../errors.ts';
 
@@ -24,6 +26,10 @@ export class KombuKeys {
     readonly prefix = '',
     readonly sep = '\x06\x16',
     readonly steps: readonly number[] = DEFAULT_STEPS,
+    /** kombu's keyprefix_fanout with `{db}` filled in ("/0."), "" when fanout_prefix is off. */
+    readonly fanoutPrefix = '/0.',
+    /** kombu's fanout_patterns: the routing key is part of the channel name. */
+    readonly fanoutPatterns = true,
   ) {
     this.unacked = prefix + 'unacked';
     this.unackedIndex = prefix + 'unacked_index';
@@ -46,6 +52,28 @@ export class KombuKeys {
 
   bindingMember(routingKey: string, pattern: string, queue: string): string {
     return [routingKey, pattern, queue].join(this.sep);
+  }
+
+  /** kombu's `_get_publish_topic`: the channel a fanout message is PUBLISHed on. */
+  channel(exchange: string, routingKey: string): string {
+    return this.prefix + this.fanoutPrefix + exchange + (routingKey && this.fanoutPatterns ? `/${routingKey}` : '');
+  }
+
+  /**
+   * kombu's `_get_subscribe_topic`: the PSUBSCRIBE pattern of a binding, `#` → `*` (Redis's `*`
+   * also spans dots: coarser than an AMQP topic pattern). Other glob characters of the names are
+   * escaped, so they match literally (kombu passes them through).
+   */
+  pattern(exchange: string, bindingKey: string): string {
+    const literal = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&');
+    const key = bindingKey && this.fanoutPatterns ? `/${bindingKey.replace(/[?[\]\\]/g, '\\$&').replace(/#/g, '*')}` : '';
+    return literal(this.prefix + this.fanoutPrefix + exchange) + key;
+  }
+
+  /** The routing key a channel of `exchange` carries ("" when none, or not one of its channels). */
+  routingKeyOf(exchange: string, channel: string): string {
+    const base = this.prefix + this.fanoutPrefix + exchange + '/';
+    return channel.startsWith(base) ? channel.slice(base.length) : '';
   }
 
   dead(queue: string): string {
@@ -82,6 +110,26 @@ export function parseSteps(value: unknown): number[] {
     throw new ConfigurationError(`redis option priority_steps must be increasing non-negative integers, e.g. [0, 3, 6, 9], not ${JSON.stringify(value)}`);
   }
   return steps;
+}
+
+/**
+ * kombu's keyprefix_fanout: "/{db}." by default; `fanout_prefix` false (or "false", "0") gives "",
+ * another string is used as the prefix with `{db}` filled in.
+ */
+export function fanoutPrefix(option: unknown, db: number): string {
+  if (option === undefined || option === null || option === true || option === '' || (typeof option === 'string' && /^(true|1|yes|on)$/i.test(option))) return `/${db}.`;
+  if (option === false || option === 0 || (typeof option === 'string' && /^(false|0|no|off)$/i.test(option))) return '';
+  if (typeof option === 'string') return option.replace(/\{db\}/g, String(db));
+  throw new ConfigurationError(`redis option fanout_prefix must be true, false or a string, not ${JSON.stringify(option)}`);
+}
+
+/** A boolean transport option from code or a URL query. */
+export function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined || value === null || value === '') return fallback;
+  if (typeof value === 'boolean') return value;
+  if (value === 1 || (typeof value === 'string' && /^(true|1|yes|on)$/i.test(value))) return true;
+  if (value === 0 || (typeof value === 'string' && /^(false|0|no|off)$/i.test(value))) return false;
+  throw new ConfigurationError(`redis option ${name} must be true or false, not ${JSON.stringify(value)}`);
 }
 
 export type QueueOrder = 'round_robin' | 'priority' | 'sorted';
