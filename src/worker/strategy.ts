@@ -1,6 +1,7 @@
 import type { Celery } from '../app/celery.ts';
 import type { Task } from '../app/task.ts';
 import { traceTask } from '../app/trace.ts';
+import { chordPartOf, onChordPartReturn } from '../canvas/index.ts';
 import type { KeyValueBackend } from '../backend/key-value-backend.ts';
 import { DecodeError, NotRegistered } from '../errors.ts';
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
@@ -160,6 +161,8 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
 async function revoked(env: StrategyEnv, held: Held, reason: 'revoked' | 'expired'): Promise<void> {
   const exc = { exc_type: 'TaskRevokedError', exc_message: [reason], exc_module: 'celery.exceptions' };
   await env.backend?.storeResult(held.request.id, exc, 'REVOKED', { groupId: held.request.group, parentId: held.request.parentId });
+  // A revoked chord header still counts, as a failure: the chord must not hang waiting for it.
+  if (held.request.embed.chord && env.backend) await onChordPartReturn(env.app, env.backend, chordPartOf(held.request), 'REVOKED', exc);
   env.events?.task('task-revoked', { uuid: held.request.id, terminated: false, signum: null, expired: reason === 'expired' });
   await ack(env, held);
 }
