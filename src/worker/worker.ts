@@ -124,8 +124,12 @@ export class Worker implements ControlTarget {
       const room = this.prefetchLimit - this.windowSize();
       if (room <= 0) {
         await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
+          const done = () => {
+            signal.removeEventListener('abort', done);
+            resolve();
+          };
+          this.wake = done;
+          signal.addEventListener('abort', done, { once: true });
         });
         this.wake = undefined;
         continue;

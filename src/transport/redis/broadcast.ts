@@ -26,6 +26,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope } from '../../protocol/envelope.ts';
 import type { Message } from '../../protocol/message.ts';
 import { topicMatches } from '../topic.ts';
@@ -89,7 +90,7 @@ export class RedisBroadcasting implements Broadcasting {
   }
 
   async subscribe(spec: SubscriptionSpec, onMessage: Deliver): Promise<Subscription> {
-    if (this.closed) throw new Error('the Redis broker connection is closed');
+    if (this.closed) throw new CeleriacError('the Redis broker connection is closed');
     const deliver: Deliver = (message, routingKey) => {
       try {
         onMessage(message, routingKey);
