@@ -105,6 +105,23 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise
   }
 }
 
+describe('election', () => {
+  it('exactly one worker wins and runs the elected task', async () => {
+    const app = createTestApp('election');
+    app.task('elected', () => null);
+    const other = new Celery('election-b', { broker: app.conf.broker, backend: app.conf.backend });
+    other.task('elected', () => null);
+    const a = await start(app, 'ea@test', { queues: ['none-a'] });
+    const b = await start(other, 'eb@test', { queues: ['none-b'] });
+    await waitFor(async () => a.cluster!.gossip!.state.aliveWorkers().length === 1 && b.cluster!.gossip!.state.aliveWorkers().length === 1);
+    const action = { task: 'elected', args: [], kwargs: {}, options: { queue: 'ballot' }, subtask_type: null, immutable: false };
+    await app.control.broadcast('election', { id: 'e1', topic: 'task', action }, { reply: false });
+    await waitFor(async () => (await (await app.transport()).size('ballot')) === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await (await app.transport()).size('ballot')).toBe(1);
+  });
+});
+
 describe('--statedb', () => {
   it('keeps revoked ids and the clock across restarts', async () => {
     const fs = await import('node:fs');

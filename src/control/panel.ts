@@ -85,7 +85,10 @@ export const PANEL: Record<string, Handler> = {
   pool_restart: () => ({ error: "ValueError('Pool restarts not enabled')" }),
   memsample: () => null,
   memdump: () => `RSS: ${Math.round(process.memoryUsage().rss / 1024)}kB`,
-  election: () => null,
+  election: async (w, a) => {
+    await w.election(String(a.id), String(a.topic), a.action ?? null);
+    return null;
+  },
   shutdown: (w) => {
     w.requestShutdown();
     return NO_REPLY;

@@ -34,4 +34,6 @@ export interface ControlTarget {
   resizePool(delta: number): number;
   sendHeartbeat(freq?: number): Promise<void>;
   requestShutdown(): void;
+  /** Start a gossip election (no-op without gossip). */
+  election(id: string, topic: string, action: unknown): Promise<void>;
 }

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { serveControl } from '../control/server.ts';
 import { EventDispatcher } from '../events/dispatcher.ts';
 import type { Broadcasting, Subscription } from '../transport/types.ts';
+import { Signature } from '../canvas/index.ts';
+import type { SignatureDict } from '../protocol/task-message.ts';
 import { Gossip } from './gossip.ts';
 import { Heart } from './heart.ts';
 import { mingle } from './mingle.ts';
@@ -38,7 +40,10 @@ export class Cluster {
     if (options.control !== false) this.control = await serveControl(this.broadcast, worker, worker.log);
     const interval = options.heartbeatInterval ?? 2;
     if (!options.withoutGossip) {
-      this.gossip = new Gossip(this.broadcast, worker.hostname, worker.clock, interval);
+      this.gossip = new Gossip(this.broadcast, worker.hostname, worker.clock, interval, this.events, worker.log);
+      this.gossip.electionHandlers.set('task', async (action) => {
+        if (action && typeof action === 'object') await Signature.fromDict(action as SignatureDict, worker.app).applyAsync();
+      });
       this.gossip.on('worker-offline', (w) => {
         const { hostname, lastHeartbeat } = w as { hostname: string; lastHeartbeat: number | null };
         worker.log.info(lastHeartbeat === null ? `gossip: ${hostname} left` : `missed heartbeat from ${hostname}`);

@@ -3,8 +3,15 @@ import type { CeleryEvent } from '../events/event.ts';
 import { receiveEvents } from '../events/receiver.ts';
 import { ClusterState, type WorkerInfo } from '../events/state.ts';
 import type { Broadcasting, Subscription } from '../transport/types.ts';
+import type { EventDispatcher } from '../events/dispatcher.ts';
+import type { Logger } from './log.ts';
 
 export type GossipEvent = 'worker-online' | 'worker-offline' | 'election';
+
+/** What an election decides: run `handler(action)` on exactly one worker of the cluster. */
+export type ElectionHandler = (action: unknown) => void | Promise<void>;
+
+type Candidate = [clock: number, node: string, topic: string, action: unknown];
 
 /**
  * Gossip (Celery's consumer step): follow other workers' `worker-*` events, keep a live view of
@@ -15,14 +22,60 @@ export class Gossip {
   private subscription: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Map<GossipEvent, Set<(info: unknown) => void>>();
+  /** Election topics this worker can act on when it wins (Celery has `task`). */
+  readonly electionHandlers = new Map<string, ElectionHandler>();
+  private readonly candidates = new Map<string, Candidate[]>();
+  private readonly acks = new Map<string, Set<string>>();
+  /** `<hostname>.<pid>`, how elections name nodes. */
+  private readonly fullHostname: string;
 
   constructor(
     private readonly broadcast: Broadcasting,
     private readonly hostname: string,
     private readonly clock: LamportClock,
     private readonly freq: number,
+    private readonly events: EventDispatcher,
+    private readonly log: Logger,
     private readonly checkEveryMs = 5000,
-  ) {}
+  ) {
+    this.fullHostname = `${hostname}.${process.pid}`;
+  }
+
+  /** Start an election (Celery's `election` control command): every live worker votes, one wins. */
+  async election(id: string, topic: string, action: unknown = null): Promise<void> {
+    this.acks.set(id, new Set());
+    await this.events.send('worker-elect', { id, topic, action, cver: 1 });
+  }
+
+  private async onElect(e: CeleryEvent): Promise<void> {
+    const id = String(e.id);
+    const list = this.candidates.get(id) ?? [];
+    list.push([Number(e.clock), `${String(e.hostname)}.${String(e.pid)}`, String(e.topic), e.action ?? null]);
+    this.candidates.set(id, list);
+    await this.events.send('worker-elect-ack', { id });
+  }
+
+  private async onElectAck(e: CeleryEvent): Promise<void> {
+    const id = String(e.id);
+    const replies = this.acks.get(id);
+    if (!replies) return; // not our election
+    replies.add(String(e.hostname));
+    if (replies.size < this.state.aliveWorkers().length) return;
+    const list = this.candidates.get(id) ?? [];
+    // Lowest clock wins, ties broken by node name (kombu's LamportClock.sort_heap).
+    const [leader] = [...list].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    this.acks.delete(id);
+    this.candidates.delete(id);
+    if (!leader) return;
+    if (leader[1] !== this.fullHostname) {
+      this.log.info(`node ${leader[1]} elected for ${JSON.stringify(id)}`);
+      return;
+    }
+    this.log.info(`I won the election ${JSON.stringify(id)}`);
+    const handler = this.electionHandlers.get(leader[2]);
+    if (!handler) this.log.error(`Unknown election topic ${JSON.stringify(leader[2])}`);
+    else await handler(leader[3]);
+  }
 
   on(event: GossipEvent, listener: (info: unknown) => void): void {
     let set = this.listeners.get(event);
@@ -41,6 +94,8 @@ export class Gossip {
   private onEvent(e: CeleryEvent): void {
     if (e.type === 'worker-elect' || e.type === 'worker-elect-ack') {
       this.emit('election', e);
+      const step = e.type === 'worker-elect' ? this.onElect(e) : this.onElectAck(e);
+      step.catch((err: unknown) => this.log.error(`gossip: election ${String(e.id)} failed: ${(err as Error).message}`));
       return;
     }
     if (e.hostname === this.hostname) return; // its own events: the receiver already advanced the clock

@@ -248,6 +248,10 @@ export class Worker implements ControlTarget {
     await this.cluster?.heartbeat(freq);
   }
 
+  async election(id: string, topic: string, action: unknown): Promise<void> {
+    await this.cluster?.gossip?.election(id, topic, action);
+  }
+
   requestShutdown(): void {
     this.log.warning('worker: shutdown requested by remote control');
     void this.shutdown();

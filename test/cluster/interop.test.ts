@@ -124,6 +124,16 @@ describe('gossip, events and clocks', () => {
     await dump.stop('SIGKILL');
   });
 
+  it('an election among Python and celeriac workers has exactly one winner, who runs the elected task', async () => {
+    const action = { task: 'cluster.ts_echo', args: ['elected'], kwargs: {}, options: { queue: 'ballot' }, subtask_type: null, immutable: false };
+    await app.control.broadcast('election', { id: randomUUID(), topic: 'task', action }, { reply: false });
+    const transport = await app.transport();
+    const deadline = Date.now() + 10_000;
+    while ((await transport.size('ballot')) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500)); // a second winner would publish by now
+    expect(await transport.size('ballot')).toBe(1);
+  });
+
   it('after exchanging events, each worker\'s clock is ahead of the clocks it received', async () => {
     const first = await app.control.inspect({ timeout: 2 }).clock();
     const pyClock = (first['py@cluster'] as { clock: number }).clock;
