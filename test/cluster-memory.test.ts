@@ -139,3 +139,25 @@ describe('--statedb', () => {
     expect(second.clock.value).toBeGreaterThan(42);
   });
 });
+
+describe('rate limits', () => {
+  it('rate_limit by remote control spaces out a task; invalid strings are refused', async () => {
+    const app = createTestApp('rates');
+    const starts: number[] = [];
+    const tick = app.task('tick', () => void starts.push(Date.now()));
+    await start(app, 'r@test', { concurrency: 10 });
+    const bad = await app.control.broadcast('rate_limit', { task_name: 'tick', rate_limit: 'fast' }, { timeout: 0.3 });
+    expect(bad[0]!['r@test']).toEqual({ error: 'Invalid rate limit string: "fast"; use e.g. "10/s", "100/m" or "1000/h"' });
+    const ok = await app.control.broadcast('rate_limit', { task_name: 'tick', rate_limit: '20/s' }, { timeout: 0.3 });
+    expect(ok[0]!['r@test']).toEqual({ ok: 'new rate limit set successfully' });
+    const results = await Promise.all(Array.from({ length: 6 }, () => tick.delay()));
+    await Promise.all(results.map((r) => r.get({ timeout: 5 })));
+    const span = Math.max(...starts) - Math.min(...starts);
+    expect(span).toBeGreaterThanOrEqual(200); // 5 intervals of 50 ms after the first token
+  });
+
+  it('rejects a bad rateLimit task option at definition', () => {
+    const app = createTestApp('rates2');
+    expect(() => app.task({ name: 'x', rateLimit: '10/d' }, () => 1)).toThrow(/task "x": Invalid rate limit string: "10\/d"/);
+  });
+});

@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../errors.ts';
 import { isSerializer } from '../protocol/serializers.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { parseRate } from './rate.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ErrorClass = abstract new (...args: any[]) => Error;
@@ -39,12 +40,14 @@ export interface TaskOptions {
   queue?: string;
   priority?: number;
   serializer?: string;
+  /** Per-worker rate limit: `10/s`, `100/m`, `1000/h` (Celery's `rate_limit`). */
+  rateLimit?: string | number | null;
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'name', 'bind', 'maxRetries', 'defaultRetryDelay', 'autoretryFor', 'retryBackoff', 'retryBackoffMax', 'retryJitter',
   'acksLate', 'rejectOnWorkerLost', 'ignoreResult', 'trackStarted', 'softTimeLimit', 'timeLimit', 'expires', 'queue',
-  'priority', 'serializer',
+  'priority', 'serializer', 'rateLimit',
 ]);
 
 export function validateTaskOptions(o: TaskOptions): void {
@@ -67,6 +70,13 @@ export function validateTaskOptions(o: TaskOptions): void {
   ['maxRetries', 'defaultRetryDelay', 'retryBackoffMax', 'softTimeLimit', 'timeLimit', 'priority'].forEach((k) => nonNegative(k as keyof TaskOptions));
   if (o.autoretryFor && (!Array.isArray(o.autoretryFor) || o.autoretryFor.some((c) => typeof c !== 'function'))) {
     throw new ConfigurationError(`${where}: autoretryFor must be a list of error classes, e.g. [TypeError]`);
+  }
+  if (o.rateLimit !== undefined) {
+    try {
+      parseRate(o.rateLimit);
+    } catch (err) {
+      throw new ConfigurationError(`${where}: ${(err as Error).message}`);
+    }
   }
   if (o.serializer !== undefined && !isSerializer(o.serializer)) {
     throw new ConfigurationError(`${where}: serializer ${JSON.stringify(o.serializer)} is not supported (use "json")`);

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { pyRepr } from '../protocol/repr.ts';
 import { VERSION } from '../version.ts';
+import { parseRate } from '../app/rate.ts';
 import type { ControlTarget, HeldRequest } from './target.ts';
 
 type Args = Record<string, unknown>;
@@ -54,8 +55,15 @@ export const PANEL: Record<string, Handler> = {
     return ok('time limits set successfully');
   },
   rate_limit: (w, a) => {
-    if (!w.app.tasks.has(String(a.task_name))) return { error: 'unknown task' };
-    return { error: 'rate limits are not supported by celeriac workers yet' };
+    const task = w.app.tasks.get(String(a.task_name));
+    if (!task) return { error: 'unknown task' };
+    try {
+      w.rateLimits.set(task.name, a.rate_limit as string | number | null);
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+    Object.assign(task.options as object, { rateLimit: a.rate_limit ?? null });
+    return ok(parseRate(a.rate_limit as string | number | null) > 0 ? 'new rate limit set successfully' : 'rate limit disabled successfully');
   },
   enable_events: (w) => setEvents(w, true),
   disable_events: (w) => setEvents(w, false),

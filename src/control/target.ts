@@ -3,6 +3,7 @@ import type { EventDispatcher } from '../events/dispatcher.ts';
 import type { LamportClock } from '../events/clock.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
+import type { RateLimits } from '../worker/rate-limit.ts';
 import type { RevokedSet } from '../worker/revoked-set.ts';
 
 /** A request the worker holds, as remote control reports it. */
@@ -25,6 +26,7 @@ export interface ControlTarget {
   readonly concurrency: number;
   readonly prefetchLimit: number;
   readonly events: EventDispatcher | undefined;
+  readonly rateLimits: RateLimits;
   heldRequests(): HeldRequest[];
   processedTotals(): Record<string, number>;
   /** Abort running tasks with these ids (revoke --terminate); returns the ids that were running. */

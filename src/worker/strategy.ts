@@ -10,6 +10,7 @@ import { decodeTaskMessage, type TaskRequest } from '../protocol/task-message.ts
 import type { Delivery } from '../transport/types.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
 import type { Logger } from './log.ts';
+import type { RateLimits } from './rate-limit.ts';
 import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';
 
@@ -33,6 +34,7 @@ export interface StrategyEnv {
   slots: Slots;
   backend: KeyValueBackend | undefined;
   revokes: RevokeChecker;
+  rateLimits: RateLimits;
   /** Task events go here when the worker sends them (-E). */
   events: EventDispatcher | undefined;
   held: Set<Held>;
@@ -88,6 +90,7 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
     if (!env.held.has(held)) return; // given back by a shutdown while waiting
     held.state = 'reserved';
   }
+  await env.rateLimits.wait(task.name);
   await env.slots.acquire();
   try {
     if (env.held.has(held)) await execute(env, held);

@@ -8,6 +8,7 @@ import { Slots } from './slots.ts';
 import { handleDelivery, type Held, type StrategyEnv } from './strategy.ts';
 import { expandHostname } from './hostname.ts';
 import { Cluster } from './cluster.ts';
+import { RateLimits } from './rate-limit.ts';
 import { RevokedSet } from './revoked-set.ts';
 import { loadState, saveState } from './statedb.ts';
 import { LamportClock } from '../events/clock.ts';
@@ -53,6 +54,7 @@ export class Worker implements ControlTarget {
   readonly clock = new LamportClock();
   readonly revoked = new RevokedSet();
   readonly startedAt = Date.now() / 1000;
+  readonly rateLimits = new RateLimits();
   events: EventDispatcher | undefined;
   cluster: Cluster | undefined;
   concurrency: number;
@@ -78,6 +80,7 @@ export class Worker implements ControlTarget {
     this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
     this.log = options.logger ?? createLogger();
     this.slots = new Slots(this.concurrency);
+    for (const task of app.tasks.values()) if (task.options.rateLimit) this.rateLimits.set(task.name, task.options.rateLimit);
   }
 
   /** Connect and start consuming; resolves once the worker is ready. */
@@ -114,6 +117,7 @@ export class Worker implements ControlTarget {
       slots: this.slots,
       backend,
       revokes: new RevokeChecker(backend, this.revoked),
+      rateLimits: this.rateLimits,
       events: this.events,
       held: this.held,
       processed: this.processed,
