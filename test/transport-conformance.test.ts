@@ -10,6 +10,7 @@ import { MemoryTransport } from '../src/transport/memory/index.ts';
 import { createTransport } from '../src/transport/registry.ts';
 import { maskUrl } from '../src/transport/sqlite/db.ts';
 import type { Delivery, Transport } from '../src/transport/types.ts';
+import { amqpConformanceKind } from './amqp/helpers.ts';
 import { redisConformanceKind } from './redis/helpers.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-conformance-'));
@@ -45,6 +46,7 @@ const kinds: Kind[] = [
     },
   },
   redisConformanceKind(),
+  amqpConformanceKind(),
 ];
 
 function task(id: string, priority?: number): Message {

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.ts';
+import { AMQP_TRANSPORTS } from './amqp/index.ts';
 import { createMemoryTransport } from './memory/index.ts';
 import { REDIS_TRANSPORTS } from './redis/index.ts';
 import { createSqliteTransport } from './sqlite/index.ts';
@@ -9,6 +10,7 @@ export const TRANSPORTS: Readonly<Record<string, TransportFactory>> = {
   'memory:': createMemoryTransport,
   'sqlite:': createSqliteTransport,
   ...REDIS_TRANSPORTS,
+  ...AMQP_TRANSPORTS,
 };
 
 
