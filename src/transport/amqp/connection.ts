@@ -8,7 +8,7 @@
  * settled (RabbitMQ gives them to a consumer again), and a new session is opened, restored by the
  * transport's `onSession` (declarations, qos, consumers) before anyone else may use it.
  */
-import amqplib, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { CeleriacError } from '../../errors.ts';
 import type { AmqpSettings } from './options.ts';
 import { patchHeaderDecoding } from './wire.ts';
@@ -231,4 +231,18 @@ export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** basic.publish on the confirm channel; resolves once RabbitMQ confirmed it. */
+export function confirmPublish(s: Session, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      s.pub.publish(exchange, routingKey, content, options, (err: unknown) => {
+        if (err) reject(err instanceof Error && /nack/i.test(err.message) ? new CeleriacError(`AMQP broker refused the message (basic.nack) for ${JSON.stringify(routingKey)}`) : err);
+        else resolve();
+      });
+    } catch (err) {
+      reject(err);
+    }
+  });
 }

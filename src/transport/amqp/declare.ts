@@ -11,6 +11,7 @@
  */
 import { amqpCode, type Session } from './connection.ts';
 import type { LineLogger } from './options.ts';
+import type { ExchangeSpec, SubscriptionSpec } from '../types.ts';
 import { toAmqpTable } from './wire.ts';
 
 export interface DeclareContext {
@@ -90,4 +91,36 @@ async function tolerant(ctx: DeclareContext, what: string, declare: () => Promis
     ctx.warned.add(what);
     ctx.log.warning(`AMQP broker ${ctx.url}: ${what} exists with other settings (${said}); using the existing one as it is`);
   }
+}
+
+/**
+ * A broadcast exchange as Celery declares it (celeryev: topic, durable; celery.pidbox: fanout;
+ * reply.celery.pidbox: direct; neither durable). Once per connection.
+ */
+export function declareExchange(s: Session, spec: ExchangeSpec, ctx: DeclareContext): Promise<void> {
+  const durable = spec.durable ?? true;
+  const autoDelete = spec.autoDelete ?? false;
+  return once(s, `exchange\0${spec.name}`, () =>
+    tolerant(ctx, `exchange ${JSON.stringify(spec.name)} (${spec.type}${durable ? ', durable' : ''}${autoDelete ? ', auto-delete' : ''})`,
+      () => s.admin((ch) => ch.assertExchange(spec.name, spec.type, { durable, autoDelete, internal: false })),
+      () => s.admin((ch) => ch.checkExchange(spec.name))));
+}
+
+/**
+ * A subscriber's private queue as kombu declares it for pidbox and event receivers: not durable,
+ * auto-delete, `x-message-ttl` / `x-expires` (typed `I`, as py-amqp writes them), bound to its
+ * exchange with the binding key ('' for fanout). Once per connection.
+ */
+export function declareSubscriptionQueue(s: Session, spec: SubscriptionSpec, ctx: DeclareContext): Promise<void> {
+  return once(s, `queue\0${spec.queue}`, async () => {
+    await declareExchange(s, spec.exchange, ctx);
+    const args: Record<string, unknown> = {};
+    if (spec.messageTtlMs !== undefined) args['x-message-ttl'] = Math.round(spec.messageTtlMs);
+    if (spec.expiresMs !== undefined) args['x-expires'] = Math.round(spec.expiresMs);
+    await tolerant(ctx, `queue ${JSON.stringify(spec.queue)} (auto-delete, ${JSON.stringify(args)})`,
+      () => s.admin((ch) => ch.assertQueue(spec.queue, { durable: false, autoDelete: true, exclusive: false, arguments: toAmqpTable(args) })),
+      () => s.admin((ch) => ch.checkQueue(spec.queue)));
+    const key = spec.exchange.type === 'fanout' ? '' : spec.bindingKey;
+    await s.admin((ch) => ch.bindQueue(spec.queue, spec.exchange.name, key));
+  });
 }

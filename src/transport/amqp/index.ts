@@ -17,13 +17,15 @@
  *   and consumers restored. Deliveries of the lost connection settle as no-ops (RabbitMQ delivers
  *   them again); publish waits up to publish_timeout for the broker, and publishes again if the
  *   connection dropped before the confirm; fetch rejects at once while the broker is unreachable.
+ * - broadcast: the celeryev / pidbox exchanges and subscriber queues as Celery declares them
+ *   (broadcast.ts), subscriptions consumed again after a reconnection.
  * - capabilities: no ETA delay in the broker (the worker holds ETA tasks), dead letters as above.
  */
-import type { Options } from 'amqplib';
 import { CeleriacError } from '../../errors.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
-import { amqpCode, Link, type Session, withTimeout } from './connection.ts';
+import { amqpCode, confirmPublish, Link, type Session, withTimeout } from './connection.ts';
+import { AmqpBroadcasting } from './broadcast.ts';
 import { type Arrival, Consumer } from './consumer.ts';
 import { declareDeadLetterQueue, declareRoute, declareTaskQueue, forgetQueue, type DeclareContext } from './declare.ts';
 import { type AmqpSettings, amqpSettings } from './options.ts';
@@ -37,6 +39,8 @@ export class AmqpTransport implements Transport {
   readonly url: string;
   readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true };
   readonly settings: AmqpSettings;
+  /** celeryev and pidbox exchanges, declared as Celery does (broadcast.ts). */
+  readonly broadcast: AmqpBroadcasting;
   private readonly ctx: DeclareContext;
   private readonly link: Link;
   private readonly consumer: Consumer;
@@ -54,6 +58,7 @@ export class AmqpTransport implements Transport {
     this.ctx = { url: this.url, maxPriority: this.settings.maxPriority, log: this.settings.log, warned: new Set() };
     this.consumer = new Consumer((s, q) => this.declareOn(s, q), (s, q) => forgetQueue(s, q), (msg) => this.settings.log.warning(`AMQP broker ${this.url}: ${msg}`));
     this.link = new Link(this.settings, (s) => this.restore(s), (s) => this.consumer.lost(s));
+    this.broadcast = new AmqpBroadcasting(this.link, this.ctx, this.settings.publishTimeoutMs, (p) => this.track(p));
   }
 
   async declareQueue(queue: string): Promise<void> {
@@ -62,7 +67,10 @@ export class AmqpTransport implements Transport {
   }
 
   publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
-    const p = this.publishConfirmed(queue, message, route);
+    return this.track(this.publishConfirmed(queue, message, route));
+  }
+
+  private track(p: Promise<void>): Promise<void> {
     this.inflight.add(p);
     const forget = () => void this.inflight.delete(p);
     p.then(forget, forget);
@@ -118,6 +126,7 @@ export class AmqpTransport implements Transport {
     this.closing ??= (async () => {
       await withTimeout(Promise.allSettled(this.inflight), 5000).catch(() => undefined);
       this.closed = true;
+      this.broadcast.close();
       await withTimeout(this.consumer.close(), 2000).catch(() => undefined);
       await this.link.close();
     })();
@@ -129,6 +138,7 @@ export class AmqpTransport implements Transport {
     for (const q of this.declared) await declareTaskQueue(s, q, this.ctx);
     for (const [exchange, routingKey, queue] of this.routes.values()) await declareRoute(s, exchange, routingKey, queue);
     await this.consumer.resume(s);
+    await this.broadcast.resume(s);
   }
 
   private declareOn(s: Session, queue: string): Promise<void> {
@@ -188,19 +198,6 @@ export class AmqpTransport implements Transport {
     await confirmPublish(s, '', dead, msg.content, options);
     s.con.ack(msg);
   }
-}
-
-function confirmPublish(s: Session, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
-  return new Promise((resolve, reject) => {
-    try {
-      s.pub.publish(exchange, routingKey, content, options, (err: unknown) => {
-        if (err) reject(err instanceof Error && /nack/i.test(err.message) ? new CeleriacError(`AMQP broker refused the message (basic.nack) for ${JSON.stringify(routingKey)}`) : err);
-        else resolve();
-      });
-    } catch (err) {
-      reject(err);
-    }
-  });
 }
 
 export function createAmqpTransport(url: URL, options: TransportOptions): Transport {
