@@ -9,7 +9,7 @@ import { pyRepr } from '../protocol/repr.ts';
 import { decodeTaskMessage, type TaskRequest } from '../protocol/task-message.ts';
 import type { Delivery } from '../transport/types.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
-import type { Logger } from './log.ts';
+import { LEVELS, type Logger } from './log.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';
@@ -75,7 +75,7 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
   }
   const held: Held = { delivery, request, task, state: 'reserved', acked: false, abort: new AbortController(), timeStart: null };
   env.held.add(held);
-  env.log.info(`Task ${request.name}[${request.id}] received`, { taskId: request.id, task: request.name });
+  if (LEVELS[env.log.level] <= LEVELS.INFO) env.log.info(`Task ${request.name}[${request.id}] received`, { taskId: request.id, task: request.name });
   env.events?.task('task-received', {
     uuid: request.id, name: request.name, args: request.argsrepr, kwargs: request.kwargsrepr, root_id: request.rootId,
     parent_id: request.parentId, retries: request.retries, eta: request.eta?.toISOString() ?? null, expires: request.expires?.toISOString() ?? null,
@@ -131,7 +131,8 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
   const fields = { taskId: request.id, task: request.name, state: outcome.state };
   switch (outcome.state) {
     case 'SUCCESS':
-      env.log.info(`Task ${tag} succeeded in ${outcome.runtime.toFixed(6)}s: ${pyRepr(outcome.result, 200)}`, { ...fields, runtime: outcome.runtime });
+      // Building the line (a repr of the result) is skipped when INFO is not logged: it is on the hot path.
+      if (LEVELS[env.log.level] <= LEVELS.INFO) env.log.info(`Task ${tag} succeeded in ${outcome.runtime.toFixed(6)}s: ${pyRepr(outcome.result, 200)}`, { ...fields, runtime: outcome.runtime });
       env.events?.task('task-succeeded', { uuid: request.id, result: pyRepr(outcome.result), runtime: outcome.runtime });
       break;
     case 'FAILURE':
