@@ -105,6 +105,19 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise
   }
 }
 
+describe('task-sent events', () => {
+  it('a client with taskSendSentEvent announces each task it sends', async () => {
+    const app = createTestApp('sent', { taskSendSentEvent: true });
+    const add = app.task('add', (x: number, y: number) => x + y);
+    const seen: CeleryEvent[] = [];
+    const sub = await receiveEvents((await app.transport()).broadcast!, (e) => seen.push(e));
+    const r = await add.applyAsync([2, 3], {}, { queue: 'sent-q' });
+    await waitFor(async () => seen.some((e) => e.type === 'task-sent'));
+    expect(seen.find((e) => e.type === 'task-sent')).toMatchObject({ uuid: r.id, name: 'add', args: '(2, 3)', kwargs: '{}', queue: 'sent-q', retries: 0 });
+    await sub.close();
+  });
+});
+
 describe('election', () => {
   it('exactly one worker wins and runs the elected task', async () => {
     const app = createTestApp('election');

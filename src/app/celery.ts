@@ -7,6 +7,9 @@ import { ConfigurationError, NotRegistered } from '../errors.ts';
 import { createTransport } from '../transport/registry.ts';
 import type { Transport } from '../transport/types.ts';
 import { Control } from '../control/control.ts';
+import { LamportClock } from '../events/clock.ts';
+import { EventDispatcher } from '../events/dispatcher.ts';
+import type { Broadcasting } from '../transport/types.ts';
 import { CELERIAC_APP } from './brand.ts';
 import type { CallOptions, InternalCallOptions } from './call-options.ts';
 import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
@@ -33,6 +36,9 @@ export class Celery implements ResultSource {
   origin = `gen${process.pid}@${os.hostname()}`;
   private transportInstance: Transport | undefined;
   private backendInstance: KeyValueBackend | undefined;
+  private sentEventDispatcher: EventDispatcher | undefined;
+  /** The logical clock of events and control messages this process sends. */
+  readonly clock = new LamportClock();
 
   constructor(
     readonly main: string = 'default',
@@ -73,6 +79,12 @@ export class Celery implements ResultSource {
   async applyEager<R>(task: Task, args: unknown[], kwargs: Record<string, unknown>, options: CallOptions): Promise<AsyncResult<R>> {
     const meta = await runEager(this, task, args, kwargs, options);
     return new EagerResult<R>(meta, this);
+  }
+
+  /** The dispatcher of `task-sent` events (`taskSendSentEvent`), sent by this app's clients. */
+  sentEvents(broadcast: Broadcasting): EventDispatcher {
+    this.sentEventDispatcher ??= new EventDispatcher(broadcast, this.origin, this.clock);
+    return this.sentEventDispatcher;
   }
 
   AsyncResult<R = unknown>(id: string): AsyncResult<R> {
@@ -120,6 +132,7 @@ export class Celery implements ResultSource {
     const transport = this.transportInstance;
     const backend = this.backendInstance;
     this.transportInstance = undefined;
+    this.sentEventDispatcher = undefined;
     this.backendInstance = undefined;
     await Promise.all([transport?.close(), backend?.close()]);
   }

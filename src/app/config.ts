@@ -40,6 +40,8 @@ const SETTINGS = {
   taskSoftTimeLimit: { kind: 'number', celery: 'task_soft_time_limit', min: 0, nullable: true },
   taskPublishRetry: { kind: 'boolean', celery: 'task_publish_retry' },
   taskPublishRetryPolicy: { kind: 'object', celery: 'task_publish_retry_policy' },
+  taskSendSentEvent: { kind: 'boolean', celery: 'task_send_sent_event' },
+  workerSendTaskEvents: { kind: 'boolean', celery: 'worker_send_task_events' },
   workerConcurrency: { kind: 'number', celery: 'worker_concurrency', min: 1, integer: true },
   workerPrefetchMultiplier: { kind: 'number', celery: 'worker_prefetch_multiplier', min: 0, integer: true },
 } as const satisfies Record<string, Setting>;
@@ -88,6 +90,8 @@ export const DEFAULTS = {
   taskSoftTimeLimit: null as number | null,
   taskPublishRetry: true,
   taskPublishRetryPolicy: { maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 0.2 } as Record<string, unknown>,
+  taskSendSentEvent: false,
+  workerSendTaskEvents: false,
   workerConcurrency: 10,
   workerPrefetchMultiplier: 4,
 };

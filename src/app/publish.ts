@@ -73,6 +73,13 @@ export async function publishTask(
   for (let attempt = 0; ; attempt++) {
     try {
       await transport.publish(queue, message, route);
+      if (conf.taskSendSentEvent && transport.broadcast) {
+        await app.sentEvents(transport.broadcast).send('task-sent', {
+          uuid: id, root_id: options.rootId ?? id, parent_id: options.parentId ?? null, name, args: message.headers.argsrepr,
+          kwargs: message.headers.kwargsrepr, retries: options.retries ?? 0, eta: message.headers.eta, expires: message.headers.expires,
+          queue, exchange: route.exchange, routing_key: route.routingKey,
+        });
+      }
       if (scope && options.addToParent !== false) scope.children.push([[id, null], null]);
       return id;
     } catch (err) {

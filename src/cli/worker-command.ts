@@ -33,7 +33,7 @@ export function registerWorker(program: Command): Command {
         hostname: opts.hostname,
         logger,
         banner: format === 'text',
-        taskEvents: opts.taskEvents === true,
+        taskEvents: opts.taskEvents === true ? true : undefined,
         statedb: opts.statedb,
         heartbeatInterval: opts.heartbeatInterval,
         withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,

@@ -25,7 +25,7 @@ export class Cluster {
     private readonly options: WorkerOptions,
   ) {
     this.events = new EventDispatcher(broadcast, worker.hostname, worker.clock, {
-      taskEvents: options.taskEvents ?? false,
+      taskEvents: options.taskEvents ?? worker.app.conf.workerSendTaskEvents,
       onError: (err) => worker.log.warning(`events: could not send an event: ${(err as Error).message}`),
     });
     worker.events = this.events;
