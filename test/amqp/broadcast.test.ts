@@ -4,6 +4,7 @@
  * a Python worker, and celeriac's event receiver gets the Python worker's heartbeats. The
  * entities declared match Celery's (README §3.1: kombu would refuse any difference, too).
  */
+import { spawnCeleryWorker } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.ts';
@@ -32,18 +33,10 @@ let pythonLog = '';
 let transport: Transport;
 
 function startPythonWorker(): Promise<void> {
-  const args = ['-m', 'celery', '-b', broker, 'worker', '-P', 'solo', '-l', 'INFO', '-Q', 'pyq', '-n', pyNode, '--without-mingle', '--without-gossip'];
-  const p = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  python = p;
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      pythonLog += chunk.toString();
-      if (/ ready\./.test(pythonLog)) resolve();
-    };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.on('exit', (code) => reject(new Error(`python worker exited (${code}):\n${pythonLog}`)));
-  });
+  const args = ['-b', broker, 'worker', '-P', 'solo', '-l', 'INFO', '-Q', 'pyq', '-n', pyNode, '--without-mingle', '--without-gossip'];
+  const { child, ready } = spawnCeleryWorker(args, { onOutput: (text) => (pythonLog += text) });
+  python = child;
+  return ready;
 }
 
 function run(cmd: string, args: string[]): Promise<string> {

@@ -4,6 +4,7 @@
  * header types survive the trip both ways, a Python worker runs celeriac's tasks and a celeriac
  * worker runs Python's.
  */
+import { spawnCeleryWorker } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,19 +46,11 @@ function py(script: string, ...args: string[]): Promise<unknown> {
 }
 
 function startPythonWorker(): Promise<void> {
-  const args = ['-m', 'celery', '-A', 'pytasks', 'worker', '-P', 'solo', '-l', 'INFO', '-Q', 'py', '-n', `py${process.pid}@%h`,
+  const args = ['-A', 'pytasks', 'worker', '-P', 'solo', '-l', 'INFO', '-Q', 'py', '-n', `py${process.pid}@%h`,
     '--without-mingle', '--without-gossip', '--without-heartbeat'];
-  const p = spawn(PYTHON, args, { cwd: path.join(here, 'py'), env, stdio: ['ignore', 'pipe', 'pipe'] });
-  python = p;
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      pythonLog += chunk.toString();
-      if (/ ready\./.test(pythonLog)) resolve();
-    };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.on('exit', (code) => reject(new Error(`python worker exited (${code}):\n${pythonLog}`)));
-  });
+  const { child, ready } = spawnCeleryWorker(args, { cwd: path.join(here, 'py'), env, onOutput: (text) => (pythonLog += text) });
+  python = child;
+  return ready;
 }
 
 beforeAll(async () => {

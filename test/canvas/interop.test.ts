@@ -5,6 +5,7 @@
  * chord parts from both languages join in the same `.j` zset, and workflows built in Python
  * (test/canvas/py/pyclient.py) run on celeriac.
  */
+import { spawnCeleryWorker } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -44,19 +45,11 @@ async function flush(): Promise<void> {
 }
 
 function startPythonWorker(): Promise<void> {
-  const args = ['-m', 'celery', '-A', 'pycanvas', 'worker', '-P', 'solo', '-l', 'INFO', '-Q', 'py', '-n', `pycanvas${process.pid}@%h`,
+  const args = ['-A', 'pycanvas', 'worker', '-P', 'solo', '-l', 'INFO', '-Q', 'py', '-n', `pycanvas${process.pid}@%h`,
     '--without-mingle', '--without-gossip', '--without-heartbeat'];
-  const p = spawn(PYTHON, args, { cwd: PY_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  python = p;
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      pythonLog += chunk.toString();
-      if (/ ready\./.test(pythonLog)) resolve();
-    };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.on('exit', (code) => reject(new Error(`python worker exited (${code}):\n${pythonLog}`)));
-  });
+  const { child, ready } = spawnCeleryWorker(args, { cwd: PY_DIR, env, onOutput: (text) => (pythonLog += text) });
+  python = child;
+  return ready;
 }
 
 async function stopPythonWorker(): Promise<void> {

@@ -5,6 +5,7 @@
  * results and exceptions included, and a Python worker restores a message that a killed
  * celeriac consumer left in `unacked` once its visibility timeout (2 s on both sides) is over.
  */
+import { spawnCeleryWorker } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,19 +39,11 @@ let abandoned: { id: string; unackedAfterKill: string | null };
 
 /** A Python Celery worker on queue `py`; resolves once it logs "ready.". */
 function startPythonWorker(): Promise<void> {
-  const args = ['-m', 'celery', '-A', 'pytasks', 'worker', '-P', 'solo', '-l', 'INFO', '-Q', 'py', '-n', `py${process.pid}@%h`,
+  const args = ['-A', 'pytasks', 'worker', '-P', 'solo', '-l', 'INFO', '-Q', 'py', '-n', `py${process.pid}@%h`,
     '--without-mingle', '--without-gossip', '--without-heartbeat'];
-  const p = spawn(PYTHON, args, { cwd: path.join(here, 'py'), env, stdio: ['ignore', 'pipe', 'pipe'] });
-  python = p;
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      pythonLog += chunk.toString();
-      if (/ ready\./.test(pythonLog)) resolve();
-    };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.on('exit', (code) => reject(new Error(`python worker exited (${code}):\n${pythonLog}`)));
-  });
+  const { child, ready } = spawnCeleryWorker(args, { cwd: path.join(here, 'py'), env, onOutput: (text) => (pythonLog += text) });
+  python = child;
+  return ready;
 }
 
 async function stopPythonWorker(): Promise<void> {

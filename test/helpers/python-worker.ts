@@ -1,0 +1,28 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+
+/** The Debian Python that has Celery 5.2 (not whatever `python3` is on PATH). */
+export const PYTHON = '/usr/bin/python3';
+
+/**
+ * Start `python -m celery … worker …`; `child` is set at once (so a test can always kill it), and
+ * `ready` resolves when the worker logs "ready." or rejects with its output if it exits first.
+ */
+export function spawnCeleryWorker(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; onOutput?: (chunk: string) => void },
+): { child: ChildProcess; ready: Promise<void> } {
+  const child = spawn(PYTHON, ['-m', 'celery', ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output += text;
+      opts.onOutput?.(text);
+      if (/ ready\./.test(output)) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`python worker exited (${code}):\n${output}`)));
+  });
+  return { child, ready };
+}
