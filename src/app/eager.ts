@@ -24,7 +24,7 @@ export async function runEager(app: Celery, task: Task, args: unknown[], kwargs:
       headers: options.headers ?? {},
     };
     const outcome = await traceTask(app, task, req, {
-      hostname: os.hostname(), deliveryInfo: null, queue: null, eager: true, signal: new AbortController().signal, backend,
+      hostname: os.hostname(), deliveryInfo: null, queue: null, eager: true, abort: new AbortController(), backend,
     });
     switch (outcome.state) {
       case 'RETRY':

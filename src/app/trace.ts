@@ -17,8 +17,11 @@ export interface TraceEnv {
   /** The queue the message came from; retries go back to it. */
   queue: string | null;
   eager: boolean;
-  /** Aborted on shutdown or revoke-with-terminate. */
-  signal: AbortSignal;
+  /**
+   * The run's controller: the worker aborts it on revoke-with-terminate or cold shutdown, and
+   * the time limits abort it too. Its signal is the task's `self.signal`.
+   */
+  abort: AbortController;
   /** Where states are stored; undefined when the app has no result backend. */
   backend: KeyValueBackend | undefined;
 }
@@ -47,9 +50,7 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
   const started = performance.now();
   const opts = task.options;
   const store = env.backend && !(req.ignoreResult || opts.ignoreResult) ? env.backend : undefined;
-  const abort = new AbortController();
-  const onOuterAbort = () => abort.abort(env.signal.reason);
-  env.signal.addEventListener('abort', onOuterAbort, { once: true });
+  const abort = env.abort;
   const [hard, soft] = [req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit, req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit];
   const timers: NodeJS.Timeout[] = [];
   const request: RequestContext = { ...req, task: req.name, hostname: env.hostname, deliveryInfo: env.deliveryInfo, isEager: env.eager };
@@ -95,7 +96,6 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
     return handleError(app, task, req, env, error, started, store, storeOpts);
   } finally {
     for (const t of timers) clearTimeout(t);
-    env.signal.removeEventListener('abort', onOuterAbort);
   }
   // A chord part counts even when its result is not stored (Celery's mark_as_done).
   if (req.embed.chord && env.backend) await onChordPartReturn(app, env.backend, chordPartOf(req), 'SUCCESS', result);

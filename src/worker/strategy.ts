@@ -124,7 +124,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
     deliveryInfo: delivery.info,
     queue: delivery.queue,
     eager: false,
-    signal: held.abort.signal,
+    abort: held.abort,
     backend: env.backend,
   });
   env.processed.set(task.name, (env.processed.get(task.name) ?? 0) + 1);
