@@ -4,7 +4,7 @@
  * a Python worker, and celeriac's event receiver gets the Python worker's heartbeats. The
  * entities declared match Celery's (README §3.1: kombu would refuse any difference, too).
  */
-import { spawnCeleryWorker } from '../helpers/python-worker.ts';
+import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.ts';
@@ -53,12 +53,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  const p = python;
-  if (p && p.exitCode === null) {
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    await exited;
-  }
+  await stopChild(python);
   await worker?.shutdown();
   await transport?.close();
   await deleteVhosts([vhost]);

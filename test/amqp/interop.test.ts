@@ -4,7 +4,7 @@
  * header types survive the trip both ways, a Python worker runs celeriac's tasks and a celeriac
  * worker runs Python's.
  */
-import { spawnCeleryWorker } from '../helpers/python-worker.ts';
+import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,12 +60,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  const p = python;
-  if (p && p.exitCode === null) {
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    await exited;
-  }
+  await stopChild(python);
   await transport?.close();
   await app.close();
   const results = new Redis({ host: '127.0.0.1', port: 6379, db: 9, lazyConnect: true });

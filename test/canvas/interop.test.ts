@@ -5,7 +5,7 @@
  * chord parts from both languages join in the same `.j` zset, and workflows built in Python
  * (test/canvas/py/pyclient.py) run on celeriac.
  */
-import { spawnCeleryWorker } from '../helpers/python-worker.ts';
+import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -52,14 +52,8 @@ function startPythonWorker(): Promise<void> {
   return ready;
 }
 
-async function stopPythonWorker(): Promise<void> {
-  const p = python;
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+function stopPythonWorker(): Promise<void> {
+  return stopChild(python);
 }
 
 /** Run py/pyclient.py; resolves with its JSON answer. */

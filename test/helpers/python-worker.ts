@@ -26,3 +26,13 @@ export function spawnCeleryWorker(
   });
   return { child, ready };
 }
+
+/** SIGTERM (warm shutdown), then SIGKILL if it is still running after 10 s. */
+export async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

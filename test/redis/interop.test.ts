@@ -5,7 +5,7 @@
  * results and exceptions included, and a Python worker restores a message that a killed
  * celeriac consumer left in `unacked` once its visibility timeout (2 s on both sides) is over.
  */
-import { spawnCeleryWorker } from '../helpers/python-worker.ts';
+import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,12 +46,8 @@ function startPythonWorker(): Promise<void> {
   return ready;
 }
 
-async function stopPythonWorker(): Promise<void> {
-  const p = python;
-  if (!p || p.exitCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  await Promise.race([exited, sleep(10_000).then(() => p.kill('SIGKILL'))]);
+function stopPythonWorker(): Promise<void> {
+  return stopChild(python);
 }
 
 /** Run test/redis/py/client.py with a list of calls; returns its JSON answer. */
