@@ -9,19 +9,19 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { BULLMQ_PREFIX, QUEUE, REDIS_BROKER_URL } from '../lib/config.ts';
-import { type DrainHooks, instanceRssKb, timedDrain } from '../lib/drain.ts';
 import { ROOT, startNodeAgent, waitExecuted } from '../lib/node-agent.ts';
 import { alive, processTree, spawnTracked, stopProcess } from '../lib/proc.ts';
 import { brokerDb, executedCount } from '../lib/redis.ts';
 import type { Agent } from '../lib/rpc.ts';
-import type { BenchSystem, DrainOptions, DrainResult, MemoryResult, PublishMode, PublishOptions, PublishResult, SteadyOptions, SteadyResult } from './types.ts';
+import { AgentSystem } from './agent-system.ts';
+import type { BenchSystem } from './types.ts';
 
 let sharedAgent: Promise<Agent> | undefined;
 let sharedQueue: Queue | undefined;
 
 export const BULLMQ_VERSION = (createRequire(import.meta.url)('bullmq/package.json') as { version: string }).version;
 
-class BullmqSystem implements BenchSystem {
+class BullmqSystem extends AgentSystem implements BenchSystem {
   readonly family = 'bullmq' as const;
   readonly broker = 'redis' as const;
   readonly id: string;
@@ -34,12 +34,14 @@ class BullmqSystem implements BenchSystem {
     readonly concurrency: number,
     readonly publisher: boolean,
   ) {
+    super();
+    this.publishExtra = { chunk: 1000 };
     this.id = `bullmq-c${concurrency}`;
     this.label = `BullMQ c${concurrency}`;
     this.workerDescription = `1 worker process, concurrency ${concurrency}`;
   }
 
-  private agent(): Promise<Agent> {
+  protected agent(): Promise<Agent> {
     sharedAgent ??= startNodeAgent('bullmq client', 'bullmq', {});
     return sharedAgent;
   }
@@ -47,14 +49,6 @@ class BullmqSystem implements BenchSystem {
   private queue(): Queue {
     sharedQueue ??= new Queue(QUEUE, { connection: brokerDb().duplicate({ maxRetriesPerRequest: null }), prefix: BULLMQ_PREFIX });
     return sharedQueue;
-  }
-
-  async setup(): Promise<void> {
-    await this.agent();
-  }
-
-  async publish(mode: PublishMode, opts: PublishOptions): Promise<PublishResult | null> {
-    return (await this.agent()).call<PublishResult | null>('publish', { mode, ...opts, chunk: 1000 });
   }
 
   async startWorker(): Promise<void> {
@@ -72,47 +66,25 @@ class BullmqSystem implements BenchSystem {
     await waitExecuted(executedCount, base + 1, 60_000, () => this.check());
   }
 
-  private check(): void {
+  protected check(): void {
     if (this.worker && !alive(this.worker)) {
       throw new Error(`BullMQ worker exited (${this.worker.signalCode ?? this.worker.exitCode})${this.stderr ? `:\n${this.stderr.trim()}` : ''}`);
     }
   }
 
-  private instances(): number[][] {
+  protected instances(): number[][] {
     return this.worker ? [processTree(this.worker.pid!)] : [];
   }
 
-  async memory(): Promise<MemoryResult> {
-    this.check();
-    const instances = this.instances();
-    return { rssKb: instanceRssKb(instances), processes: instances.flat().length };
-  }
-
-  async roundtrip(n: number, warmup: number): Promise<number[]> {
-    this.check();
-    return (await (await this.agent()).call<{ ms: number[] }>('roundtrip', { n, warmup })).ms;
-  }
-
-  async steady(opts: SteadyOptions): Promise<SteadyResult> {
-    this.check();
-    return (await this.agent()).call<SteadyResult>('steady', { ...opts, inflight: 100 });
-  }
-
-  async drain(opts: DrainOptions): Promise<DrainResult> {
-    const agent = await this.agent();
-    const hooks: DrainHooks = {
-      instances: () => this.instances(),
-      prefill: async (n, stored) => void (await agent.call('prefill', { n, stored })),
+  protected drainHooks() {
+    return {
       // Waiting, prioritized, delayed and active jobs: a job leaves `active` only after its processor returned.
       pending: async () => {
         const c = await this.queue().getJobCounts('wait', 'prioritized', 'delayed', 'active', 'waiting-children');
         return Object.values(c).reduce((a, b) => a + b, 0);
       },
       results: async () => (await this.queue().getJobCounts('completed')).completed ?? 0,
-      purge: async () => void (await agent.call('purge')),
-      check: () => this.check(),
     };
-    return timedDrain(hooks, opts);
   }
 
   async stopWorker(): Promise<void> {

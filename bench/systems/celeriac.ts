@@ -10,12 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { QUEUE, REDIS_BROKER_URL, REDIS_RESULTS_URL } from '../lib/config.ts';
-import { type DrainHooks, instanceRssKb, timedDrain } from '../lib/drain.ts';
 import { ROOT, startNodeAgent, waitExecuted } from '../lib/node-agent.ts';
 import { alive, processTree, spawnTracked, stopProcess } from '../lib/proc.ts';
 import { brokerDb, executedCount, resultsDb } from '../lib/redis.ts';
 import type { Agent } from '../lib/rpc.ts';
-import type { BenchSystem, DrainOptions, DrainResult, MemoryResult, PublishMode, PublishOptions, PublishResult, SteadyOptions, SteadyResult } from './types.ts';
+import { AgentSystem } from './agent-system.ts';
+import type { BenchSystem } from './types.ts';
 
 type Broker = 'sqlite' | 'redis';
 
@@ -62,7 +62,7 @@ export async function probeCeleriac(broker: Broker): Promise<string | null> {
   }
 }
 
-class CeleriacSystem implements BenchSystem {
+class CeleriacSystem extends AgentSystem implements BenchSystem {
   readonly family = 'celeriac' as const;
   readonly id: string;
   readonly label: string;
@@ -78,6 +78,7 @@ class CeleriacSystem implements BenchSystem {
     /** Write a V8 CPU profile of each worker process here (node --cpu-prof). */
     readonly cpuProfDir?: string,
   ) {
+    super();
     this.id = `celeriac-${broker}-${processes}p`;
     this.label = `celeriac ${broker === 'sqlite' ? 'SQLite' : 'Redis'} ${processes}p`;
     this.workerDescription = `${processes} worker process${processes > 1 ? 'es' : ''}, -c ${concurrency} each (prefetch ×4)`;
@@ -87,18 +88,10 @@ class CeleriacSystem implements BenchSystem {
     return sharedFor(this.broker);
   }
 
-  private agent(): Promise<Agent> {
+  protected agent(): Promise<Agent> {
     const s = this.shared;
     s.agent ??= startNodeAgent(`celeriac ${this.broker} client`, 'celeriac', s.env);
     return s.agent;
-  }
-
-  async setup(): Promise<void> {
-    await this.agent();
-  }
-
-  async publish(mode: PublishMode, opts: PublishOptions): Promise<PublishResult | null> {
-    return (await this.agent()).call<PublishResult | null>('publish', { mode, ...opts });
   }
 
   async startWorker(): Promise<void> {
@@ -120,43 +113,21 @@ class CeleriacSystem implements BenchSystem {
     await waitExecuted(executedCount, base + 1, 60_000, () => this.check());
   }
 
-  private check(): void {
+  protected check(): void {
     const dead = this.workers.find((w) => !alive(w));
     if (dead) throw new Error(`celeriac worker exited (${dead.signalCode ?? dead.exitCode})${this.stderr ? `:\n${this.stderr.trim()}` : ''}`);
   }
 
-  private instances(): number[][] {
+  protected instances(): number[][] {
     return this.workers.map((w) => processTree(w.pid!));
   }
 
-  async memory(): Promise<MemoryResult> {
-    this.check();
-    const instances = this.instances();
-    return { rssKb: instanceRssKb(instances), processes: instances.flat().length };
-  }
-
-  async roundtrip(n: number, warmup: number): Promise<number[]> {
-    this.check();
-    return (await (await this.agent()).call<{ ms: number[] }>('roundtrip', { n, warmup })).ms;
-  }
-
-  async steady(opts: SteadyOptions): Promise<SteadyResult> {
-    this.check();
-    return (await this.agent()).call<SteadyResult>('steady', { ...opts, inflight: 100 });
-  }
-
-  async drain(opts: DrainOptions): Promise<DrainResult> {
-    const agent = await this.agent();
-    const hooks: DrainHooks = {
-      instances: () => this.instances(),
-      prefill: async (n, stored) => void (await agent.call('prefill', { n, stored })),
+  protected drainHooks() {
+    return {
       pending: () => this.pending(),
       results: () => this.results(),
-      purge: async () => void (await agent.call('purge')),
-      check: () => this.check(),
       quiesced: this.broker === 'sqlite' ? () => this.writable() : undefined,
     };
-    return timedDrain(hooks, opts);
   }
 
   private sqlite(): Database.Database {
