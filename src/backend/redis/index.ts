@@ -1,7 +1,7 @@
 /**
- * The Redis result store, as Celery's RedisBackend (`celery/backends/redis.py`): `set` is one
- * MULTI of SETEX (or SET without expiry) and PUBLISH on a channel named like the key (no DB
- * prefix), so Python clients subscribed to `celery-task-meta-<id>` wake at once, and so do we.
+ * The Redis result store, as Celery's RedisBackend (`celery/backends/redis.py`): `set` is
+ * SETEX (or SET without expiry) and PUBLISH on a channel named like the key (no DB prefix) in a
+ * MULTI, shared by the writes of one event-loop turn, so Python clients subscribed to `celery-task-meta-<id>` wake at once, and so do we.
  * URLs and connection options: see src/transport/redis/connection.ts (same schemes; sentinel
  * needs `?master_name=`).
  *
@@ -28,6 +28,8 @@ export class RedisStore implements KeyValueStore {
   /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
 
+  /** Writes waiting for this turn's MULTI. */
+  private pending: PendingWrite[] = [];
   private readonly retry: RetryPolicy;
   private readonly log: LineLogger;
   private closed = false;
@@ -51,26 +53,52 @@ export class RedisStore implements KeyValueStore {
     return keys.length === 0 ? [] : this.client.mget(...keys);
   }
 
-  async set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
-    const write = () => {
-      const multi = this.client.multi();
-      if (ttlSeconds === null) multi.set(key, value);
-      else if (Number.isInteger(ttlSeconds) && ttlSeconds > 0) multi.setex(key, ttlSeconds, value);
-      else multi.set(key, value, 'PX', Math.max(1, Math.round(ttlSeconds * 1000)));
-      return check(multi.publish(key, value).exec());
-    };
+  /**
+   * Writes are batched per event-loop turn: every result finished in the same turn goes out in
+   * one MULTI (one socket write, one round trip), each still a SETEX + PUBLISH pair.
+   */
+  set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => void this.flush());
+      this.pending.push({ key, value, ttlSeconds, resolve, reject });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
     const { maxRetries, start, step, max } = this.retry;
     for (let retries = 0; ; retries++) {
       try {
-        await write();
+        const replies = (await this.writeBatch(batch)) ?? [];
+        // Replies come in pairs (SET, PUBLISH) per write; an error fails only its own write.
+        batch.forEach((w, i) => {
+          const err = replies[2 * i]?.[0] ?? replies[2 * i + 1]?.[0];
+          if (err) w.reject(err);
+          else w.resolve();
+        });
         return;
       } catch (err) {
-        if (this.closed || !transientError(err) || retries >= maxRetries) throw err;
+        if (this.closed || !transientError(err) || retries >= maxRetries) {
+          for (const w of batch) w.reject(err);
+          return;
+        }
         const wait = Math.min(start + step * retries, max);
         this.log.warning(`Connection to Redis lost: Retry (${retries + 1}/${maxRetries}) ${wait ? `in ${wait.toFixed(2)} second${wait === 1 ? '' : 's'}` : 'now'}.`);
         await new Promise((r) => setTimeout(r, wait * 1000));
       }
     }
+  }
+
+  private writeBatch(batch: readonly PendingWrite[]) {
+    const multi = this.client.multi();
+    for (const { key, value, ttlSeconds } of batch) {
+      if (ttlSeconds === null) multi.set(key, value);
+      else if (Number.isInteger(ttlSeconds) && ttlSeconds > 0) multi.setex(key, ttlSeconds, value);
+      else multi.set(key, value, 'PX', Math.max(1, Math.round(ttlSeconds * 1000)));
+      multi.publish(key, value);
+    }
+    return multi.exec();
   }
 
   async delete(key: string): Promise<void> {
@@ -158,6 +186,14 @@ export class RedisStore implements KeyValueStore {
     });
     return (this.sub = sub);
   }
+}
+
+interface PendingWrite {
+  key: string;
+  value: string;
+  ttlSeconds: number | null;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 interface RetryPolicy {
