@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { AMQP_URL, BROKER_DB, QUEUE, REDIS_BROKER_URL, RESULTS_DB } from './lib/config.ts';
 import { loadSince, loadSnapshot } from './lib/load.ts';
 import { killAllNow, stopAll } from './lib/proc.ts';
+import { closeAmqp } from './lib/amqp.ts';
 import { brokerDb, closeRedis, flushBenchDbs } from './lib/redis.ts';
 import { fmt, fmtRatio, median, percentile, table } from './stats.ts';
 import { BULLMQ_VERSION, bullmqSystems } from './systems/bullmq.ts';
@@ -146,6 +147,7 @@ function cleanup(): Promise<void> {
     await stopAll(5000);
     await flushBenchDbs().catch(() => undefined);
     closeRedis();
+    await closeAmqp();
   })();
   return cleaning;
 }
@@ -346,6 +348,8 @@ async function main(): Promise<void> {
   const wantedId = (id: string) => (only.length === 0 || only.some((o) => id.includes(o))) && !skip.some((k) => id.includes(k));
   const celeriacRedis = wantedId('celeriac-redis-1p') || wantedId('celeriac-redis-2p') ? await probeCeleriac('redis') : null;
   if (celeriacRedis) unavailable['celeriac-redis'] = `not available: ${celeriacRedis}`;
+  const celeriacAmqp = wantedId('celeriac-amqp-1p') ? await probeCeleriac('amqp') : null;
+  if (celeriacAmqp) unavailable['celeriac-amqp'] = `not available: ${celeriacAmqp}`;
   const gevent = pythonHas('gevent');
   if (!gevent) unavailable['celery-*-gevent'] = 'not available: /usr/bin/python3 cannot import gevent (Debian package python3-gevent is not installed)';
   const celeryBrokers: ('redis' | 'amqp')[] = [];
@@ -364,7 +368,7 @@ async function main(): Promise<void> {
   }
 
   systems = [
-    ...celeriacSystems({ concurrency: p.celeriacConcurrency, redis2p: p.extended, redis: !celeriacRedis, cpuProfDir }),
+    ...celeriacSystems({ concurrency: p.celeriacConcurrency, redis2p: p.extended, redis: !celeriacRedis, amqp: !celeriacAmqp, cpuProfDir }),
     ...celerySystems(celeryBrokers, gevent),
     ...bullmqSystems(p.bullmqConcurrency),
   ];
@@ -437,6 +441,13 @@ async function main(): Promise<void> {
   rows.push([]);
   if (systems.some((s) => s.family === 'celery')) rows.push(ratioRow('Celery', 'celery'));
   if (systems.some((s) => s.family === 'bullmq')) rows.push(ratioRow('BullMQ', 'bullmq'));
+  const celeriacAmqpRef = systems.find((s) => s.id === 'celeriac-amqp-1p');
+  if (celeriacAmqpRef && systems.some((s) => s.family === 'celery' && s.broker === 'amqp')) {
+    rows.push([
+      'celeriac RabbitMQ 1p ÷ Celery RabbitMQ best',
+      ...COLUMNS.map((c) => fmtRatio(valueOf(sums, celeriacAmqpRef, c) / best(sums, (s) => s.family === 'celery' && s.broker === 'amqp' && (s.publisher || !c.key.startsWith('publish')), c).value)),
+    ]);
+  }
 
   const header = [['system', ...COLUMNS.map((c) => c.head[0])], ['', ...COLUMNS.map((c) => c.head[1])]];
 
@@ -471,6 +482,17 @@ async function main(): Promise<void> {
   const bullAddNoBulk = Math.max(bull('publishSingle'), bull('publishConcurrent'));
   const publishBest = (id: string) => Math.max(get(id, 'publishSingle'), get(id, 'publishConcurrent'));
   const idle = systems.filter((s) => s.family === 'celeriac').map((s) => sums.get(s)!.rssIdleMB).filter(Number.isFinite);
+  // Issue targets for RabbitMQ: against Celery on the same broker.
+  function amqpTargets() {
+    const celery = (k: keyof Summary) => best(sums, (s) => s.family === 'celery' && s.broker === 'amqp' && (s.publisher || !k.startsWith('publish')), col(k)).value;
+    const drain = get('celeriac-amqp-1p', 'drainIgnored');
+    const publish = publishBest('celeriac-amqp-1p');
+    const celeryPublish = Math.max(celery('publishSingle'), celery('publishConcurrent'));
+    return [
+      { name: 'RabbitMQ drain, results ignored ≥ 5× Celery best pool on RabbitMQ', value: `${fmt(drain)}/s`, target: `≥ ${fmt(5 * celery('drainIgnored'))}/s`, pass: drain >= 5 * celery('drainIgnored') },
+      { name: 'RabbitMQ publish (confirms on) ≥ 10× Celery apply_async (best of 1 thread, 8 threads)', value: `${fmt(publish)}/s`, target: `≥ ${fmt(10 * celeryPublish)}/s`, pass: publish >= 10 * celeryPublish },
+    ];
+  }
   const targets: { name: string; value: string; target: string; pass: boolean | null }[] = [
     { name: 'Redis drain, results ignored ≥ 1.5× BullMQ best', value: `${fmt(get('celeriac-redis-1p', 'drainIgnored'))}/s`, target: `≥ ${fmt(1.5 * bull('drainIgnored'))}/s`, pass: get('celeriac-redis-1p', 'drainIgnored') >= 1.5 * bull('drainIgnored') },
     { name: 'Redis drain, results stored ≥ BullMQ best', value: `${fmt(get('celeriac-redis-1p', 'drainStored'))}/s`, target: `≥ ${fmt(bull('drainStored'))}/s`, pass: get('celeriac-redis-1p', 'drainStored') >= bull('drainStored') },
@@ -478,6 +500,7 @@ async function main(): Promise<void> {
     { name: 'publish (Redis; SQLite) ≥ BullMQ best add rate (addBulk; add)', value: `${fmt(publishBest('celeriac-redis-1p'))}/s; ${fmt(publishBest('celeriac-sqlite-1p'))}/s`, target: `≥ ${fmt(bullAdd)}/s; ${fmt(bullAddNoBulk)}/s`, pass: publishBest('celeriac-redis-1p') >= bullAdd },
     { name: 'Redis round trip p50 ≤ BullMQ best p50', value: `${fmt(get('celeriac-redis-1p', 'rtP50'))} ms`, target: `≤ ${fmt(bull('rtP50'))} ms`, pass: get('celeriac-redis-1p', 'rtP50') <= bull('rtP50') },
     { name: 'round trip p99 ≤ 5 ms (Redis; SQLite)', value: `${fmt(get('celeriac-redis-1p', 'rtP99'))} ms; ${fmt(get('celeriac-sqlite-1p', 'rtP99'))} ms`, target: '≤ 5 ms', pass: get('celeriac-redis-1p', 'rtP99') <= 5 },
+    ...amqpTargets(),
     { name: 'worker RSS idle ≤ 80 MB (highest celeriac variant)', value: `${fmt(Math.max(...idle))} MB`, target: '≤ 80 MB', pass: idle.length ? Math.max(...idle) <= 80 : null },
   ];
   for (const t of targets) if (/–/.test(t.value) || /–/.test(t.target)) t.pass = null;

@@ -1,15 +1,16 @@
 /**
  * celeriac: workers are `node bin/celeriac.js -A ./bench/tasks.ts:app worker -c <c> -l WARNING`
  * processes; the client is bench/agents/client.ts. Variants: the embedded SQLite broker (a file
- * in a temp dir, results in the same file) with 1 or 2 worker processes, and Redis
- * (broker DB 14, results DB 15).
+ * in a temp dir, results in the same file) with 1 or 2 worker processes, Redis
+ * (broker DB 14, results DB 15), and RabbitMQ (results in Redis DB 15, as Celery's RabbitMQ rows).
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { QUEUE, REDIS_BROKER_URL, REDIS_RESULTS_URL } from '../lib/config.ts';
+import { readyCount } from '../lib/amqp.ts';
+import { AMQP_URL, QUEUE, REDIS_BROKER_URL, REDIS_RESULTS_URL } from '../lib/config.ts';
 import { ROOT, startNodeAgent, waitExecuted } from '../lib/node-agent.ts';
 import { alive, processTree, spawnTracked, stopProcess } from '../lib/proc.ts';
 import { brokerDb, executedCount, resultsDb } from '../lib/redis.ts';
@@ -17,7 +18,10 @@ import type { Agent } from '../lib/rpc.ts';
 import { AgentSystem } from './agent-system.ts';
 import type { BenchSystem } from './types.ts';
 
-type Broker = 'sqlite' | 'redis';
+type Broker = 'sqlite' | 'redis' | 'amqp';
+
+const BROKER_URL: Record<Exclude<Broker, 'sqlite'>, string> = { redis: REDIS_BROKER_URL, amqp: AMQP_URL };
+const BROKER_LABEL: Record<Broker, string> = { sqlite: 'SQLite', redis: 'Redis', amqp: 'RabbitMQ' };
 
 /** One client agent (and for SQLite one database file) per broker, shared by the variants. */
 interface Shared {
@@ -36,7 +40,7 @@ function sharedFor(broker: Broker): Shared {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-bench-'));
       s = { agent: undefined, dir, env: { BENCH_BROKER: `sqlite://${path.join(dir, 'bench.db')}`, BENCH_COUNTER_URL: REDIS_BROKER_URL } };
     } else {
-      s = { agent: undefined, env: { BENCH_BROKER: REDIS_BROKER_URL, BENCH_BACKEND: REDIS_RESULTS_URL, BENCH_COUNTER_URL: REDIS_BROKER_URL } };
+      s = { agent: undefined, env: { BENCH_BROKER: BROKER_URL[broker], BENCH_BACKEND: REDIS_RESULTS_URL, BENCH_COUNTER_URL: REDIS_BROKER_URL } };
     }
     shared.set(broker, s);
   }
@@ -48,7 +52,7 @@ export async function probeCeleriac(broker: Broker): Promise<string | null> {
   if (broker === 'sqlite') return null;
   try {
     const { Celery } = await import('../../src/index.ts');
-    const app = new Celery('b', { broker: REDIS_BROKER_URL, backend: REDIS_RESULTS_URL });
+    const app = new Celery('b', { broker: BROKER_URL[broker], backend: REDIS_RESULTS_URL });
     try {
       const t = await app.transport();
       await t.size(QUEUE);
@@ -80,7 +84,7 @@ class CeleriacSystem extends AgentSystem implements BenchSystem {
   ) {
     super();
     this.id = `celeriac-${broker}-${processes}p`;
-    this.label = `celeriac ${broker === 'sqlite' ? 'SQLite' : 'Redis'} ${processes}p`;
+    this.label = `celeriac ${BROKER_LABEL[broker]} ${processes}p`;
     this.workerDescription = `${processes} worker process${processes > 1 ? 'es' : ''}, -c ${concurrency} each (prefetch ×4)`;
   }
 
@@ -153,6 +157,8 @@ class CeleriacSystem extends AgentSystem implements BenchSystem {
     if (this.broker === 'sqlite') {
       return (this.sqlite().prepare('SELECT count(*) AS n FROM celeriac_messages WHERE queue = ?').get(QUEUE) as { n: number }).n;
     }
+    // As for Celery on RabbitMQ: ready messages only; the worker acknowledges before it runs a task.
+    if (this.broker === 'amqp') return readyCount(QUEUE);
     const [[, len], [, unacked]] = (await brokerDb().pipeline().llen(QUEUE).hlen('unacked').exec()) as [[null, number], [null, number]];
     return len + unacked;
   }
@@ -183,7 +189,7 @@ class CeleriacSystem extends AgentSystem implements BenchSystem {
   }
 }
 
-export function celeriacSystems(opts: { concurrency: number; redis2p: boolean; redis: boolean; cpuProfDir?: string }): BenchSystem[] {
+export function celeriacSystems(opts: { concurrency: number; redis2p: boolean; redis: boolean; amqp: boolean; cpuProfDir?: string }): BenchSystem[] {
   const out: BenchSystem[] = [
     new CeleriacSystem('sqlite', 1, opts.concurrency, true, opts.cpuProfDir),
     new CeleriacSystem('sqlite', 2, opts.concurrency, false, opts.cpuProfDir),
@@ -192,5 +198,6 @@ export function celeriacSystems(opts: { concurrency: number; redis2p: boolean; r
     out.push(new CeleriacSystem('redis', 1, opts.concurrency, true, opts.cpuProfDir));
     if (opts.redis2p) out.push(new CeleriacSystem('redis', 2, opts.concurrency, false, opts.cpuProfDir));
   }
+  if (opts.amqp) out.push(new CeleriacSystem('amqp', 1, opts.concurrency, true, opts.cpuProfDir));
   return out;
 }
