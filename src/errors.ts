@@ -3,6 +3,7 @@
  *
  *   CeleriacError (code, cause)
  *   ├── ConfigurationError        bad or unknown config key/value, bad URL
+ *   ├── UnsupportedByBackend      the result backend cannot do this (chords on rpc://)
  *   ├── ImproperlyConfigured      app cannot be found or loaded (--app)
  *   ├── DecodeError               a message could not be decoded; keeps the raw message
  *   ├── EncodeError               a value cannot be serialized (bytes, cycles, …)
@@ -28,6 +29,11 @@ export class CeleriacError extends Error {
 
 export class ConfigurationError extends CeleriacError {
   override readonly code = 'ECONFIG';
+}
+
+/** The result backend cannot do what was asked (Celery's NotImplementedError, e.g. chords on rpc://). */
+export class UnsupportedByBackend extends CeleriacError {
+  override readonly code = 'EUNSUPPORTED';
 }
 
 export class ImproperlyConfigured extends CeleriacError {

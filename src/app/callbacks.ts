@@ -1,4 +1,4 @@
-import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { ResultBackend } from '../backend/result-backend.ts';
 import { callErrbacks, chordPartOf, Group, onChordPartReturn, Signature } from '../canvas/index.ts';
 import type { SignatureDict, TaskRequest } from '../protocol/task-message.ts';
 import type { Celery } from './celery.ts';
@@ -31,14 +31,14 @@ export async function applyCallbacks(app: Celery, req: TaskRequest, result: unkn
  * remaining chain steps are stored as failed with the same error (so waiting on the chain's
  * result fails at once, and a chain in a chord header still completes the chord), then errbacks.
  */
-export async function applyFailure(app: Celery, backend: KeyValueBackend | undefined, req: TaskRequest, exc: unknown, error: unknown, traceback: string, store: boolean): Promise<void> {
+export async function applyFailure(app: Celery, backend: ResultBackend | undefined, req: TaskRequest, exc: unknown, error: unknown, traceback: string, store: boolean): Promise<void> {
   if (backend) {
     if (req.embed.chord) await onChordPartReturn(app, backend, chordPartOf(req), 'FAILURE', exc);
     for (const step of req.embed.chain ?? []) {
       const o = step.options ?? {};
       const id = typeof o.task_id === 'string' ? o.task_id : null;
       const group = typeof o.group_id === 'string' ? o.group_id : null;
-      if (store && id) await backend.storeResult(id, exc, 'FAILURE', { traceback, groupId: group, parentId: typeof o.parent_id === 'string' ? o.parent_id : null });
+      if (store && id) await backend.storeResult(id, exc, 'FAILURE', { traceback, groupId: group, parentId: typeof o.parent_id === 'string' ? o.parent_id : null, replyTo: typeof o.reply_to === 'string' ? o.reply_to : null });
       if (id && o.chord) {
         const chord = o.chord as SignatureDict;
         await onChordPartReturn(app, backend, { id, group, groupIndex: typeof o.group_index === 'number' ? o.group_index : null, chord }, 'FAILURE', exc);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { KeyValueBackend } from '../backend/key-value-backend.ts';
-import { createKeyValueStore } from '../backend/registry.ts';
+import { createResultBackend } from '../backend/registry.ts';
+import type { ResultBackend } from '../backend/result-backend.ts';
 import { TaskRegistry } from '../canvas/builtins.ts';
 import { ConfigurationError, NotRegistered } from '../errors.ts';
 import { createTransport } from '../transport/registry.ts';
@@ -35,7 +35,7 @@ export class Celery implements ResultSource {
   /** Celery's `anon_nodename`, the `origin` header of messages this process sends. */
   origin = `gen${process.pid}@${os.hostname()}`;
   private transportInstance: Transport | undefined;
-  private backendInstance: KeyValueBackend | undefined;
+  private backendInstance: ResultBackend | undefined;
   private sentEventDispatcher: EventDispatcher | undefined;
   /** The logical clock of events and control messages this process sends. */
   readonly clock = new LamportClock();
@@ -98,7 +98,7 @@ export class Celery implements ResultSource {
   }
 
   /** The result backend, opened on first use. */
-  async backend(): Promise<KeyValueBackend> {
+  async backend(): Promise<ResultBackend> {
     if (!this.backendInstance) {
       const url = this.backendUrl();
       if (!url) {
@@ -106,7 +106,13 @@ export class Celery implements ResultSource {
           `app ${this.main} has no result backend: set the "backend" option (e.g. sqlite://celeriac.db) to store and read results`,
         );
       }
-      this.backendInstance = new KeyValueBackend(createKeyValueStore(url, {}), this.conf.resultExpires);
+      this.backendInstance = createResultBackend(url, {
+        broker: this.conf.broker,
+        oid: this.oid,
+        expires: this.conf.resultExpires,
+        transport: () => this.transport(),
+        log: this.conf.brokerTransportOptions.logger as { warning(message: string): void } | undefined,
+      });
     }
     return this.backendInstance;
   }
@@ -134,7 +140,12 @@ export class Celery implements ResultSource {
     this.transportInstance = undefined;
     this.sentEventDispatcher = undefined;
     this.backendInstance = undefined;
-    await Promise.all([transport?.close(), backend?.close()]);
+    // The backend first: rpc:// cancels its reply consumer on the broker connection.
+    try {
+      await backend?.close();
+    } finally {
+      await transport?.close();
+    }
   }
 
   toString(): string {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { pendingMeta, type TaskMeta } from '../backend/key-value-backend.ts';
+import { pendingMeta, type TaskMeta } from '../backend/result-backend.ts';
 import { serializeException } from '../protocol/exceptions.ts';
 import { naiveUtcIso } from '../protocol/json.ts';
 import { argsRepr, pyRepr } from '../protocol/repr.ts';

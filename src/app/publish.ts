@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isRpcUrl } from '../backend/rpc/index.ts';
 import { buildTaskMessage, type SignatureDict } from '../protocol/task-message.ts';
 import type { InternalCallOptions } from './call-options.ts';
 import type { Celery } from './celery.ts';
@@ -42,6 +43,10 @@ export async function publishTask(
   const expiresOpt = options.expires ?? taskOptions?.expires ?? null;
   const expires = expiresOpt === null ? null : expiresOpt instanceof Date ? expiresOpt : new Date(now + expiresOpt * 1000);
   const queue = options.queue ?? routeFor(app, name) ?? taskOptions?.queue ?? conf.taskDefaultQueue;
+  const ignoreResult = options.ignoreResult ?? taskOptions?.ignoreResult ?? conf.taskIgnoreResult;
+  const replyTo = options.replyTo ?? app.oid;
+  // rpc://: the reply queue must exist before a worker can answer (Celery's on_task_call).
+  if (!ignoreResult && isRpcUrl(app.backendUrl())) await (await app.backend()).onTaskCall?.(replyTo);
   const message = buildTaskMessage({
     id,
     name,
@@ -59,8 +64,8 @@ export async function publishTask(
     groupIndex: options.groupIndex ?? null,
     shadow: options.shadow ?? null,
     origin: app.origin,
-    ignoreResult: options.ignoreResult ?? taskOptions?.ignoreResult ?? conf.taskIgnoreResult,
-    replyTo: options.replyTo ?? app.oid,
+    ignoreResult,
+    replyTo,
     priority: options.priority ?? taskOptions?.priority ?? conf.taskDefaultPriority ?? 0,
     headers: options.headers,
     properties: options.properties,

@@ -1,4 +1,4 @@
-import type { KeyValueBackend, TaskMeta } from '../backend/key-value-backend.ts';
+import type { ResultBackend, TaskMeta } from '../backend/result-backend.ts';
 import { TaskError, TaskRevokedError, TimeoutError } from '../errors.ts';
 import { PROPAGATE_STATES, READY_STATES, type TaskState } from '../protocol/states.ts';
 
@@ -22,7 +22,7 @@ export interface ResultNode {
 
 /** The source of results an AsyncResult reads: the app's backend, or a value kept in memory (eager). */
 export interface ResultSource {
-  backend(): Promise<KeyValueBackend>;
+  backend(): Promise<ResultBackend>;
   revoke(taskId: string, opts?: { terminate?: boolean }): Promise<void>;
 }
 

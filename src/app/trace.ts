@@ -1,4 +1,4 @@
-import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { ResultBackend } from '../backend/result-backend.ts';
 import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from '../errors.ts';
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
@@ -23,7 +23,7 @@ export interface TraceEnv {
    */
   abort: AbortController;
   /** Where states are stored; undefined when the app has no result backend. */
-  backend: KeyValueBackend | undefined;
+  backend: ResultBackend | undefined;
 }
 
 export type TraceOutcome =
@@ -34,7 +34,7 @@ export type TraceOutcome =
   | { state: 'REVOKED'; reason: string }
   | { state: 'REJECTED'; requeue: boolean; reason: string };
 
-type StoreOpts = { groupId: string | null; parentId: string | null; children: unknown[] };
+type StoreOpts = { groupId: string | null; parentId: string | null; children: unknown[]; replyTo: string | null; correlationId: string | null };
 
 /**
  * Run one task request to its outcome and store its state: Celery's `trace_task`, shared by the
@@ -54,7 +54,7 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
   const [hard, soft] = [req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit, req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit];
   const timers: NodeJS.Timeout[] = [];
   const request: RequestContext = { ...req, task: req.name, hostname: env.hostname, deliveryInfo: env.deliveryInfo, isEager: env.eager };
-  const storeOpts: StoreOpts = { groupId: req.group, parentId: req.parentId, children: scope.children };
+  const storeOpts: StoreOpts = { groupId: req.group, parentId: req.parentId, children: scope.children, replyTo: req.replyTo, correlationId: req.correlationId };
 
   const context: TaskContext = {
     name: task.name,
@@ -109,7 +109,7 @@ async function handleError(
   env: TraceEnv,
   error: unknown,
   started: number,
-  store: KeyValueBackend | undefined,
+  store: ResultBackend | undefined,
   storeOpts: StoreOpts,
 ): Promise<TraceOutcome> {
   if (error instanceof Retry) {

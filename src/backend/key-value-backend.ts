@@ -1,28 +1,9 @@
 import { dumps, loads, naiveUtcIso } from '../protocol/json.ts';
 import { READY_STATES, type TaskState } from '../protocol/states.ts';
+import { pendingMeta, type ResultBackend, type StoreOptions, type TaskMeta } from './result-backend.ts';
 import type { ChordPart, ChordProgress, KeyValueStore } from './types.ts';
 
-/** What Celery stores under `celery-task-meta-<id>` (`celery/backends/base.py`). */
-export interface TaskMeta {
-  status: TaskState;
-  result: unknown;
-  traceback: string | null;
-  children: unknown[];
-  date_done: string | null;
-  group_id?: string;
-  parent_id?: string;
-  task_id: string;
-  [extended: string]: unknown;
-}
-
-export interface StoreOptions {
-  traceback?: string | null;
-  groupId?: string | null;
-  parentId?: string | null;
-  children?: unknown[];
-  /** result_extended fields: name, args, kwargs, worker, retries, queue. */
-  extended?: Record<string, unknown>;
-}
+export { pendingMeta, type StoreOptions, type TaskMeta };
 
 const TASK_PREFIX = 'celery-task-meta-';
 const GROUP_PREFIX = 'celery-taskset-meta-';
@@ -31,7 +12,7 @@ const REVOKED_PREFIX = 'celeriac-revoked-';
 const UNINDEXED = 1_000_000_000;
 
 /** Celery's result bookkeeping, written once over any KeyValueStore. */
-export class KeyValueBackend {
+export class KeyValueBackend implements ResultBackend {
   constructor(
     readonly store: KeyValueStore,
     /** Seconds a result is kept (`result_expires`); null keeps it forever. */
@@ -80,6 +61,9 @@ export class KeyValueBackend {
     const raws = await this.store.mget(taskIds.map((id) => this.key(id)));
     return taskIds.map((id, i) => this.parseMeta(id, raws[i] ?? null));
   }
+
+  /** Every key-value store can join chords (natively on Redis, generically elsewhere). */
+  ensureChordsAllowed(): void {}
 
   /** `celery-taskset-meta-<gid>` plus a chord suffix (`.s` size, `.t` extra, `.j` join). */
   groupKey(groupId: string, suffix = ''): string {
@@ -175,8 +159,4 @@ export class KeyValueBackend {
   close(): Promise<void> {
     return this.store.close();
   }
-}
-
-export function pendingMeta(taskId: string): TaskMeta {
-  return { status: 'PENDING', result: null, traceback: null, children: [], date_done: null, task_id: taskId };
 }

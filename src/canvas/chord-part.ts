@@ -6,7 +6,7 @@
  * ChordError and its errbacks are called.
  */
 import type { Celery } from '../app/celery.ts';
-import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { ResultBackend } from '../backend/result-backend.ts';
 import { TaskError } from '../errors.ts';
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import { dumps, loads } from '../protocol/json.ts';
@@ -34,7 +34,7 @@ export function chordPartOf(req: TaskRequest): ChordPartRequest {
 const JOIN_TIMEOUT = 3;
 
 /** Record a finished header part (`result` as stored: a serialized exception for failures); send the body when complete. */
-export async function onChordPartReturn(app: Celery, backend: KeyValueBackend, req: ChordPartRequest, state: string, result: unknown): Promise<void> {
+export async function onChordPartReturn(app: Celery, backend: ResultBackend, req: ChordPartRequest, state: string, result: unknown): Promise<void> {
   if (!req.group || !req.id || !req.chord) return;
   const groupId = req.group;
   const member = dumps([1, req.id, state, result]);
@@ -60,7 +60,7 @@ export async function onChordPartReturn(app: Celery, backend: KeyValueBackend, r
 }
 
 /** The header results in order: from a saved GroupResult (nested groups), else from the recorded parts. */
-async function joinHeader(app: Celery, backend: KeyValueBackend, groupId: string): Promise<unknown[]> {
+async function joinHeader(app: Celery, backend: ResultBackend, groupId: string): Promise<unknown[]> {
   const saved = await GroupResult.restore(app, groupId);
   if (saved) {
     try {
@@ -78,7 +78,7 @@ async function joinHeader(app: Celery, backend: KeyValueBackend, groupId: string
 }
 
 /** Celery's `chord_error_from_stack`: call the body's errbacks, then store it (every task it stands for) as FAILURE. */
-export async function chordError(app: Celery, backend: KeyValueBackend, body: AnySignature, error: ChordError): Promise<void> {
+export async function chordError(app: Celery, backend: ResultBackend, body: AnySignature, error: ChordError): Promise<void> {
   const errbacks = body.options.link_error;
   const list = (Array.isArray(errbacks) ? errbacks : errbacks ? [errbacks] : []) as SigLike[];
   if (list.length > 0 && body.id) await callErrbacks(app, { id: body.id, rootId: null }, list, error, null);
@@ -86,7 +86,7 @@ export async function chordError(app: Celery, backend: KeyValueBackend, body: An
 }
 
 /** Store FAILURE for what a signature would have produced (a chain's or group's tasks, a chord's body). */
-async function failSignature(app: Celery, backend: KeyValueBackend, sig: AnySignature, error: Error): Promise<void> {
+async function failSignature(app: Celery, backend: ResultBackend, sig: AnySignature, error: Error): Promise<void> {
   const nested = sig.subtaskType === 'chain' || sig.subtaskType === 'group' ? (sig.kwargs.tasks as SigLike[]) : sig.subtaskType === 'chord' ? [sig.kwargs.body as SigLike] : null;
   if (nested) {
     for (const t of nested) await failSignature(app, backend, Signature.fromDict(t, app), error);

@@ -100,6 +100,8 @@ export class Chord<R = unknown> extends Signature<R, AsyncResult<R>> {
 
   /** Celery's `_chord.run`. */
   private async run(app: Celery, header: Group, body: AnySignature, partialArgs: unknown[], taskId: string | undefined, options: SigOptions): Promise<AsyncResult<R>> {
+    // Before anything is sent: rpc:// cannot join a chord (Celery's ensure_chords_allowed).
+    if (app.backendUrl()) (await app.backend()).ensureChordsAllowed();
     const gid = typeof header.options.task_id === 'string' ? header.options.task_id : randomUUID();
     const rootId = typeof body.options.root_id === 'string' ? body.options.root_id : undefined;
     // The chord's own options (queue, link, a chain to continue with, …) go to the body.

@@ -1,10 +1,10 @@
 import os from 'node:os';
-import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { ResultBackend } from '../backend/result-backend.ts';
 import { VERSION } from '../version.ts';
 import type { Worker } from './worker.ts';
 
 /** The start-up banner, laid out as Celery's. */
-export function banner(worker: Worker, backend: KeyValueBackend | undefined): string {
+export function banner(worker: Worker, backend: ResultBackend | undefined): string {
   const app = worker.app;
   const tasks = [...app.tasks.keys()].sort();
   const lines = [

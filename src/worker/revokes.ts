@@ -1,4 +1,4 @@
-import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { ResultBackend } from '../backend/result-backend.ts';
 import type { RevokedSet } from './revoked-set.ts';
 
 /**
@@ -9,7 +9,7 @@ export class RevokeChecker {
   private pending: Array<{ id: string; resolve: (revoked: boolean) => void }> = [];
 
   constructor(
-    private readonly backend: KeyValueBackend | undefined,
+    private readonly backend: ResultBackend | undefined,
     /** Revokes received by remote control and mingle. */
     readonly known: RevokedSet,
   ) {}

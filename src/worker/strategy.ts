@@ -2,7 +2,7 @@ import type { Celery } from '../app/celery.ts';
 import type { Task } from '../app/task.ts';
 import { traceTask } from '../app/trace.ts';
 import { chordPartOf, onChordPartReturn } from '../canvas/index.ts';
-import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { ResultBackend } from '../backend/result-backend.ts';
 import { DecodeError, NotRegistered } from '../errors.ts';
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import { pyRepr } from '../protocol/repr.ts';
@@ -32,7 +32,7 @@ export interface StrategyEnv {
   hostname: string;
   log: Logger;
   slots: Slots;
-  backend: KeyValueBackend | undefined;
+  backend: ResultBackend | undefined;
   revokes: RevokeChecker;
   rateLimits: RateLimits;
   /** Task events go here when the worker sends them (-E). */
@@ -69,7 +69,7 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
       taskId: request.id,
       task: request.name,
     });
-    await env.backend?.storeResult(request.id, serializeException(err), 'FAILURE', { traceback: formatTraceback(err) });
+    await env.backend?.storeResult(request.id, serializeException(err), 'FAILURE', { traceback: formatTraceback(err), replyTo: request.replyTo, correlationId: request.correlationId });
     await settle(env, delivery, () => delivery.reject(false, err.message));
     return;
   }
@@ -164,7 +164,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
 
 async function revoked(env: StrategyEnv, held: Held, reason: 'revoked' | 'expired'): Promise<void> {
   const exc = { exc_type: 'TaskRevokedError', exc_message: [reason], exc_module: 'celery.exceptions' };
-  await env.backend?.storeResult(held.request.id, exc, 'REVOKED', { groupId: held.request.group, parentId: held.request.parentId });
+  await env.backend?.storeResult(held.request.id, exc, 'REVOKED', { groupId: held.request.group, parentId: held.request.parentId, replyTo: held.request.replyTo, correlationId: held.request.correlationId });
   // A revoked chord header still counts, as a failure: the chord must not hang waiting for it.
   if (held.request.embed.chord && env.backend) await onChordPartReturn(env.app, env.backend, chordPartOf(held.request), 'REVOKED', exc);
   env.events?.task('task-revoked', { uuid: held.request.id, terminated: false, signum: null, expired: reason === 'expired' });

@@ -1,5 +1,5 @@
 import type { Celery } from '../app/celery.ts';
-import type { KeyValueBackend } from '../backend/key-value-backend.ts';
+import type { ResultBackend } from '../backend/result-backend.ts';
 import type { Transport } from '../transport/types.ts';
 import { banner } from './banner.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -109,7 +109,7 @@ export class Worker implements ControlTarget {
     return n;
   }
 
-  private async consume(transport: Transport, backend: KeyValueBackend | undefined): Promise<void> {
+  private async consume(transport: Transport, backend: ResultBackend | undefined): Promise<void> {
     const env: StrategyEnv = {
       app: this.app,
       hostname: this.hostname,

@@ -5,6 +5,7 @@
  * generated ids aside.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KeyValueBackend } from '../../src/backend/key-value-backend.ts';
 import {
   type AnySignature, Celery, Chain, Chord, chain, chord, Group, GroupResult, group, Signature, signature,
 } from '../../src/index.ts';
@@ -180,7 +181,7 @@ describe('published messages match the Python captures', () => {
     const body = (sent[0]!.body as [unknown, unknown, { chord: SignatureDict }])[2].chord;
     expect(r.id).toBe(body.options.task_id);
     expect((r.parent as GroupResult).id).toBe(gid);
-    const backend = await app.backend();
+    const backend = (await app.backend()) as KeyValueBackend;
     expect(await backend.store.get(`celery-taskset-meta-${gid}.s`)).toBe('3');
   });
 });

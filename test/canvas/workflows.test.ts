@@ -4,6 +4,7 @@
  * Chords between worker processes on the SQLite default are in workflows-sqlite.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KeyValueBackend } from '../../src/backend/key-value-backend.ts';
 import {
   AsyncResult, chain, chord, type Celery, group, GroupResult, TaskError, type Worker,
 } from '../../src/index.ts';
@@ -113,7 +114,7 @@ describe('group', () => {
     const r = await group(t.add.s(1, 1), t.add.s(2, 2)).applyAsync();
     await r.get(TIMEOUT);
     await r.save();
-    const raw = await (await app.backend()).store.get(`celery-taskset-meta-${r.id}`);
+    const raw = await ((await app.backend()) as KeyValueBackend).store.get(`celery-taskset-meta-${r.id}`);
     expect(raw).toBe(dumps({ result: [[r.id, null], r.results.map((x) => [[x.id, null], null])] }));
     const back = await GroupResult.restore(app, r.id);
     expect(back?.results.map((x) => x.id)).toEqual(r.results.map((x) => x.id));
@@ -161,7 +162,7 @@ describe('chord', () => {
     const r = await chord([t.add.s(1, 1), t.add.s(2, 2)], t.xsum.s()).applyAsync();
     await r.get(TIMEOUT);
     const gid = (r.parent as GroupResult).id;
-    const store = (await app.backend()).store;
+    const store = ((await app.backend()) as KeyValueBackend).store;
     for (const suffix of ['.s', '.c', '.j.0', '.j.1']) expect(await store.get(`celery-taskset-meta-${gid}${suffix}`)).toBeNull();
   });
 

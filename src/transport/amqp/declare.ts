@@ -98,6 +98,8 @@ async function tolerant(ctx: DeclareContext, what: string, declare: () => Promis
  * reply.celery.pidbox: direct; neither durable). Once per connection.
  */
 export function declareExchange(s: Session, spec: ExchangeSpec, ctx: DeclareContext): Promise<void> {
+  // The default exchange '' always exists and cannot be declared (RabbitMQ: 403 ACCESS_REFUSED).
+  if (spec.name === '') return Promise.resolve();
   const durable = spec.durable ?? true;
   const autoDelete = spec.autoDelete ?? false;
   return once(s, `exchange\0${spec.name}`, () =>
@@ -109,7 +111,8 @@ export function declareExchange(s: Session, spec: ExchangeSpec, ctx: DeclareCont
 /**
  * A subscriber's private queue as kombu declares it for pidbox and event receivers: not durable,
  * auto-delete, `x-message-ttl` / `x-expires` (typed `I`, as py-amqp writes them), bound to its
- * exchange with the binding key ('' for fanout). Once per connection.
+ * exchange with the binding key ('' for fanout; none on the default exchange '', as for the
+ * rpc:// reply queue). Once per connection.
  */
 export function declareSubscriptionQueue(s: Session, spec: SubscriptionSpec, ctx: DeclareContext): Promise<void> {
   return once(s, `queue\0${spec.queue}`, async () => {
@@ -120,6 +123,8 @@ export function declareSubscriptionQueue(s: Session, spec: SubscriptionSpec, ctx
     await tolerant(ctx, `queue ${JSON.stringify(spec.queue)} (auto-delete, ${JSON.stringify(args)})`,
       () => s.admin((ch) => ch.assertQueue(spec.queue, { durable: false, autoDelete: true, exclusive: false, arguments: toAmqpTable(args) })),
       () => s.admin((ch) => ch.checkQueue(spec.queue)));
+    // On the default exchange every queue is bound by its name already (and cannot be bound again).
+    if (spec.exchange.name === '') return;
     const key = spec.exchange.type === 'fanout' ? '' : spec.bindingKey;
     await s.admin((ch) => ch.bindQueue(spec.queue, spec.exchange.name, key));
   });
