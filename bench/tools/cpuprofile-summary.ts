@@ -46,6 +46,7 @@ const short = (url: string) => {
   return p.startsWith(root) ? path.relative(root, p) : p || '(native)';
 };
 
+const MAX_DELTA_US = 10_000;
 const byFn = new Map<string, number>();
 const byFile = new Map<string, number>();
 let total = 0;
@@ -55,7 +56,8 @@ for (const file of files) {
   const self = new Map<number, number>();
   const samples = prof.samples ?? [];
   const deltas = prof.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) self.set(samples[i]!, (self.get(samples[i]!) ?? 0) + (deltas[i] ?? 0));
+  // A gap far above the sampling interval is not CPU time: the drain SIGSTOPs the worker while it prefills.
+  for (let i = 0; i < samples.length; i++) self.set(samples[i]!, (self.get(samples[i]!) ?? 0) + Math.min(deltas[i] ?? 0, MAX_DELTA_US));
   for (const [id, us] of self) {
     const n = nodes.get(id)!;
     const f = n.callFrame;

@@ -102,11 +102,19 @@ export class Worker implements ControlTarget {
     await this.stopping;
   }
 
-  /** How many messages are in the prefetch window: reserved or running and not yet acknowledged. */
-  private windowSize(): number {
-    let n = 0;
-    for (const h of this.held) if (!h.acked && h.state !== 'scheduled') n++;
-    return n;
+  /** The prefetch window (reserved or running, not yet acknowledged), and how many wait for a slot. */
+  private windowCounts(): { window: number; reserved: number } {
+    let window = 0;
+    let reserved = 0;
+    for (const h of this.held) {
+      if (!h.acked && h.state !== 'scheduled') window++;
+      if (h.state === 'reserved') reserved++;
+    }
+    return { window, reserved };
+  }
+
+  private get refillBatch(): number {
+    return Math.max(1, Math.floor(this.prefetchLimit / 4));
   }
 
   private async consume(transport: Transport, backend: ResultBackend | undefined): Promise<void> {
@@ -125,8 +133,12 @@ export class Worker implements ControlTarget {
     };
     const signal = this.stopFetching.signal;
     while (!signal.aborted) {
-      const room = this.prefetchLimit - this.windowSize();
-      if (room <= 0) {
+      const { window, reserved } = this.windowCounts();
+      const room = this.prefetchLimit - window;
+      // Refill a quarter of the window at a time, not one message per finished task (one broker
+      // round trip per task), unless the pool has a free slot and nothing reserved to put in it.
+      const starving = reserved === 0 && this.slots.active < this.slots.size;
+      if (room <= 0 || (room < this.refillBatch && !starving)) {
         await new Promise<void>((resolve) => {
           const done = () => {
             signal.removeEventListener('abort', done);

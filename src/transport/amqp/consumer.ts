@@ -18,6 +18,7 @@
  * it is set, so in that mode it is not raised for held messages.
  */
 import type { ConsumeMessage } from 'amqplib';
+import { ChannelAcks } from './acks.ts';
 import type { Session } from './connection.ts';
 
 export interface Arrival {
@@ -42,6 +43,7 @@ export class Consumer {
   private readonly waiters = new Set<() => void>();
   private tail: Promise<unknown> = Promise.resolve();
   private globalQos = true;
+  private readonly acks = new WeakMap<Session, ChannelAcks>();
 
   constructor(
     /** Declare a queue before consuming it (once per session). */
@@ -70,6 +72,17 @@ export class Consumer {
       this.handedOut = 0;
     }
     this.wake();
+  }
+
+  /** Acknowledge a handed-out delivery (batched per turn: acks.ts). */
+  ack(s: Session, msg: ConsumeMessage): Promise<void> {
+    return this.acksOf(s).ack(msg);
+  }
+
+  private acksOf(s: Session): ChannelAcks {
+    let acks = this.acks.get(s);
+    if (!acks) this.acks.set(s, (acks = new ChannelAcks(s.con, () => s.alive)));
+    return acks;
   }
 
   /** A handed-out delivery was settled (or given up). */
@@ -113,7 +126,7 @@ export class Consumer {
         await s.con.cancel(tag);
         this.nackBuffered(s, queue);
       }
-      s.con.nack(msg, false, true);
+      this.acksOf(s).nack(msg, true);
     });
   }
 
@@ -124,7 +137,7 @@ export class Consumer {
     this.wake();
     if (!s?.alive) return;
     for (const tag of this.tags.values()) await s.con.cancel(tag).catch(() => undefined);
-    for (const a of this.buffer) if (a.s === s) nack(a);
+    for (const a of this.buffer) if (a.s === s) this.nack(a);
     this.buffer = [];
   }
 
@@ -169,6 +182,7 @@ export class Consumer {
       return;
     }
     if (!s.alive) return;
+    this.acksOf(s).delivered(msg);
     this.buffer.push({ s, queue, msg });
     this.wake();
   }
@@ -185,7 +199,7 @@ export class Consumer {
   private nackBuffered(s: Session, queue: string): void {
     this.buffer = this.buffer.filter((a) => {
       if (a.queue !== queue || a.s !== s) return true;
-      nack(a);
+      this.nack(a);
       return false;
     });
   }
@@ -233,18 +247,18 @@ export class Consumer {
     for (const w of [...this.waiters]) w();
   }
 
+  private nack(a: Arrival): void {
+    try {
+      this.acksOf(a.s).nack(a.msg, true);
+    } catch {
+      // The channel is gone: RabbitMQ requeues everything unacknowledged on it anyway.
+    }
+  }
+
   /** Consumer bookkeeping (qos, consume, cancel) one step at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.tail.then(fn);
     this.tail = run.catch(() => undefined);
     return run;
-  }
-}
-
-function nack(a: Arrival): void {
-  try {
-    a.s.con.nack(a.msg, false, true);
-  } catch {
-    // The channel is gone: RabbitMQ requeues everything unacknowledged on it anyway.
   }
 }

@@ -7,7 +7,8 @@
  *   and header types as py-amqp sends them (wire.ts); body = the raw serialized bytes. Published
  *   to the default exchange with routing key = queue, as Celery routes by queue; with another
  *   exchange, the queue is bound to it with the routing key first (declare.ts: declareRoute).
- * - fetch: push consumers and a local buffer (consumer.ts). ack → basic.ack; reject(true) and
+ * - fetch: push consumers and a local buffer (consumer.ts). ack → basic.ack, those of one turn
+ *   in one frame where they can (acks.ts); reject(true) and
  *   restore → basic.nack requeue: RabbitMQ puts the message back at its original position, as
  *   for Celery's reject/requeue, so it is the next one delivered (consumer.ts: requeue); reject(false) → RabbitMQ dead-letters only through queue
  *   arguments, which Celery's queues do not have: a copy goes to the durable queue
@@ -182,7 +183,7 @@ export class AmqpTransport implements Transport {
       info,
       deliveryTag: `${s.gen}.${msg.fields.deliveryTag}`,
       queue,
-      ack: () => settle(() => s.con.ack(msg)),
+      ack: () => settle(() => this.consumer.ack(s, msg)),
       reject: (again, reason) => settle(again ? requeue : () => this.deadLetter(a, message, reason)),
       restore: () => settle(requeue),
     };
@@ -196,7 +197,7 @@ export class AmqpTransport implements Transport {
     delete options.expiration; // a per-message TTL would expire the dead letter too
     delete options.userId; // RabbitMQ refuses a user_id other than ours
     await confirmPublish(s, '', dead, msg.content, options);
-    s.con.ack(msg);
+    await this.consumer.ack(s, msg);
   }
 }
 
