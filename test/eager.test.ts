@@ -43,6 +43,23 @@ describe('eager mode (taskAlwaysEager)', () => {
     expect(await (await kw.applyAsync([1], { y: 2 })).get()).toBe(3);
   });
 
+  it('applies link callbacks and errbacks, eagerly too (as Celery\'s apply_async in eager mode)', async () => {
+    const seen: unknown[] = [];
+    const record = app.task('eager.record', (v: unknown) => {
+      seen.push(v);
+      return v;
+    });
+    const r = await add.applyAsync([2, 3], {}, { link: record.s().toJSON(), linkError: record.s().toJSON() });
+    expect(await r.get()).toBe(5);
+    const f = await fail.applyAsync(['x'], {}, { linkError: record.s().toJSON() });
+    expect(seen).toEqual([5, f.id]);
+  });
+
+  it('task.apply() takes throw, overriding taskEagerPropagates', async () => {
+    await expect(fail.apply(['thrown'], {}, { throw: true })).rejects.toThrow(TypeError);
+    expect(await (await fail.apply(['kept'])).state).toBe('FAILURE');
+  });
+
   it('propagates the error itself with taskEagerPropagates', async () => {
     const strict = new Celery('eager2', { broker: 'memory://eager2', taskAlwaysEager: true, taskEagerPropagates: true });
     const boom = strict.task('eager2.boom', () => {

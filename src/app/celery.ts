@@ -13,7 +13,7 @@ import type { Broadcasting } from '../transport/types.ts';
 import { CELERIAC_APP } from './brand.ts';
 import type { CallOptions, InternalCallOptions } from './call-options.ts';
 import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
-import { EagerResult, runEager } from './eager.ts';
+import { type EagerOptions, EagerResult, runEager } from './eager.ts';
 import { publishTask } from './publish.ts';
 import { AsyncResult, type ResultSource } from './result.ts';
 import { type AnyFn, type BoundFn, Task } from './task.ts';
@@ -76,7 +76,7 @@ export class Celery implements ResultSource {
   }
 
   /** Run a task in this process, as `task_always_eager` does. */
-  async applyEager<R>(task: Task, args: unknown[], kwargs: Record<string, unknown>, options: CallOptions): Promise<AsyncResult<R>> {
+  async applyEager<R>(task: Task, args: unknown[], kwargs: Record<string, unknown>, options: EagerOptions): Promise<EagerResult<R>> {
     const meta = await runEager(this, task, args, kwargs, options);
     return new EagerResult<R>(meta, this);
   }
@@ -112,7 +112,7 @@ export class Celery implements ResultSource {
         expires: this.conf.resultExpires,
         transport: () => this.transport(),
         log: this.conf.brokerTransportOptions.logger as { warning(message: string): void } | undefined,
-      });
+      }, this.conf.resultBackendTransportOptions);
     }
     return this.backendInstance;
   }

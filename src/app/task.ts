@@ -4,6 +4,7 @@ import { Signature, signature } from '../canvas/signature.ts';
 import type { CallOptions } from './call-options.ts';
 import type { Celery } from './celery.ts';
 import type { TaskContext } from './context.ts';
+import type { EagerOptions, EagerResult } from './eager.ts';
 import type { AsyncResult } from './result.ts';
 import type { TaskOptions } from './task-options.ts';
 
@@ -36,8 +37,11 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     return this.app.sendTask<R>(this.name, args ?? [], kwargs, options);
   }
 
-  /** Run the task in this process and wait for it, as the worker would (Celery's `apply`). */
-  apply(args?: A, kwargs?: Record<string, unknown>, options: CallOptions = {}): Promise<AsyncResult<R>> {
+  /**
+   * Run the task in this process and wait for it, as the worker would (Celery's `apply`); options
+   * used: taskId, link, linkError, headers, time limits, `throw` (default taskEagerPropagates).
+   */
+  apply(args?: A, kwargs?: Record<string, unknown>, options: EagerOptions = {}): Promise<EagerResult<R>> {
     return this.app.applyEager<R>(this, args ?? [], kwargs ?? {}, options);
   }
 

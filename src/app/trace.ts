@@ -3,7 +3,7 @@ import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, 
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
-import { chordPartOf, onChordPartReturn, replaceTask } from '../canvas/index.ts';
+import { addToChordOf, chordPartOf, onChordPartReturn, replaceTask } from '../canvas/index.ts';
 import { applyCallbacks, applyFailure } from './callbacks.ts';
 import type { Celery } from './celery.ts';
 import type { RequestContext, RetryOptions, TaskContext } from './context.ts';
@@ -65,6 +65,7 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
       await env.backend?.storeResult(req.id, meta ?? null, state, storeOpts);
     },
     replace: (sig) => replaceTask(app, req, env.eager, sig),
+    addToChord: addToChordOf(app, req),
   };
 
   let result: unknown;

@@ -90,6 +90,12 @@ export class KeyValueBackend implements ResultBackend {
     await this.store.set(this.groupKey(groupId, '.s'), String(size), this.expires);
   }
 
+  /** `self.addToChord(sig)`: the chord's total is its size (`.s`) plus this counter (`.t`). */
+  async addToChord(groupId: string): Promise<void> {
+    if (this.store.addToChord) return this.store.addToChord(groupId);
+    await this.store.incr(this.groupKey(groupId, '.t'), 1, this.expires);
+  }
+
   /**
    * Record a finished chord header part. Exactly one part sees `count === total`: the one that
    * completes the chord. Natively on Redis (Celery's zset); here generically: the part is written
@@ -100,7 +106,11 @@ export class KeyValueBackend implements ResultBackend {
     const k = (suffix: string) => this.groupKey(groupId, suffix);
     // A redelivered part must not count twice.
     if ((await this.store.incr(k(`.d.${part.taskId}`), 1, this.expires)) !== 1) return { count: 0, total: null };
-    const slot = part.groupIndex ?? UNINDEXED + (await this.store.incr(k('.n'), 1, this.expires)) - 1;
+    let index = part.groupIndex;
+    // Tasks added with addToChord share the group_index of the part that added them (as Celery):
+    // the first of them to finish keeps the index, the others go after every indexed part.
+    if (index !== null && Number((await this.store.get(k('.t'))) ?? 0) > 0 && (await this.store.incr(k(`.x.${index}`), 1, this.expires)) > 1) index = null;
+    const slot = index ?? UNINDEXED + (await this.store.incr(k('.n'), 1, this.expires)) - 1;
     await this.store.set(k(`.j.${slot}`), part.member, this.expires);
     const count = await this.store.incr(k('.c'), 1, this.expires);
     const [size, extra] = await this.store.mget([k('.s'), k('.t')]);
@@ -119,7 +129,10 @@ export class KeyValueBackend implements ResultBackend {
   async deleteChord(groupId: string): Promise<void> {
     if (this.store.deleteChord) return this.store.deleteChord(groupId);
     const taskIds = (await this.chordParts(groupId)).map((m) => (loads(m) as unknown[])[1] as string);
-    const suffixes = ['.s', '.t', '.c', '.n', ...(await this.chordSlots(groupId)).map((s) => `.j.${s}`), ...taskIds.map((id) => `.d.${id}`)];
+    const slots = await this.chordSlots(groupId);
+    const added = Number((await this.store.get(this.groupKey(groupId, '.t'))) ?? 0) > 0;
+    const suffixes = ['.s', '.t', '.c', '.n', ...slots.map((s) => `.j.${s}`), ...taskIds.map((id) => `.d.${id}`)];
+    if (added) suffixes.push(...slots.filter((s) => s < UNINDEXED).map((s) => `.x.${s}`));
     for (const suffix of suffixes) await this.store.delete(this.groupKey(groupId, suffix));
   }
 

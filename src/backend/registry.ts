@@ -22,7 +22,7 @@ export function createKeyValueStore(url: string, options: KeyValueStoreOptions =
 }
 
 /** The app's result backend: `rpc://` (results as messages over the broker), else a key-value store. */
-export function createResultBackend(url: string, app: RpcBackendOptions): ResultBackend {
+export function createResultBackend(url: string, app: RpcBackendOptions, storeOptions: KeyValueStoreOptions = {}): ResultBackend {
   if (parseServiceUrl(url, 'result backend').protocol === 'rpc:') return new RpcBackend(app);
-  return new KeyValueBackend(createKeyValueStore(url, {}), app.expires);
+  return new KeyValueBackend(createKeyValueStore(url, storeOptions), app.expires);
 }

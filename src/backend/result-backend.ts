@@ -60,6 +60,11 @@ export interface ResultBackend {
   restoreGroup(groupId: string): Promise<unknown>;
   deleteGroup(groupId: string): Promise<void>;
   setChordSize(groupId: string, size: number): Promise<void>;
+  /**
+   * One more part for a chord whose header is running (Celery's `add_to_chord`: INCRBY 1 of
+   * `celery-taskset-meta-<gid>.t`, added to the size when parts are counted).
+   */
+  addToChord(groupId: string): Promise<void>;
   addChordPart(groupId: string, part: ChordPart): Promise<ChordProgress>;
   chordParts(groupId: string): Promise<string[]>;
   deleteChord(groupId: string): Promise<void>;

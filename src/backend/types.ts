@@ -25,6 +25,8 @@ export interface KeyValueStore {
    * the client has not set it. Stores without it get a generic join over get/set/incr.
    */
   addChordPart?(groupId: string, part: ChordPart, ttlSeconds: number | null): Promise<ChordProgress>;
+  /** Optional, with addChordPart: one more part for the chord (Redis: Celery's `INCRBY .t 1`). */
+  addToChord?(groupId: string): Promise<void>;
   /** Optional, with addChordPart: the recorded parts (encoded members), in group_index order. */
   chordParts?(groupId: string): Promise<string[]>;
   /** Optional, with addChordPart: delete the chord's bookkeeping keys. */

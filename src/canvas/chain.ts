@@ -12,7 +12,7 @@ import { Group } from './group.ts';
 import { GroupResult } from './result-group.ts';
 import { normalizeOptions, type SigOptions, type SignatureOptions } from './options.ts';
 import {
-  type AnySignature, type FreezeOptions, type HandleOf, maybeUnrollGroup, primitives, type ResultLike, type ResultOf, Signature, type SigLike,
+  type AnySignature, type ApplyOptions, type FreezeOptions, type HandleOf, maybeUnrollGroup, primitives, type ResultLike, type ResultOf, Signature, type SigLike,
 } from './signature.ts';
 
 /** The result of a chain is its last step's (a GroupResult when the last step is a group). */
@@ -91,6 +91,27 @@ export class Chain<R = unknown> extends Signature<R, AsyncResult<R>> {
     const chainOption = Array.isArray(rest.chain) ? [...(rest.chain as SigLike[]), ...tasks] : tasks;
     const applied = await first.applyAsync([], {}, { ...rest, chain: chainOption });
     return tasks.length === 0 ? applied : results[0]!;
+  }
+
+  /**
+   * Run the steps one after the other in this process (Celery's `_chain.apply`): each step's
+   * `apply()` gets the previous result as first argument; returns the last step's result, whose
+   * `parent` is the previous one's. The chain's options go to every step, its id to the last.
+   */
+  override async apply(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
+    const { task_id: taskId, link, ...opts } = { ...this.options, ...normalizeOptions(options) };
+    const partial = args.length > 0 && !this.immutable ? [...args, ...this.args] : this.args;
+    if (this.tasks.length === 0) throw new ConfigurationError('cannot apply an empty chain');
+    let last: (ResultLike & { get(): Promise<unknown> }) | undefined;
+    for (const [i, t] of this.tasks.entries()) {
+      const step = i === 0 ? Signature.fromDict(t, this.app).clone(partial, kwargs) : Signature.fromDict(t, this.app).clone();
+      const isLast = i === this.tasks.length - 1;
+      const stepOptions = isLast ? { ...opts, ...(taskId !== undefined ? { task_id: taskId } : {}), ...(link !== undefined ? { link } : {}) } : opts;
+      const res = (await step.apply(last ? [await last.get()] : [], {}, stepOptions)) as typeof last & ResultLike;
+      res.parent = last;
+      last = res;
+    }
+    return last as never;
   }
 
   /** task_always_eager: run the steps one after the other in this process. */

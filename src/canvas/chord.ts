@@ -10,7 +10,7 @@ import type { AsyncResult } from '../app/result.ts';
 import { Group } from './group.ts';
 import { normalizeOptions, type SigOptions, type SignatureOptions } from './options.ts';
 import { GroupResult } from './result-group.ts';
-import { type AnySignature, type FreezeOptions, type HandleOf, primitives, type ResultLike, type ResultOf, Signature, type SigLike } from './signature.ts';
+import { type AnySignature, type ApplyOptions, type FreezeOptions, type HandleOf, primitives, type ResultLike, type ResultOf, Signature, type SigLike } from './signature.ts';
 
 export class Chord<R = unknown> extends Signature<R, AsyncResult<R>> {
   constructor(header: SigLike[] | SigLike, body: SigLike | null, options: SigOptions = {}, app?: Celery) {
@@ -96,6 +96,25 @@ export class Chord<R = unknown> extends Signature<R, AsyncResult<R>> {
     }
     const { task_id: taskId, ...merged } = { ...this.options, ...opts };
     return this.run(app, header, body, partial, taskId as string | undefined, merged);
+  }
+
+  /**
+   * Run in this process (Celery's `_chord.apply`): the header's `apply()`, then the body's with the
+   * list of header results (`propagate: false` passes a failed part's error on instead of throwing).
+   */
+  override async apply(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions & { propagate?: boolean } = {}): Promise<AsyncResult<R>> {
+    const app = this.requireApp();
+    const partial = args.length > 0 && !this.immutable ? [...args, ...this.args] : this.args;
+    const body = Signature.fromDict((kwargs.body as SigLike | undefined) ?? this.body, app).clone();
+    const header = this.header instanceof Group ? this.header.clone() : new Group(this.header, {}, app);
+    const passed = options.throw === undefined ? {} : { throw: options.throw };
+    const headerResult = await header.apply(partial, {}, passed);
+    const values = await headerResult.get({ propagate: options.propagate ?? true });
+    const bodyResult = (await body.apply([values], {}, passed)) as ResultLike;
+    let node: ResultLike = bodyResult;
+    while (node.parent) node = node.parent;
+    node.parent = headerResult;
+    return bodyResult as AsyncResult<R>;
   }
 
   /** Celery's `_chord.run`. */

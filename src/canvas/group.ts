@@ -8,7 +8,7 @@ import type { Celery } from '../app/celery.ts';
 import { currentTask } from '../app/publish.ts';
 import { normalizeOptions, type SigOptions, type SignatureOptions } from './options.ts';
 import { type AnyResult, GroupResult } from './result-group.ts';
-import { type AnySignature, chordSizeOf, type FreezeOptions, type HandleOf, primitives, type ResultOf, Signature, type SigLike } from './signature.ts';
+import { type AnySignature, type ApplyOptions, chordSizeOf, type FreezeOptions, type HandleOf, primitives, type ResultOf, Signature, type SigLike } from './signature.ts';
 
 export class Group<R extends unknown[] = unknown[]> extends Signature<R, GroupResult<R>> {
   constructor(tasks: SigLike[], options: SigOptions = {}, app?: Celery) {
@@ -85,6 +85,39 @@ export class Group<R extends unknown[] = unknown[]> extends Signature<R, GroupRe
     }
     this.tasks = members;
     return [o.task_id as string, results];
+  }
+
+  /**
+   * Increasing countdowns for the members: `start`, `start + step`, … up to `stop` (then `stop`
+   * again), exactly as Celery's `group.skew` (kombu's `fxrange` with repeatlast). Returns the group.
+   */
+  skew(start = 1.0, stop: number | null = null, step = 1.0): this {
+    let cur = start;
+    for (const task of this.tasks) {
+      // As fxrange: `not stop` means no end (so a stop of 0 does too).
+      if (!stop || cur <= stop) {
+        task.set({ countdown: cur });
+        cur += step;
+      } else {
+        task.set({ countdown: cur - step });
+      }
+    }
+    return this;
+  }
+
+  /**
+   * Run every member in this process, one after the other (Celery's `group.apply`): a GroupResult
+   * of their EagerResults (chains and chords in the group give their own results).
+   */
+  override async apply(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<GroupResult<R>> {
+    const app = this.requireApp();
+    if (this.tasks.length === 0) return this.freeze();
+    const { task_id: taskId, ...rest } = { ...this.options, ...normalizeOptions(options) };
+    const gid = typeof taskId === 'string' ? taskId : randomUUID();
+    rest.group_id = gid;
+    const results: AnyResult[] = [];
+    for (const [sig] of this.prepared(this.tasks, gid, (rest.root_id as string | null) ?? undefined)) results.push((await sig.apply(args, kwargs, rest)) as AnyResult);
+    return new GroupResult<R>(gid, results, app);
   }
 
   override async applyAsync(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: SignatureOptions = {}): Promise<GroupResult<R>> {

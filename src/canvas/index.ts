@@ -1,5 +1,5 @@
 /** Canvas: Celery's workflow primitives, wire-compatible with Python Celery 5.2. */
-export { Signature, signature, chordSizeOf, type SigLike, type AnySignature, type FreezeOptions, type ResultLike, type ResultOf } from './signature.ts';
+export { Signature, signature, chordSizeOf, type ApplyOptions, type SigLike, type AnySignature, type FreezeOptions, type ResultLike, type ResultOf } from './signature.ts';
 export type { SignatureOptions, SigOptions } from './options.ts';
 export { Chain, chain, prepareSteps } from './chain.ts';
 export { Group, group } from './group.ts';
@@ -10,3 +10,4 @@ export { ChordError } from './errors.ts';
 export { chordPartOf, onChordPartReturn } from './chord-part.ts';
 export { callErrbacks } from './errbacks.ts';
 export { replaceTask } from './replace.ts';
+export { addToChord, addToChordOf } from './add-to-chord.ts';

@@ -12,7 +12,7 @@ import type { SignatureDict } from '../protocol/task-message.ts';
 import { Group } from './group.ts';
 import { normalizeOptions, publishOptions, type SigOptions, type SignatureOptions } from './options.ts';
 import type { GroupResult } from './result-group.ts';
-import { type AnySignature, Signature, type SigLike } from './signature.ts';
+import { type AnySignature, type ApplyOptions, Signature, type SigLike } from './signature.ts';
 
 /*
  * Celery 5.2 registers these classes but does not set their subtask_type: their dicts say null,
@@ -73,6 +73,11 @@ export class Chunks<R = unknown> extends Signature<R[][], GroupResult<R[][]>> {
     const parts: XStarmap[] = [];
     for (let i = 0; i < it.length; i += n) parts.push(new XStarmap(this.kwargs.task as AnySignature, it.slice(i, i + n), {}, this.resolveApp()));
     return new Group<R[][]>(parts, {}, this.resolveApp());
+  }
+
+  /** The group of starmaps, run in this process. */
+  override apply(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<GroupResult<R[][]>> {
+    return this.group().apply(args, kwargs, { ...this.options, ...normalizeOptions(options) });
   }
 
   override applyAsync(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: SignatureOptions = {}): Promise<GroupResult<R[][]>> {

@@ -6,12 +6,16 @@
 import { randomUUID } from 'node:crypto';
 import type { CallOptions } from '../app/call-options.ts';
 import type { Celery } from '../app/celery.ts';
+import type { EagerOptions } from '../app/eager.ts';
 import { AsyncResult, type ResultNode } from '../app/result.ts';
 import { ConfigurationError } from '../errors.ts';
 import { pyRepr } from '../protocol/repr.ts';
 import type { SignatureDict } from '../protocol/task-message.ts';
 import type { Chain } from './chain.ts';
 import { copyOptions, normalizeOptions, plainSignature, publishOptions, type SigOptions, type SignatureOptions } from './options.ts';
+
+/** Options of `apply()`: the calling options, and `throw` (Celery's `Task.apply(throw=...)`). */
+export type ApplyOptions = SignatureOptions & { throw?: boolean };
 
 /** A signature object or its dict form. */
 export type SigLike = AnySignature | SignatureDict;
@@ -191,6 +195,24 @@ export class Signature<R = unknown, H extends ResultLike = AsyncResult<R>> {
     const app = this.requireApp();
     // Signatures given as arguments travel as their dicts.
     return (await app.sendTask<R>(this.task, plain(a) as unknown[], plain(k) as Record<string, unknown>, publishOptions(o) as CallOptions)) as unknown as H;
+  }
+
+  /**
+   * Run in this process and wait for it (Celery's `Signature.apply`, i.e. `task.apply()`): partial
+   * args, kwargs and options merge as for applyAsync; the task must be registered in this app.
+   * Options used: taskId (a frozen signature keeps its id), link, linkError, headers, time limits,
+   * and `throw` (re-throw the task's error; default taskEagerPropagates). Returns an EagerResult.
+   */
+  async apply(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<H> {
+    const opts = normalizeOptions(options);
+    const [a, k, o] = hasAny(args, kwargs, opts) ? this.merge(args, kwargs, opts) : [this.args, this.kwargs, this.options];
+    const app = this.requireApp();
+    const p = publishOptions(o);
+    const eager: EagerOptions = {
+      taskId: p.taskId, link: p.link, linkError: p.linkError, headers: p.headers, timeLimit: p.timeLimit, softTimeLimit: p.softTimeLimit,
+      retries: p.retries, throw: typeof o.throw === 'boolean' ? o.throw : undefined,
+    };
+    return (await app.applyEager<R>(app.getTask(this.task), plain(a) as unknown[], plain(k) as Record<string, unknown>, eager)) as unknown as H;
   }
 
   /** Celery's `_merge`: immutable signatures ignore partial args and kwargs, never options. */

@@ -36,3 +36,9 @@ export const countedSum = app.task('c.counted_sum', (values: number[]) => {
 export const collect = app.task('c.collect', (values: unknown[]) => values);
 
 export const replaceWithChain = app.task({ name: 'c.replace_chain', bind: true }, (self, x: number) => self.replace(chain(add.s(x, 1), mul.s(10))));
+
+/** A chord part that adds `add(v, 0)` to its chord for each v (Celery's `self.add_to_chord`). */
+export const extend = app.task({ name: 'c.extend', bind: true }, async (self, own: number, values: number[]) => {
+  for (const v of values) await self.addToChord(add.s(v, 0));
+  return own;
+});

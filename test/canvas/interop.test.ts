@@ -31,6 +31,26 @@ const fail = app.task('js.fail', (what: unknown) => {
   throw new RangeError(`bad ${String(what)}`);
 });
 const py = (name: string, ...args: unknown[]) => signature(`py.${name}`, args, {}, {}, app);
+/** A chord part that adds `<lang>.add(v, 0)` to its chord for each [lang, v] (as py.extend). */
+const extend = app.task({ name: 'js.extend', bind: true }, async (self, own: number, added: [string, number][]) => {
+  for (const [lang, v] of added) await self.addToChord(signature(`${lang}.add`, [v, 0], {}, {}, app));
+  return own;
+});
+
+// result_chord_ordered off (a result backend transport option, as in Celery): parts in completion order.
+const unordered = new Celery('jscanvas-unordered', {
+  broker: BROKER, backend: BACKEND, taskRoutes: { 'jsu.*': { queue: 'jsu' } }, resultBackendTransportOptions: { result_chord_ordered: false },
+});
+const slow = unordered.task('jsu.slow', async (x: number, ms: number) => {
+  await new Promise((res) => setTimeout(res, ms));
+  return x;
+});
+const uCollect = unordered.task('jsu.collect', (values: unknown[]) => values);
+const uExtend = unordered.task({ name: 'jsu.extend', bind: true }, async (self, own: number, v: number) => {
+  await self.addToChord(slow.s(v, 300));
+  return own;
+});
+let unorderedWorker: Worker | undefined;
 
 let worker: Worker | undefined;
 let python: ChildProcess | undefined;
@@ -78,12 +98,14 @@ function pythonReadsError(taskId: string): Promise<string> {
 beforeAll(async () => {
   await flush();
   worker = await startTestWorker(app, { queues: ['js'], concurrency: 20 });
+  unorderedWorker = await startTestWorker(unordered, { queues: ['jsu'], concurrency: 10 });
   await startPythonWorker();
 }, 60_000);
 
 afterAll(async () => {
   await stopPythonWorker();
   await worker?.shutdown();
+  await unorderedWorker?.shutdown();
   await flush();
 }, 60_000);
 
@@ -184,6 +206,64 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
     const saved = await GroupResult.restore(app, out['group-of-chains']!.id);
     expect(await saved!.get(TIMEOUT)).toEqual([4, 12]);
   }, 120_000);
+
+  it('addToChord in a celeriac part adds celeriac and Python tasks; the body gets every result', async () => {
+    const r = await chord([add.s(1, 1), extend.s(5, [['js', 10], ['py', 20]]), py('add', 2, 2)], collect.s()).applyAsync();
+    const values = (await r.get(TIMEOUT)) as number[];
+    // As Celery: the added tasks share the adding part's group_index (ordered by member in the zset).
+    expect([values[0], values[4]]).toEqual([2, 4]);
+    expect(values.slice(1, 4).sort((a, b) => a - b)).toEqual([5, 10, 20]);
+    const backend = new Redis({ host: '127.0.0.1', port: 6379, db: 8, lazyConnect: true });
+    const gid = r.parent!.id;
+    expect(await backend.exists(...['.j', '.s', '.t'].map((x) => `celery-taskset-meta-${gid}${x}`))).toBe(0);
+    backend.disconnect();
+  });
+
+  it('Python\'s self.add_to_chord in a Python part adds a celeriac task; a Python body, and a celeriac one', async () => {
+    const r = await chord([py('extend', 5, [['js', 10], ['js', 11]]), add.s(1, 1)], py('collect')).applyAsync();
+    const values = (await r.get(TIMEOUT)) as number[];
+    expect(values[3]).toBe(2);
+    expect(values.slice(0, 3).sort((a, b) => a - b)).toEqual([5, 10, 11]);
+    const r2 = await chord([add.s(1, 1), py('extend', 7, [['py', 30], ['js', 31]])], xsum.s()).applyAsync();
+    expect(await r2.get(TIMEOUT)).toBe(2 + 7 + 30 + 31);
+  });
+
+  it('celeriac\'s addToChord writes what Python\'s add_to_chord writes (INCRBY .t 1), the parts then the same commands', async () => {
+    type Cmd = string[];
+    const monitor = await new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true }).monitor();
+    const seen: Cmd[] = [];
+    monitor.on('monitor', (_time: string, args: string[], _source: string, database: string) => {
+      if (database === '8' && args[1]?.startsWith('celery-taskset-meta-')) seen.push(args);
+    });
+    const shapes: string[][] = [];
+    try {
+      for (const part of [extend.s(5, [['js', 10]]), py('extend', 5, [['js', 10]])]) {
+        const r = await chord([add.s(1, 1), part, add.s(2, 2)], collect.s()).applyAsync();
+        expect(((await r.get(TIMEOUT)) as number[]).sort((a, b) => a - b)).toEqual([2, 4, 5, 10]);
+        await new Promise((res) => setTimeout(res, 200));
+        const gid = r.parent!.id;
+        // Command and key (gid abstracted), arguments but for ZADD's member and the size's value.
+        shapes.push(seen.filter((c) => c[1]!.includes(gid)).map(([name, key, ...rest]) => {
+          const cmd = name!.toUpperCase();
+          const args = cmd === 'ZADD' ? [rest[0]] : /^(SETEX|PUBLISH|SET)$/.test(cmd) ? [] : rest;
+          return [cmd, key!.replace(gid, '<gid>'), ...args].join(' ');
+        }).sort());
+      }
+    } finally {
+      monitor.disconnect();
+    }
+    expect(shapes[0]).toContain('INCRBY celery-taskset-meta-<gid>.t 1');
+    expect(shapes[0]!.filter((x) => x.startsWith('ZADD'))).toEqual(['ZADD celery-taskset-meta-<gid>.j 0', 'ZADD celery-taskset-meta-<gid>.j 1', 'ZADD celery-taskset-meta-<gid>.j 1', 'ZADD celery-taskset-meta-<gid>.j 2']);
+    expect(shapes[0]).toEqual(shapes[1]);
+  });
+
+  it('result_chord_ordered false: the body gets the results in completion order, added tasks included', async () => {
+    const r = await chord([slow.s(0, 600), slow.s(1, 300), slow.s(2, 0)], uCollect.s()).applyAsync();
+    expect(await r.get(TIMEOUT)).toEqual([2, 1, 0]);
+    // The adding part at once, then 2 (150 ms), the added task (300 ms), 0 (900 ms).
+    const r2 = await chord([slow.s(0, 900), uExtend.s(1, 9), slow.s(2, 150)], uCollect.s()).applyAsync();
+    expect(await r2.get(TIMEOUT)).toEqual([1, 2, 9, 0]);
+  });
 
   it('a group saved by celeriac is restored by Python', async () => {
     const r = await group(add.s(1, 1), py('add', 2, 2)).applyAsync();

@@ -70,6 +70,15 @@ describe('chords between worker processes (SQLite)', () => {
     expect((err as TaskError).excType).toBe('ChordError');
   });
 
+  it('addToChord between processes: every added task is counted once, the body gets all results', async () => {
+    const header = Array.from({ length: 20 }, (_, i) => (i % 4 === 0 ? t.extend.s(1000 + i, [i, 100 + i]) : t.add.s(i, 0)));
+    const r = await chord(header, t.collect.s()).applyAsync();
+    const values = (await r.get({ timeout: 60 })) as number[];
+    const added = [0, 4, 8, 12, 16].flatMap((i) => [i, 100 + i]);
+    const own = Array.from({ length: 20 }, (_, i) => (i % 4 === 0 ? 1000 + i : i));
+    expect([...values].sort((a, b) => a - b)).toEqual([...own, ...added].sort((a, b) => a - b));
+  });
+
   it('replace in another process: the original id gets the replacement’s result', async () => {
     expect(await (await t.replaceWithChain.delay(4)).get({ timeout: 30 })).toBe(50);
   });

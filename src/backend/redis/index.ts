@@ -15,9 +15,10 @@
  * the value still equals the one the caller saw, so no update between reading and waiting is lost.
  */
 import { Redis } from 'ioredis';
+import { ConfigurationError } from '../../errors.ts';
 import { type LineLogger, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, closeClient, redisOptions, transientError } from '../../transport/redis/connection.ts';
 import type { ChordPart, ChordProgress, KeyValueStore, KeyValueStoreOptions } from '../types.ts';
-import { addChordPart, chordParts, deleteChord } from './chord.ts';
+import { addChordPart, addToChord, chordParts, deleteChord } from './chord.ts';
 
 export class RedisStore implements KeyValueStore {
   readonly url: string;
@@ -33,12 +34,15 @@ export class RedisStore implements KeyValueStore {
   private readonly retry: RetryPolicy;
   private readonly log: LineLogger;
   private closed = false;
+  /** Celery's `result_chord_ordered` transport option: chord results in header order (a zset), else in completion order (a list). */
+  private readonly chordOrdered: boolean;
 
   constructor(url: URL, options: KeyValueStoreOptions = {}) {
     const opts = mergeOptions(url, options);
     this.url = maskUrl(url);
     const connection = redisOptions(url, opts);
     this.retry = retryPolicy(opts.retry_policy);
+    this.chordOrdered = booleanOption('result_chord_ordered', opts.result_chord_ordered, true);
     this.log = lineLogger(opts.logger);
     const outage = new OutageLog(`redis result backend ${this.url}`, this.log);
     this.client = outage.watch(new Redis(connection));
@@ -115,11 +119,15 @@ export class RedisStore implements KeyValueStore {
 
   /** Chords join as Celery's RedisBackend does (src/backend/redis/chord.ts). */
   addChordPart(groupId: string, part: ChordPart, ttlSeconds: number | null): Promise<ChordProgress> {
-    return addChordPart(this.client, groupId, part, ttlSeconds);
+    return addChordPart(this.client, groupId, part, ttlSeconds, this.chordOrdered);
   }
 
   chordParts(groupId: string): Promise<string[]> {
-    return chordParts(this.client, groupId);
+    return chordParts(this.client, groupId, this.chordOrdered);
+  }
+
+  addToChord(groupId: string): Promise<void> {
+    return addToChord(this.client, groupId);
   }
 
   deleteChord(groupId: string): Promise<void> {
@@ -214,6 +222,14 @@ function retryPolicy(option: unknown): RetryPolicy {
   return { maxRetries: num('max_retries', 20), start: num('interval_start', 0), step: num('interval_step', 1), max: num('interval_max', 1) };
 }
 
+
+function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined || value === null || value === '') return fallback;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && /^(true|1|yes|on)$/i.test(value)) return true;
+  if (typeof value === 'string' && /^(false|0|no|off)$/i.test(value)) return false;
+  throw new ConfigurationError(`redis result backend option ${name} must be true or false, not ${JSON.stringify(value)}`);
+}
 
 async function check(replies: Promise<[Error | null, unknown][] | null>): Promise<[Error | null, unknown][]> {
   const r = (await replies) ?? [];

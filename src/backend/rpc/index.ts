@@ -130,6 +130,10 @@ export class RpcBackend implements ResultBackend {
     this.ensureChordsAllowed();
   }
 
+  async addToChord(): Promise<void> {
+    this.ensureChordsAllowed();
+  }
+
   async addChordPart(): Promise<ChordProgress> {
     return this.ensureChordsAllowed();
   }

@@ -33,3 +33,11 @@ def fail(what):
 @app.task(name='py.collect')
 def collect(values):
     return values
+
+
+@app.task(name='py.extend', bind=True)
+def extend(self, own, added):
+    """A chord part that adds `<lang>.add(v, 0)` to its chord for each [lang, v] in added."""
+    for lang, v in added:
+        self.add_to_chord(app.signature('%s.add' % lang, (v, 0)))
+    return own
