@@ -8,6 +8,7 @@ import type { SignatureDict, TaskRequest } from '../protocol/task-message.ts';
 import type { CallOptions } from './call-options.ts';
 import type { Celery } from './celery.ts';
 import { AsyncResult, type ResultSource } from './result.ts';
+import { RunAbort } from './run-abort.ts';
 import type { Task } from './task.ts';
 import { traceTask } from './trace.ts';
 
@@ -38,7 +39,7 @@ export async function runEager(app: Celery, task: Task, args: unknown[], kwargs:
       headers: options.headers ?? {},
     };
     const outcome = await traceTask(app, task, req, {
-      hostname: os.hostname(), deliveryInfo: null, queue: null, eager: true, abort: new AbortController(), backend,
+      hostname: os.hostname(), deliveryInfo: null, queue: null, eager: true, abort: new RunAbort(), backend,
     });
     switch (outcome.state) {
       case 'RETRY':

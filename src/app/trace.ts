@@ -2,12 +2,14 @@ import type { ResultBackend } from '../backend/result-backend.ts';
 import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from '../errors.ts';
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
+import type { TaskState } from '../protocol/states.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
 import { addToChordOf, chordPartOf, onChordPartReturn, replaceTask } from '../canvas/index.ts';
 import { applyCallbacks, applyFailure } from './callbacks.ts';
 import type { Celery } from './celery.ts';
 import type { RequestContext, RetryOptions, TaskContext } from './context.ts';
 import { currentTask, type TaskScope } from './publish.ts';
+import type { RunAbort } from './run-abort.ts';
 import { backoffDelay, republishForRetry } from './retry.ts';
 import type { Task } from './task.ts';
 
@@ -21,7 +23,7 @@ export interface TraceEnv {
    * The run's controller: the worker aborts it on revoke-with-terminate or cold shutdown, and
    * the time limits abort it too. Its signal is the task's `self.signal`.
    */
-  abort: AbortController;
+  abort: RunAbort;
   /** Where states are stored; undefined when the app has no result backend. */
   backend: ResultBackend | undefined;
 }
@@ -51,22 +53,11 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
   const opts = task.options;
   const store = env.backend && !(req.ignoreResult || opts.ignoreResult) ? env.backend : undefined;
   const abort = env.abort;
-  const [hard, soft] = [req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit, req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit];
-  const timers: NodeJS.Timeout[] = [];
-  const request: RequestContext = { ...req, task: req.name, hostname: env.hostname, deliveryInfo: env.deliveryInfo, isEager: env.eager };
+  const hard = req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit;
+  const soft = req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit;
   const storeOpts: StoreOpts = { groupId: req.group, parentId: req.parentId, children: scope.children, replyTo: req.replyTo, correlationId: req.correlationId };
-
-  const context: TaskContext = {
-    name: task.name,
-    request,
-    signal: abort.signal,
-    retry: (options: RetryOptions = {}) => retry(app, task, req, env, options),
-    updateState: async (state, meta) => {
-      await env.backend?.storeResult(req.id, meta ?? null, state, storeOpts);
-    },
-    replace: (sig) => replaceTask(app, req, env.eager, sig),
-    addToChord: addToChordOf(app, req),
-  };
+  let softTimer: NodeJS.Timeout | undefined;
+  let hardTimer: NodeJS.Timeout | undefined;
 
   let result: unknown;
   let runtime: number;
@@ -74,33 +65,85 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
     if (store && (opts.trackStarted ?? app.conf.taskTrackStarted)) {
       await store.storeResult(req.id, { pid: process.pid, hostname: env.hostname }, 'STARTED', storeOpts);
     }
-    const args = Object.keys(req.kwargs).length > 0 ? [...req.args, req.kwargs] : req.args;
-    const running = Promise.resolve().then(() => (opts.bind ? task.fn(context, ...args) : task.fn(...args)));
-    if (soft) timers.push(setTimeout(() => abort.abort(new SoftTimeLimitExceeded(`soft time limit (${soft} s) exceeded`)), soft * 1000));
-    const contenders: Promise<unknown>[] = [running, revokedWhileRunning(abort.signal)];
-    if (hard) {
-      contenders.push(new Promise<never>((_, reject) => {
-        timers.push(setTimeout(() => {
-          const err = new TimeLimitExceeded(`TimeLimitExceeded(${hard})`);
-          abort.abort(err);
-          reject(err);
-        }, hard * 1000));
-      }));
+    const args = hasKeys(req.kwargs) ? [...req.args, req.kwargs] : req.args;
+    const value = opts.bind ? task.fn(new BoundContext(app, task, req, env, storeOpts), ...args) : task.fn(...args);
+    // A synchronous task has finished here; only a pending promise can be stopped while it runs.
+    if (isThenable(value)) {
+      const stopped = new Promise<never>((_, reject) => {
+        abort.onAbort((reason) => {
+          if (reason instanceof TaskRevokedError || reason instanceof TimeLimitExceeded) reject(reason);
+        });
+      });
+      if (soft) softTimer = setTimeout(() => abort.abort(new SoftTimeLimitExceeded(`soft time limit (${soft} s) exceeded`)), soft * 1000);
+      if (hard) hardTimer = setTimeout(() => abort.abort(new TimeLimitExceeded(`TimeLimitExceeded(${hard})`)), hard * 1000);
+      result = await Promise.race([value, stopped]);
+    } else {
+      result = value;
     }
-    const limited = Promise.race(contenders);
-    result = await limited;
     runtime = (performance.now() - started) / 1000;
     // Callbacks first, so that the stored result lists them as children (as Celery does).
-    await applyCallbacks(app, req, result);
+    if (req.embed.callbacks?.length || req.embed.chain?.length) await applyCallbacks(app, req, result);
     await store?.storeResult(req.id, result, 'SUCCESS', storeOpts);
   } catch (error) {
     return handleError(app, task, req, env, error, started, store, storeOpts);
   } finally {
-    for (const t of timers) clearTimeout(t);
+    clearTimeout(softTimer);
+    clearTimeout(hardTimer);
   }
   // A chord part counts even when its result is not stored (Celery's mark_as_done).
   if (req.embed.chord && env.backend) await onChordPartReturn(app, env.backend, chordPartOf(req), 'SUCCESS', result);
   return { state: 'SUCCESS', result, runtime };
+}
+
+/** Celery's bound `self`: made only for tasks with `bind: true`. */
+class BoundContext implements TaskContext {
+  private requestContext: RequestContext | undefined;
+
+  constructor(
+    private readonly app: Celery,
+    private readonly task: Task,
+    private readonly req: TaskRequest,
+    private readonly env: TraceEnv,
+    private readonly storeOpts: StoreOpts,
+  ) {}
+
+  get name(): string {
+    return this.task.name;
+  }
+
+  get request(): RequestContext {
+    const { req, env } = this;
+    return (this.requestContext ??= { ...req, task: req.name, hostname: env.hostname, deliveryInfo: env.deliveryInfo, isEager: env.eager });
+  }
+
+  get signal(): AbortSignal {
+    return this.env.abort.signal;
+  }
+
+  retry(options: RetryOptions = {}): Promise<never> {
+    return retry(this.app, this.task, this.req, this.env, options);
+  }
+
+  async updateState(state: TaskState, meta?: unknown): Promise<void> {
+    await this.env.backend?.storeResult(this.req.id, meta ?? null, state, this.storeOpts);
+  }
+
+  replace(sig: Parameters<typeof replaceTask>[3]): Promise<never> {
+    return replaceTask(this.app, this.req, this.env.eager, sig);
+  }
+
+  get addToChord(): TaskContext['addToChord'] {
+    return addToChordOf(this.app, this.req);
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 async function handleError(
@@ -153,15 +196,4 @@ async function retry(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, o
   if (env.eager) throw new Retry(`Retry in ${countdown}s`, options.exc, when);
   await republishForRetry(app, req, env.queue, { ...options, eta: when });
   throw new Retry(`Retry in ${countdown}s`, options.exc, when);
-}
-
-/** Rejects when the task is revoked with terminate: its result is REVOKED, whatever it does next. */
-function revokedWhileRunning(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    const check = () => {
-      if (signal.reason instanceof TaskRevokedError) reject(signal.reason);
-    };
-    if (signal.aborted) check();
-    else signal.addEventListener('abort', check, { once: true });
-  });
 }

@@ -6,10 +6,11 @@ import { EncodeError } from '../errors.ts';
  * only when non-zero). Byte-compatible with what a Python client sends.
  */
 export function dumps(value: unknown): string {
-  return write(value, new Set());
+  return write(value, []);
 }
 
-function write(value: unknown, seen: Set<object>): string {
+/** `open`: the arrays and objects being written, outermost first (a short list: a linear scan beats a Set). */
+function write(value: unknown, open: object[]): string {
   if (value === null || value === undefined) return 'null';
   switch (typeof value) {
     case 'string':
@@ -30,24 +31,30 @@ function write(value: unknown, seen: Set<object>): string {
   if (Buffer.isBuffer(obj) || obj instanceof Uint8Array) {
     throw new EncodeError('Object of type bytes is not JSON serializable: encode binary data (e.g. base64) before sending it');
   }
-  if (seen.has(obj)) throw new EncodeError('Circular reference detected');
-  seen.add(obj);
+  if (open.includes(obj)) throw new EncodeError('Circular reference detected');
+  open.push(obj);
   try {
-    if (Array.isArray(obj) || obj instanceof Set) {
-      return '[' + Array.from(obj as Iterable<unknown>, (v) => write(v, seen)).join(', ') + ']';
+    if (Array.isArray(obj)) {
+      let out = '[';
+      for (let i = 0; i < obj.length; i++) out += (i === 0 ? '' : ', ') + write(obj[i], open);
+      return out + ']';
     }
+    if (obj instanceof Set) return write([...obj], open);
     if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
-      return write((obj as { toJSON(): unknown }).toJSON(), seen);
+      return write((obj as { toJSON(): unknown }).toJSON(), open);
     }
-    const entries = obj instanceof Map ? [...obj.entries()] : Object.entries(obj);
-    const parts: string[] = [];
-    for (const [k, v] of entries) {
-      if (v === undefined) continue;
-      parts.push(quote(String(k)) + ': ' + write(v, seen));
+    let out = '';
+    if (obj instanceof Map) {
+      for (const [k, v] of obj) if (v !== undefined) out += (out ? ', ' : '') + quote(String(k)) + ': ' + write(v, open);
+    } else {
+      for (const k in obj) {
+        const v = (obj as Record<string, unknown>)[k];
+        if (v !== undefined && Object.hasOwn(obj, k)) out += (out ? ', ' : '') + quote(k) + ': ' + write(v, open);
+      }
     }
-    return '{' + parts.join(', ') + '}';
+    return '{' + out + '}';
   } finally {
-    seen.delete(obj);
+    open.pop();
   }
 }
 
@@ -69,9 +76,14 @@ export function pyNumber(n: number): string {
 
 const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
 
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+// eslint-disable-next-line no-control-regex
+const TO_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/g;
+
 function quote(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return '"' + s.replace(/["\\\u0000-\u001f\u007f-\uffff]/g, (c) => ESCAPES[c] ?? '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) + '"';
+  if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
+  return '"' + s.replace(TO_ESCAPE, (c) => ESCAPES[c] ?? '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) + '"';
 }
 
 /** Python's `datetime.isoformat()` of an aware UTC datetime, with "+00:00" written as "Z" (kombu 5.2). */

@@ -10,10 +10,10 @@ export class RateLimits {
     else this.buckets.set(taskName, { rate: perSecond, tokens: 1, last: Date.now(), queue: Promise.resolve() });
   }
 
-  /** Resolves when a task of this name may start. */
-  wait(taskName: string): Promise<void> {
+  /** Resolves when a task of this name may start; null when the name has no limit. */
+  wait(taskName: string): Promise<void> | null {
     const b = this.buckets.get(taskName);
-    if (!b) return Promise.resolve();
+    if (!b) return null;
     b.queue = b.queue.then(async () => {
       for (;;) {
         const now = Date.now();

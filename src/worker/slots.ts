@@ -9,6 +9,13 @@ export class Slots {
     return this.used;
   }
 
+  /** Take a free slot now if there is one (and nobody waits for it). */
+  tryAcquire(): boolean {
+    if (this.used >= this.size || this.waiters.length > 0) return false;
+    this.used++;
+    return true;
+  }
+
   acquire(): Promise<void> {
     if (this.used < this.size) {
       this.used++;

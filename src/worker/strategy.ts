@@ -1,4 +1,5 @@
 import type { Celery } from '../app/celery.ts';
+import { RunAbort } from '../app/run-abort.ts';
 import type { Task } from '../app/task.ts';
 import { traceTask } from '../app/trace.ts';
 import { chordPartOf, onChordPartReturn } from '../canvas/index.ts';
@@ -21,7 +22,7 @@ export interface Held {
   task: Task;
   state: 'scheduled' | 'reserved' | 'active';
   acked: boolean;
-  abort: AbortController;
+  abort: RunAbort;
   timer?: NodeJS.Timeout;
   /** Unix seconds when it started running. */
   timeStart: number | null;
@@ -73,7 +74,7 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
     await settle(env, delivery, () => delivery.reject(false, err.message));
     return;
   }
-  const held: Held = { delivery, request, task, state: 'reserved', acked: false, abort: new AbortController(), timeStart: null };
+  const held: Held = { delivery, request, task, state: 'reserved', acked: false, abort: new RunAbort(), timeStart: null };
   env.held.add(held);
   if (LEVELS[env.log.level] <= LEVELS.INFO) env.log.info(`Task ${request.name}[${request.id}] received`, { taskId: request.id, task: request.name });
   env.events?.task('task-received', {
@@ -90,8 +91,9 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
     if (!env.held.has(held)) return; // given back by a shutdown while waiting
     held.state = 'reserved';
   }
-  await env.rateLimits.wait(task.name);
-  await env.slots.acquire();
+  const limited = env.rateLimits.wait(task.name);
+  if (limited) await limited;
+  if (!env.slots.tryAcquire()) await env.slots.acquire();
   try {
     if (env.held.has(held)) await execute(env, held);
   } finally {

@@ -1,7 +1,8 @@
 /**
  * The Redis result store, as Celery's RedisBackend (`celery/backends/redis.py`): `set` is
- * SETEX (or SET without expiry) and PUBLISH on a channel named like the key (no DB prefix) in a
- * MULTI, shared by the writes of one event-loop turn, so Python clients subscribed to `celery-task-meta-<id>` wake at once, and so do we.
+ * SETEX (or SET without expiry) and PUBLISH on a channel named like the key (no DB prefix),
+ * atomically, so Python clients subscribed to `celery-task-meta-<id>` wake at once, and so do
+ * we. The writes of one event-loop turn share one script run (STORE_MANY).
  * URLs and connection options: see src/transport/redis/connection.ts (same schemes; sentinel
  * needs `?master_name=`).
  *
@@ -15,7 +16,7 @@
  * the value still equals the one the caller saw, so no update between reading and waiting is lost.
  */
 import { Redis } from 'ioredis';
-import { ConfigurationError } from '../../errors.ts';
+import { booleanOption } from '../../transport/redis/keys.ts';
 import { type LineLogger, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, closeClient, redisOptions, transientError } from '../../transport/redis/connection.ts';
 import type { ChordPart, ChordProgress, KeyValueStore, KeyValueStoreOptions } from '../types.ts';
 import { addChordPart, addToChord, chordParts, deleteChord } from './chord.ts';
@@ -46,6 +47,7 @@ export class RedisStore implements KeyValueStore {
     this.log = lineLogger(opts.logger);
     const outage = new OutageLog(`redis result backend ${this.url}`, this.log);
     this.client = outage.watch(new Redis(connection));
+    this.client.defineCommand('celeriacStoreMany', { lua: STORE_MANY });
     this.openSubscriber = () => outage.watch(new Redis({ ...connection, maxRetriesPerRequest: 1 }));
   }
 
@@ -74,13 +76,8 @@ export class RedisStore implements KeyValueStore {
     const { maxRetries, start, step, max } = this.retry;
     for (let retries = 0; ; retries++) {
       try {
-        const replies = (await this.writeBatch(batch)) ?? [];
-        // Replies come in pairs (SET, PUBLISH) per write; an error fails only its own write.
-        batch.forEach((w, i) => {
-          const err = replies[2 * i]?.[0] ?? replies[2 * i + 1]?.[0];
-          if (err) w.reject(err);
-          else w.resolve();
-        });
+        await this.writeBatch(batch);
+        for (const w of batch) w.resolve();
         return;
       } catch (err) {
         if (this.closed || !transientError(err) || retries >= maxRetries) {
@@ -94,15 +91,14 @@ export class RedisStore implements KeyValueStore {
     }
   }
 
-  private writeBatch(batch: readonly PendingWrite[]) {
-    const multi = this.client.multi();
-    for (const { key, value, ttlSeconds } of batch) {
-      if (ttlSeconds === null) multi.set(key, value);
-      else if (Number.isInteger(ttlSeconds) && ttlSeconds > 0) multi.setex(key, ttlSeconds, value);
-      else multi.set(key, value, 'PX', Math.max(1, Math.round(ttlSeconds * 1000)));
-      multi.publish(key, value);
+  /** One script run per batch: far fewer commands to build and parse than a MULTI of 2 per write. */
+  private async writeBatch(batch: readonly PendingWrite[]): Promise<void> {
+    for (let i = 0; i < batch.length; i += MAX_PER_SCRIPT) {
+      const part = batch.slice(i, i + MAX_PER_SCRIPT);
+      const args: (string | number)[] = part.map((w) => w.key);
+      for (const { key, value, ttlSeconds } of part) args.push(ttlSeconds === null ? 0 : Math.max(1, Math.round(ttlSeconds * 1000)), value, key);
+      await (this.client as StoringRedis).celeriacStoreMany(part.length, ...args);
     }
-    return multi.exec();
   }
 
   async delete(key: string): Promise<void> {
@@ -196,6 +192,31 @@ export class RedisStore implements KeyValueStore {
   }
 }
 
+/**
+ * KEYS: result keys; ARGV, per key: TTL in ms (0: none), value, channel. Celery's SETEX (SET
+ * without expiry) then PUBLISH on the channel, for every key, atomically as a MULTI would.
+ */
+const STORE_MANY = `
+for i, key in ipairs(KEYS) do
+  local ttl, value, channel = tonumber(ARGV[3 * i - 2]), ARGV[3 * i - 1], ARGV[3 * i]
+  if ttl == 0 then
+    redis.call('SET', key, value)
+  elseif ttl % 1000 == 0 then
+    redis.call('SETEX', key, ttl / 1000, value)
+  else
+    redis.call('SET', key, value, 'PX', ttl)
+  end
+  redis.call('PUBLISH', channel, value)
+end
+return #KEYS
+`;
+/** Writes per script run: keeps each run short (Redis runs nothing else meanwhile). */
+const MAX_PER_SCRIPT = 500;
+
+interface StoringRedis extends Redis {
+  celeriacStoreMany(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
 interface PendingWrite {
   key: string;
   value: string;
@@ -220,15 +241,6 @@ function retryPolicy(option: unknown): RetryPolicy {
     return v === undefined || v === null ? fallback : numberOption(`retry_policy.${name}`, v, fallback);
   };
   return { maxRetries: num('max_retries', 20), start: num('interval_start', 0), step: num('interval_step', 1), max: num('interval_max', 1) };
-}
-
-
-function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined || value === null || value === '') return fallback;
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'string' && /^(true|1|yes|on)$/i.test(value)) return true;
-  if (typeof value === 'string' && /^(false|0|no|off)$/i.test(value)) return false;
-  throw new ConfigurationError(`redis result backend option ${name} must be true or false, not ${JSON.stringify(value)}`);
 }
 
 async function check(replies: Promise<[Error | null, unknown][] | null>): Promise<[Error | null, unknown][]> {

@@ -37,6 +37,7 @@ import { RedisBroadcasting } from './broadcast.ts';
 import { booleanOption, fanoutPrefix, KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
 import { restoreVisible, type RestoreOptions } from './restore.ts';
 import { type FetchedRow, type ScriptedRedis, withScripts } from './scripts.ts';
+import { PushBatch } from './pushes.ts';
 import { Wakeup } from './wakeup.ts';
 
 const RESTORE_EVERY_MS = 10_000;
@@ -68,6 +69,7 @@ export class RedisTransport implements Transport {
   private readonly restoreOptions: RestoreOptions;
   private readonly order: QueueOrder;
   private readonly wake: Wakeup;
+  private readonly pushes: PushBatch;
   private readonly declared = new Set<string>();
   private readonly held = new Map<string, Held>();
   private cycle: string[] = [];
@@ -94,6 +96,7 @@ export class RedisTransport implements Transport {
     const log = lineLogger(opts.logger);
     const outage = new OutageLog(`redis broker ${this.url}`, log);
     this.client = withScripts(outage.watch(new Redis(connection)));
+    this.pushes = new PushBatch(this.client);
     this.wake = new Wakeup(
       () => outage.watch(new Redis({ ...connection, autoResubscribe: false, maxRetriesPerRequest: 1 })),
       (reason) => log.info(`redis broker ${this.url}: no key-change notifications (${reason}); idle consumers poll every ${MAX_BACKOFF_MS} ms`),
@@ -118,9 +121,10 @@ export class RedisTransport implements Transport {
     this.assertOpen();
     if (!this.declared.has(queue)) await this.declareQueue(queue); // once per queue, as kombu's producer
     const envelope = toEnvelope(message, { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag: randomUUID() });
-    await this.client.lpush(this.keys.list(queue, this.keys.step(message.properties.priority)), envelope);
+    await this.pushes.push(this.keys.list(queue, this.keys.step(message.properties.priority)), envelope);
     this.wake.notify();
   }
+
 
   async fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]> {
     const names = [...new Set(queues)];
