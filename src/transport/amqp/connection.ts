@@ -11,7 +11,7 @@
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { CeleriacError } from '../../errors.ts';
 import type { AmqpSettings } from './options.ts';
-import { patchHeaderDecoding } from './wire.ts';
+import { coalesceWrites, patchHeaderDecoding } from './wire.ts';
 
 const MAX_BACKOFF_MS = 5000;
 
@@ -150,6 +150,7 @@ export class Link {
     try {
       model = await amqplib.connect(this.settings.connect, this.settings.socket);
       patchHeaderDecoding(model);
+      coalesceWrites(model);
       const m = model;
       m.on('error', () => undefined); // 'close' follows with the reason
       // A resource alarm (memory, disk): publishes wait for their confirms meanwhile.

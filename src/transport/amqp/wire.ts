@@ -203,3 +203,23 @@ export function patchHeaderDecoding(model: ChannelModel): void {
     }
   };
 }
+
+/**
+ * Write the frames amqplib queues in one turn with one system call: its muxer writes every frame
+ * to the socket separately (a publish, a confirm or an ack each cost one write). Corking the
+ * socket around the muxer's pass hands them to the kernel together.
+ */
+export function coalesceWrites(model: ChannelModel): void {
+  const muxer = (model.connection as unknown as { muxer?: { out?: { cork?(): void; uncork?(): void }; _readIncoming?: () => void } }).muxer;
+  const out = muxer?.out;
+  const pass = muxer?._readIncoming;
+  if (!muxer || !out?.cork || !out.uncork || typeof pass !== 'function') return; // another amqplib: leave it as it is
+  muxer._readIncoming = function readIncoming(this: unknown): void {
+    out.cork!();
+    try {
+      pass.call(this);
+    } finally {
+      out.uncork!();
+    }
+  };
+}
