@@ -145,12 +145,13 @@ export class KeyValueBackend implements ResultBackend {
   async waitForReady(taskId: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskMeta> {
     const deadline = Date.now() + timeoutMs;
     const key = this.key(taskId);
+    let raw = await this.store.get(key);
     for (;;) {
-      const raw = await this.store.get(key);
       const meta = this.parseMeta(taskId, raw);
       const left = deadline - Date.now();
       if (READY_STATES.has(meta.status) || left <= 0 || signal?.aborted) return meta;
-      await this.store.waitForChange(key, left, signal, raw);
+      const changed = await this.store.waitForChange(key, left, signal, raw);
+      raw = typeof changed === 'string' ? changed : await this.store.get(key);
     }
   }
 

@@ -15,9 +15,10 @@ export interface KeyValueStore {
   /**
    * Resolve when the value of `key` differs from `lastSeen` (default: its value at call time),
    * or after `timeoutMs`. Pass the value last read to close the gap between reading and waiting.
-   * Stores with a change feed (Redis pub/sub) wake at once; others may poll. Never rejects.
+   * Stores with a change feed (Redis pub/sub) wake at once; others may poll. Resolves with the
+   * new value when it is known without another read (undefined: read it). Never rejects.
    */
-  waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<void>;
+  waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<string | undefined | void>;
   close(): Promise<void>;
   /**
    * Optional native chord join (Redis: Celery's `celery-taskset-meta-<gid>.j` sorted set). Record

@@ -26,11 +26,11 @@ export class RedisStore implements KeyValueStore {
   readonly client: Redis;
   private readonly openSubscriber: () => Redis;
   private sub: Redis | undefined;
-  private readonly listeners = new Map<string, Set<() => void>>();
+  private readonly listeners = new Map<string, Set<(value?: string) => void>>();
   /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
 
-  /** Writes waiting for this turn's MULTI. */
+  /** Writes waiting for this turn's script run. */
   private pending: PendingWrite[] = [];
   private readonly retry: RetryPolicy;
   private readonly log: LineLogger;
@@ -130,25 +130,29 @@ export class RedisStore implements KeyValueStore {
     return deleteChord(this.client, groupId);
   }
 
-  async waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<void> {
-    if (signal?.aborted || timeoutMs <= 0) return;
-    let wake!: () => void;
-    const changed = new Promise<void>((resolve) => (wake = resolve));
+  async waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<string | undefined> {
+    if (signal?.aborted || timeoutMs <= 0) return undefined;
+    let wake!: (value?: string) => void;
+    const changed = new Promise<string | undefined>((resolve) => (wake = resolve));
     const release = this.listen(key, wake);
     const timer = setTimeout(wake, timeoutMs);
-    signal?.addEventListener('abort', wake, { once: true });
+    const aborted = () => wake();
+    signal?.addEventListener('abort', aborted, { once: true });
     try {
       const before = lastSeen === undefined ? await this.client.get(key) : lastSeen;
       await Promise.race([this.subscribed.get(key), changed]); // subscribed before the re-read
-      if ((await this.client.get(key)) !== before) return;
-      await changed;
+      const now = await this.client.get(key);
+      if (now !== before) return now ?? undefined;
+      // The message carries the value written (Celery publishes it), so nobody needs to read it again.
+      return await changed;
     } catch {
       // Never rejects: connection trouble ends the wait; the caller reads again.
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', wake);
+      signal?.removeEventListener('abort', aborted);
       release();
     }
+    return undefined;
   }
 
   async close(): Promise<void> {
@@ -161,7 +165,7 @@ export class RedisStore implements KeyValueStore {
   }
 
   /** Add a listener for the key's channel; returns its release (unsubscribing after the last one). */
-  private listen(channel: string, wake: () => void): () => void {
+  private listen(channel: string, wake: (value?: string) => void): () => void {
     let set = this.listeners.get(channel);
     if (!set) {
       this.listeners.set(channel, (set = new Set()));
@@ -179,8 +183,8 @@ export class RedisStore implements KeyValueStore {
   private subscriber(): Redis {
     if (this.sub) return this.sub;
     const sub = this.openSubscriber();
-    sub.on('message', (channel: string) => {
-      for (const wake of [...(this.listeners.get(channel) ?? [])]) wake();
+    sub.on('message', (channel: string, value: string) => {
+      for (const wake of [...(this.listeners.get(channel) ?? [])]) wake(value);
     });
     // After a reconnection ioredis subscribes again; wake everyone so nobody sleeps through the gap.
     let connectedBefore = false;
