@@ -37,6 +37,7 @@ import { RedisBroadcasting } from './broadcast.ts';
 import { booleanOption, fanoutPrefix, KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
 import { restoreVisible, type RestoreOptions } from './restore.ts';
 import { type FetchedRow, type ScriptedRedis, withScripts } from './scripts.ts';
+import { type Held, RedisDelivery, type Settler } from './delivery.ts';
 import { PushBatch } from './pushes.ts';
 import { Wakeup } from './wakeup.ts';
 
@@ -45,12 +46,6 @@ const SAFETY_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 50;
 /** Most messages one script run takes: keeps each run short (Redis runs nothing else meanwhile). */
 const MAX_PER_SCRIPT = 500;
-
-interface Held {
-  tag: string;
-  queue: string;
-  raw: string;
-}
 
 interface PendingAck {
   tag: string;
@@ -226,25 +221,16 @@ export class RedisTransport implements Transport {
       info = { exchange: '', routingKey: h.queue, redelivered: false };
     }
     this.held.set(h.tag, h);
-    let settled = false;
-    const settle = async (run: () => Promise<unknown>): Promise<void> => {
-      if (settled) return;
-      settled = true;
-      this.held.delete(h.tag);
-      await run();
-    };
-    const list = this.keys.list(h.queue);
-    return {
-      message,
-      info,
-      deliveryTag: h.tag,
-      queue: h.queue,
-      ack: () => settle(() => this.ack(h.tag)),
-      reject: (requeue, reason) =>
-        settle(() => (requeue ? this.move(h, [list], markRedelivered(h.raw), 'LPUSH') : this.move(h, [this.keys.dead(h.queue)], this.deadRecord(h, reason), 'LPUSH'))),
-      restore: () => settle(() => this.move(h, [list], markRedelivered(h.raw), 'RPUSH')),
-    };
+    return new RedisDelivery(this.settler, h, message, info);
   }
+
+  /** What deliveries call when settled: one object per transport, not closures per delivery. */
+  private readonly settler: Settler = {
+    release: (h) => void this.held.delete(h.tag),
+    ack: (h) => this.ack(h.tag),
+    requeue: async (h, push) => this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw), push),
+    deadLetter: async (h, reason) => this.move(h, [this.keys.dead(h.queue)], this.deadRecord(h, reason), 'LPUSH'),
+  };
 
   private deadRecord(h: Held, reason: string | undefined): string {
     return dumps({ reason: reason ?? null, queue: h.queue, time: Date.now() / 1000, delivery_tag: h.tag, envelope: h.raw });
