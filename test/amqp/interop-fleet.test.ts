@@ -7,10 +7,8 @@
  * Shared broker, default vhost, a queue named for the run (deleted afterwards); records in Redis
  * DB 9 under a key prefix unique to the run.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { PYTHON } from '../helpers/python-worker.ts';
+import { sendFromPython } from '../helpers/python-worker.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { runId } from './helpers.ts';
@@ -39,11 +37,7 @@ afterAll(async () => {
 }, 30_000);
 
 function pythonBulk(count: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    execFile(PYTHON, [path.join(PY_DIR, 'ixbulk.py'), 'ix.record', String(count), queue], { cwd: PY_DIR, env: { ...process.env, ...ixEnv({ prefix }), PYTHONPATH: PY_DIR }, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`ixbulk.py failed: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as string[]),
-    );
-  });
+  return sendFromPython(PY_DIR, 'ixtasks', 'ix.record', count, queue, ixEnv({ prefix }));
 }
 
 it('a Python and a celeriac worker run 10,000 tasks from both clients on one RabbitMQ queue, each exactly once', async () => {

@@ -8,8 +8,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqplib from 'amqplib';
-import { PYTHON } from '../helpers/python-worker.ts';
-import { deleteByPrefix, type Proc, redisClient, spawnLogged } from '../redis/helpers.ts';
+import { deleteByPrefix, type Proc, redisClient, startCeleriacWorker as startCeleriac, startPythonWorker as startWorkerIn } from '../redis/helpers.ts';
 import { SHARED } from './helpers.ts';
 
 export type { Proc };
@@ -21,7 +20,6 @@ export const records = () => redisClient(RECORD_DB);
 export const deleteRecords = (prefix: string) => deleteByPrefix(RECORD_DB, prefix);
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
 export const PY_DIR = path.join(here, 'py');
 
 export interface IxEnv {
@@ -40,24 +38,14 @@ export function ixEnv(e: IxEnv): NodeJS.ProcessEnv {
   };
 }
 
-async function ready(p: Proc): Promise<Proc> {
-  try {
-    await p.waitFor(/ ready\./, 30_000);
-  } catch (err) {
-    await p.kill();
-    throw err;
-  }
-  return p;
-}
-
-/** `python3 -m celery -A ixtasks worker …` in its own process group (kill() ends a prefork pool too); resolves once ready. */
+/** `python3 -m celery -A ixtasks worker …` in test/amqp/py; resolves once ready. */
 export function startPythonWorker(args: string[], env: IxEnv): Promise<Proc> {
-  return ready(spawnLogged(PYTHON, ['-m', 'celery', '-A', 'ixtasks', 'worker', ...args], { cwd: PY_DIR, env: { ...process.env, PYTHONPATH: PY_DIR, ...ixEnv(env) }, group: true }));
+  return startWorkerIn('ixtasks', args, ixEnv(env), PY_DIR);
 }
 
 /** `node bin/celeriac.js -A test/amqp/ixapp.ts worker …`; resolves once ready. */
 export function startCeleriacWorker(args: string[], env: IxEnv): Promise<Proc> {
-  return ready(spawnLogged(process.execPath, [path.join(root, 'bin', 'celeriac.js'), '-A', 'test/amqp/ixapp.ts', 'worker', ...args], { cwd: root, env: { ...process.env, ...ixEnv(env) } }));
+  return startCeleriac('test/amqp/ixapp.ts', args, ixEnv(env));
 }
 
 /** Ready messages and consumers of queues (queue.declare, passive), on one connection kept open until close(). */

@@ -1,4 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The Debian Python that has Celery 5.2 (not whatever `python3` is on PATH). */
 export const PYTHON = '/usr/bin/python3';
@@ -35,4 +37,14 @@ export async function stopChild(child: ChildProcess | undefined): Promise<void> 
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** Send `count` tasks named `task` to `queue` from a Python client (app `<module>.app` in `dir`); resolves with their ids. */
+export function sendFromPython(dir: string, module: string, task: string, count: number, queue: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'py', 'bulk_send.py');
+  return new Promise((resolve, reject) => {
+    execFile(PYTHON, [script, module, task, String(count), queue], { cwd: dir, env: { ...process.env, ...env, PYTHONPATH: dir }, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`bulk_send.py failed: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as string[]),
+    );
+  });
 }

@@ -250,9 +250,12 @@ export function spawnLogged(cmd: string, args: string[], opts: { cwd?: string; e
 const projectRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 export const PY_DIR = path.join(projectRoot, 'test', 'redis', 'py');
 
-/** `python3 -m celery -A <module> worker …` in test/redis/py; resolves once it logs "ready.". */
-export async function startPythonWorker(module: string, args: string[], env: NodeJS.ProcessEnv): Promise<Proc> {
-  const p = spawnLogged(celeryPython(), ['-m', 'celery', '-A', module, 'worker', ...args], { cwd: PY_DIR, env: { ...process.env, PYTHONPATH: PY_DIR, ...env }, group: true });
+/**
+ * `python3 -m celery -A <module> worker …` in `dir` (default test/redis/py), in a process group of
+ * its own (kill() ends a prefork pool too); resolves once it logs "ready.".
+ */
+export async function startPythonWorker(module: string, args: string[], env: NodeJS.ProcessEnv, dir = PY_DIR): Promise<Proc> {
+  const p = spawnLogged(celeryPython(), ['-m', 'celery', '-A', module, 'worker', ...args], { cwd: dir, env: { ...process.env, PYTHONPATH: dir, ...env }, group: true });
   try {
     await p.waitFor(/ ready\./, 30_000);
   } catch (err) {

@@ -5,12 +5,11 @@
  *
  * Broker DB 11 under a key prefix unique to the run; no result backend.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import { celeryPython, deleteByPrefix, PY_DIR, type Proc, redisClient, runPrefix, startPythonWorker } from './helpers.ts';
+import { sendFromPython } from '../helpers/python-worker.ts';
+import { deleteByPrefix, PY_DIR, type Proc, redisClient, runPrefix, startPythonWorker } from './helpers.ts';
 import { makeApp } from './ixapp.ts';
 
 const DB = 11;
@@ -34,11 +33,7 @@ afterAll(async () => {
 });
 
 function pythonBulk(count: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    execFile(celeryPython(), [path.join(PY_DIR, 'ixbulk.py'), 'ix.record', String(count), 'fleet'], { cwd: PY_DIR, env: { ...process.env, ...env, PYTHONPATH: PY_DIR }, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`ixbulk.py failed: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as string[]),
-    );
-  });
+  return sendFromPython(PY_DIR, 'ixtasks', 'ix.record', count, 'fleet', env);
 }
 
 it('a Python and a celeriac worker run 10,000 tasks from both clients, each exactly once', async () => {
