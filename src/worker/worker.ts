@@ -144,7 +144,11 @@ export class Worker implements ControlTarget {
             signal.removeEventListener('abort', done);
             resolve();
           };
-          this.wake = done;
+          // A burst of releases (a batch of tasks finishing) is looked at once, after it.
+          this.wake = () => {
+            this.wake = undefined;
+            setImmediate(done);
+          };
           signal.addEventListener('abort', done, { once: true });
         });
         this.wake = undefined;
