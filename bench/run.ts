@@ -16,6 +16,7 @@ import { AMQP_URL, BROKER_DB, QUEUE, REDIS_BROKER_URL, RESULTS_DB } from './lib/
 import { loadSince, loadSnapshot } from './lib/load.ts';
 import { killAllNow, stopAll } from './lib/proc.ts';
 import { closeAmqp } from './lib/amqp.ts';
+import { buildNodeProcesses } from './lib/build.ts';
 import { brokerDb, closeRedis, flushBenchDbs } from './lib/redis.ts';
 import { fmt, fmtRatio, median, percentile, table } from './stats.ts';
 import { BULLMQ_VERSION, bullmqSystems } from './systems/bullmq.ts';
@@ -333,6 +334,8 @@ async function main(): Promise<void> {
     throw new Error(`Redis is not reachable at ${REDIS_BROKER_URL} (${(err as Error).message}); the benchmark needs it for every system`);
   }
   await flushBenchDbs();
+  log('building celeriac (dist/) and bundling the Node processes (bench/.build/)');
+  await buildNodeProcesses();
 
   const mach = machine();
   const versions: Record<string, string> = {

@@ -1,5 +1,5 @@
 /**
- * The celeriac app the benchmark runs (worker: `-A ./bench/tasks.ts:app`), configured from the
+ * The celeriac app the benchmark runs (bundled by lib/build.ts; worker: `-A ./bench/.build/tasks.mjs:app`), configured from the
  * environment by bench/systems/celeriac.ts:
  *   BENCH_BROKER       broker URL (sqlite:///tmp/…/bench.db or redis://127.0.0.1:6379/14)
  *   BENCH_BACKEND      result backend URL (unset: the broker's own store for sqlite)
@@ -10,7 +10,7 @@
  * never while idle, so the task itself does no I/O.
  */
 import { Redis } from 'ioredis';
-import { Celery } from '../src/index.ts';
+import { Celery } from 'celeriac';
 import { COUNTER_KEY, QUEUE, TASK_IGNORED, TASK_STORED } from './lib/config.ts';
 import { Counter } from './lib/counter.ts';
 

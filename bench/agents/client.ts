@@ -46,7 +46,7 @@ const executed = async (): Promise<number> => Number((await counterClient.get(CO
 
 async function celeriacOps(): Promise<ClientOps> {
   const { app, noop, noopStored } = await import('../tasks.ts');
-  const { VERSION } = await import('../../src/version.ts');
+  const { VERSION } = await import('celeriac');
   const { QUEUE } = await import('../lib/config.ts');
   return {
     async hello() {

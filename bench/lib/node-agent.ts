@@ -1,12 +1,13 @@
-/** Start the Node client agent (bench/agents/client.ts) of one client library. */
+/** Start the Node client agent (bench/agents/client.ts, bundled) of one client library. */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundled } from './build.ts';
 import { Agent } from './rpc.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export async function startNodeAgent(name: string, kind: 'celeriac' | 'bullmq', env: Record<string, string>): Promise<Agent> {
-  const agent = new Agent(name, process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'agents', 'client.ts'), kind], {
+  const agent = new Agent(name, process.execPath, [bundled('client'), kind], {
     cwd: ROOT,
     env: { ...process.env, ...env },
   });

@@ -6,8 +6,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { Queue } from 'bullmq';
+import { bundled } from '../lib/build.ts';
 import { BULLMQ_PREFIX, QUEUE, REDIS_BROKER_URL } from '../lib/config.ts';
 import { ROOT, startNodeAgent, waitExecuted } from '../lib/node-agent.ts';
 import { alive, processTree, spawnTracked, stopProcess } from '../lib/proc.ts';
@@ -54,7 +54,7 @@ class BullmqSystem extends AgentSystem implements BenchSystem {
   async startWorker(): Promise<void> {
     const agent = await this.agent();
     this.stderr = '';
-    const w = spawnTracked(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'agents', 'bullmq-worker.ts'), String(this.concurrency)], {
+    const w = spawnTracked(process.execPath, [bundled('bullmq-worker'), String(this.concurrency)], {
       cwd: ROOT,
       env: { ...process.env, BENCH_COUNTER_URL: REDIS_BROKER_URL },
       stdio: ['ignore', 'ignore', 'pipe'],

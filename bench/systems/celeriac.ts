@@ -1,5 +1,5 @@
 /**
- * celeriac: workers are `node bin/celeriac.js -A ./bench/tasks.ts:app worker -c <c> -l WARNING`
+ * celeriac: workers are `node bin/celeriac.js -A ./bench/.build/tasks.mjs:app worker -c <c> -l WARNING`
  * processes; the client is bench/agents/client.ts. Variants: the embedded SQLite broker (a file
  * in a temp dir, results in the same file) with 1 or 2 worker processes, Redis
  * (broker DB 14, results DB 15), and RabbitMQ (results in Redis DB 15, as Celery's RabbitMQ rows).
@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { readyCount } from '../lib/amqp.ts';
+import { TASKS_MODULE } from '../lib/build.ts';
 import { AMQP_URL, QUEUE, REDIS_BROKER_URL, REDIS_RESULTS_URL } from '../lib/config.ts';
 import { ROOT, startNodeAgent, waitExecuted } from '../lib/node-agent.ts';
 import { alive, processTree, spawnTracked, stopProcess } from '../lib/proc.ts';
@@ -106,7 +107,7 @@ class CeleriacSystem extends AgentSystem implements BenchSystem {
       const prof = this.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(this.cpuProfDir, `${this.id}-w${i + 1}-${Date.now()}`)] : [];
       const w = spawnTracked(process.execPath, [
         ...prof,
-        path.join(ROOT, 'bin', 'celeriac.js'), '-A', './bench/tasks.ts:app', 'worker',
+        path.join(ROOT, 'bin', 'celeriac.js'), '-A', TASKS_MODULE, 'worker',
         '-c', String(this.concurrency), '-l', 'WARNING', '-Q', QUEUE, '-n', `bench${i + 1}-${process.pid}@%h`,
       ], { cwd: ROOT, env: { ...process.env, ...this.shared.env }, stdio: ['ignore', 'ignore', 'pipe'] });
       w.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
