@@ -111,16 +111,20 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
     await revoked(env, held, 'expired');
     return;
   }
+  const acksLate = task.options.acksLate ?? env.app.conf.taskAcksLate;
+  // The early ack and the revoke check are independent round trips: they go out together (a
+  // revoked task is acknowledged too).
+  const early = acksLate ? undefined : ack(env, held);
   if (await env.revokes.isRevoked(request.id)) {
     env.log.info(`Discarding revoked task: ${tag}`, { taskId: request.id });
+    await early;
     await revoked(env, held, 'revoked');
     return;
   }
   held.state = 'active';
   held.timeStart = Date.now() / 1000;
   env.events?.task('task-started', { uuid: request.id });
-  const acksLate = task.options.acksLate ?? env.app.conf.taskAcksLate;
-  if (!acksLate) await ack(env, held);
+  await early;
   const outcome = await traceTask(env.app, task, request, {
     hostname: env.hostname,
     deliveryInfo: delivery.info,
