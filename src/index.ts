@@ -17,3 +17,6 @@ export type { Transport, Delivery } from './transport/types.ts';
 export type { KeyValueStore } from './backend/types.ts';
 export * from './errors.ts';
 export { VERSION } from './version.ts';
+export { schedule, crontab, IntervalSchedule, Crontab, type Schedule, type ScheduleState, type CrontabSpec, type CronField } from './beat/schedules.ts';
+export { Beat, ScheduleEntry, type BeatOptions } from './beat/beat.ts';
+export type { BeatEntryConfig, BeatCallOptions } from './beat/entries.ts';

@@ -1,7 +1,8 @@
 import { ConfigurationError } from '../errors.ts';
+import { type BeatEntryConfig, validateBeatSchedule } from '../beat/entries.ts';
 import { didYouMean } from './did-you-mean.ts';
 
-type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]';
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]' | 'beatSchedule';
 
 interface Setting {
   kind: Kind;
@@ -45,6 +46,9 @@ const SETTINGS = {
   workerSendTaskEvents: { kind: 'boolean', celery: 'worker_send_task_events' },
   workerConcurrency: { kind: 'number', celery: 'worker_concurrency', min: 1, integer: true },
   workerPrefetchMultiplier: { kind: 'number', celery: 'worker_prefetch_multiplier', min: 0, integer: true },
+  beatSchedule: { kind: 'beatSchedule', celery: 'beat_schedule' },
+  beatScheduleFilename: { kind: 'string', celery: 'beat_schedule_filename' },
+  beatMaxLoopInterval: { kind: 'number', celery: 'beat_max_loop_interval', min: 0 },
 } as const satisfies Record<string, Setting>;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -56,7 +60,9 @@ type ValueOf<S extends Setting> = (S['kind'] extends 'string'
       ? boolean
       : S['kind'] extends 'string[]'
         ? string[]
-        : Record<string, unknown>) | (S extends { nullable: true } ? null : never);
+        : S['kind'] extends 'beatSchedule'
+          ? Record<string, BeatEntryConfig>
+          : Record<string, unknown>) | (S extends { nullable: true } ? null : never);
 
 /** The configuration an app is created with; every key optional. */
 export type CeleryConfig = { [K in SettingKey]?: ValueOf<(typeof SETTINGS)[K]> };
@@ -96,6 +102,11 @@ export const DEFAULTS = {
   workerSendTaskEvents: false,
   workerConcurrency: 10,
   workerPrefetchMultiplier: 4,
+  beatSchedule: {} as Record<string, BeatEntryConfig>,
+  /** Celery's default is `celerybeat-schedule`, a Python shelve file; celeriac keeps JSON under its own name. */
+  beatScheduleFilename: 'celerybeat-schedule.json',
+  /** Seconds beat sleeps at most between checks; 0 means Celery's scheduler default, 300. */
+  beatMaxLoopInterval: 300,
 };
 
 export type ResolvedConfig = typeof DEFAULTS;
@@ -144,6 +155,8 @@ function validate(key: string, s: Setting, value: unknown): unknown {
     case 'object':
       if (typeof value !== 'object' || Array.isArray(value)) throw bad('an object');
       return value;
+    case 'beatSchedule':
+      return validateBeatSchedule(value);
   }
 }
 

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { CeleriacError } from '../errors.ts';
 import { VERSION } from '../version.ts';
+import { registerBeat } from './beat-command.ts';
 import { registerCall, registerPurge, registerResult } from './client-commands.ts';
 import { registerControl, registerEvents, registerInspect, registerStatus } from './control-commands.ts';
 import { registerWorker } from './worker-command.ts';
@@ -15,7 +16,7 @@ export function buildProgram(): Command {
     .version(VERSION, '--version')
     .enablePositionalOptions(false);
   addAppOptions(program);
-  for (const register of [registerWorker, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents]) addAppOptions(register(program));
+  for (const register of [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents]) addAppOptions(register(program));
   return program;
 }
 

@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type OptionValues } from 'commander';
+import { createLogger, type LogFormat, type Logger, parseLogLevel } from '../worker/log.ts';
 
 export function positiveInt(flag: string, min = 1): (value: string) => number {
   return (value) => {
@@ -27,4 +28,11 @@ export function nonNegativeNumber(flag: string): (value: string) => number {
     if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} must be a number ≥ 0, got ${JSON.stringify(value)}`);
     return n;
   };
+}
+
+/** The logger of a long-running command (worker, beat) from its -l and --log-format options. */
+export function commandLogger(opts: OptionValues): { logger: Logger; format: LogFormat } {
+  const format = opts.logFormat as LogFormat;
+  if (format !== 'text' && format !== 'json') throw new Error(`--log-format must be text or json, got ${JSON.stringify(format)}`);
+  return { logger: createLogger({ level: parseLogLevel(opts.loglevel), format }), format };
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { createLogger, type LogFormat, parseLogLevel } from '../worker/log.ts';
+import { Beat } from '../beat/beat.ts';
 import { Worker } from '../worker/worker.ts';
 import { loadApp } from './load-app.ts';
-import { nonNegativeNumber, positiveInt } from './parse.ts';
+import { commandLogger, nonNegativeNumber, positiveInt } from './parse.ts';
 
 export function registerWorker(program: Command): Command {
   return program
@@ -20,11 +20,12 @@ export function registerWorker(program: Command): Command {
     .option('--without-mingle', 'do not synchronize with other workers at start-up')
     .option('--statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts')
     .option('--without-gossip', 'do not follow other workers\' events')
+    .option('-B, --beat', 'also run the periodic task scheduler (celeriac beat) in this process; run only one per schedule')
+    .option('-s, --schedule-filename <file>', 'with -B: the beat schedule file (default: beatScheduleFilename, celerybeat-schedule.json)')
+    .option('--max-interval <seconds>', 'with -B: seconds beat sleeps at most between checks', nonNegativeNumber('--max-interval'))
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals();
-      const format = opts.logFormat as LogFormat;
-      if (format !== 'text' && format !== 'json') throw new Error(`--log-format must be text or json, got ${JSON.stringify(format)}`);
-      const logger = createLogger({ level: parseLogLevel(opts.loglevel), format });
+      const { logger, format } = commandLogger(opts);
       const app = await loadApp(opts);
       const worker = new Worker(app, {
         queues: typeof opts.queues === 'string' ? opts.queues.split(',').map((q: string) => q.trim()).filter(Boolean) : undefined,
@@ -40,12 +41,15 @@ export function registerWorker(program: Command): Command {
         withoutMingle: opts.mingle === false || opts.withoutMingle === true,
         withoutGossip: opts.gossip === false || opts.withoutGossip === true,
       });
+      // Celery's -B: the scheduler runs in the worker process, on the worker's app.
+      const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename, maxInterval: opts.maxInterval, logger }) : undefined;
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;
         if (signals === 1) {
           logger.warning(`worker: ${sig} received; finishing active tasks (press again for cold shutdown)`);
-          void worker.shutdown().then(() => process.exit(0));
+          // Beat first: the worker's shutdown closes the app's connections.
+          void Promise.resolve(beat?.stop()).then(() => worker.shutdown()).then(() => process.exit(0));
         } else {
           void worker.shutdown({ cold: true }).finally(() => process.exit(1));
         }
@@ -53,7 +57,9 @@ export function registerWorker(program: Command): Command {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       await worker.start();
+      await beat?.start();
       await worker.join();
+      await beat?.stop();
       process.exit(0);
     });
 }

@@ -38,6 +38,6 @@ export function unknownScheme(what: string, protocol: string, supported: string[
 }
 
 /** Best effort for a string that may not even parse: hide what sits between `:` and `@`. */
-function maskPassword(url: string): string {
+export function maskPassword(url: string): string {
   return url.replace(/^([^:/?#]+:\/\/[^:/?#@]*):[^@/?#]*@/, '$1:****@');
 }
