@@ -142,12 +142,16 @@ describe('AMQP transport', () => {
   it('acks of one turn go out together, yet never acknowledge a message still held', async () => {
     const t = make();
     for (let i = 0; i < 8; i++) await t.publish('aq', task(`m${i}`));
-    const got = await t.fetch(['aq'], 8, 1000);
+    // A fetch that does not wait returns all the broker already pushed (a waiting one returns
+    // at the first arrival, which may be part of them).
+    const got = await t.fetch(['aq'], 8, 0);
     expect(ids(got)).toHaveLength(8);
     // m0-m2 and m4-m6 acked in one turn, in any order; m3 and m7 stay held.
     await Promise.all([2, 0, 1, 6, 4, 5].map((i) => got[i]!.ack()));
     await t.close();
-    const again = await make().fetch(['aq'], 8, 1000);
+    const next = make();
+    const again = await next.fetch(['aq'], 8, 1000);
+    if (again.length < 2) again.push(...(await next.fetch(['aq'], 8, 1000)));
     expect(ids(again).sort()).toEqual(['m3', 'm7']);
     expect(again.every((d) => d.info.redelivered)).toBe(true);
   });
