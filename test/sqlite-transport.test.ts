@@ -36,7 +36,7 @@ const task = (id: string, eta?: Date) =>
   buildTaskMessage({ id, name: 'tasks.add', args: [1], origin: 'test@host', replyTo: 'reply', eta });
 
 function child(args: string[]): { proc: ChildProcess; stdout: Promise<string>; line: Promise<string> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', fixture, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', fixture, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(proc);
   let out = '';
   let onLine: (s: string) => void = () => {};
@@ -75,6 +75,8 @@ describe('sqlite transport', () => {
     const [a, b] = [child(['drain', url, 'q', '50']), child(['drain', url, 'q', '50'])];
     expect(await Promise.all([a.line, b.line])).toEqual(['ready', 'ready']); // both waiting in fetch
     await Promise.all(sent.map((id) => t.publish('q', task(id))));
+    while ((await t.size('q')) > 0) await new Promise((r) => setTimeout(r, 50));
+    for (const c of [a, b]) c.proc.stdin!.end(); // they finish the batch they hold, then stop
     const got = await Promise.all([a.stdout, b.stdout]).then((outs) => outs.map((o) => JSON.parse(o.split('\n')[1]!) as string[]));
     const [ga, gb] = got as [string[], string[]];
     expect(ga.length).toBeGreaterThan(0);
