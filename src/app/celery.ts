@@ -11,6 +11,7 @@ import { LamportClock } from '../events/clock.ts';
 import { EventDispatcher } from '../events/dispatcher.ts';
 import type { Broadcasting } from '../transport/types.ts';
 import { CELERIAC_APP } from './brand.ts';
+import { brokerSslTransportOptions } from './broker-ssl.ts';
 import type { CallOptions, InternalCallOptions } from './call-options.ts';
 import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
 import { type EagerOptions, EagerResult, runEager } from './eager.ts';
@@ -93,7 +94,7 @@ export class Celery implements ResultSource {
 
   /** The broker connection, opened on first use. */
   async transport(): Promise<Transport> {
-    this.transportInstance ??= createTransport(this.conf.broker, this.conf.brokerTransportOptions);
+    this.transportInstance ??= createTransport(this.conf.broker, { ...this.conf.brokerTransportOptions, ...brokerSslTransportOptions(this.conf.brokerUseSsl) });
     return this.transportInstance;
   }
 

@@ -1,8 +1,9 @@
 import { ConfigurationError } from '../errors.ts';
 import { type BeatEntryConfig, validateBeatSchedule } from '../beat/entries.ts';
+import { type BrokerSslConfig, validateBrokerSsl } from './broker-ssl.ts';
 import { didYouMean } from './did-you-mean.ts';
 
-type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]' | 'beatSchedule';
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]' | 'beatSchedule' | 'brokerSsl';
 
 interface Setting {
   kind: Kind;
@@ -22,6 +23,7 @@ const SETTINGS = {
   broker: { kind: 'string', celery: 'broker_url' },
   backend: { kind: 'string', celery: 'result_backend', nullable: true },
   brokerTransportOptions: { kind: 'object', celery: 'broker_transport_options' },
+  brokerUseSsl: { kind: 'brokerSsl', celery: 'broker_use_ssl' },
   resultExpires: { kind: 'number', celery: 'result_expires', min: 0, nullable: true },
   resultBackendTransportOptions: { kind: 'object', celery: 'result_backend_transport_options' },
   resultExtended: { kind: 'boolean', celery: 'result_extended' },
@@ -62,7 +64,9 @@ type ValueOf<S extends Setting> = (S['kind'] extends 'string'
         ? string[]
         : S['kind'] extends 'beatSchedule'
           ? Record<string, BeatEntryConfig>
-          : Record<string, unknown>) | (S extends { nullable: true } ? null : never);
+          : S['kind'] extends 'brokerSsl'
+            ? boolean | BrokerSslConfig
+            : Record<string, unknown>) | (S extends { nullable: true } ? null : never);
 
 /** The configuration an app is created with; every key optional. */
 export type CeleryConfig = { [K in SettingKey]?: ValueOf<(typeof SETTINGS)[K]> };
@@ -78,6 +82,7 @@ export const DEFAULTS = {
   broker: 'sqlite://celeriac.db',
   backend: undefined as string | null | undefined,
   brokerTransportOptions: {} as Record<string, unknown>,
+  brokerUseSsl: false as boolean | BrokerSslConfig,
   resultExpires: 86_400 as number | null,
   resultBackendTransportOptions: {} as Record<string, unknown>,
   resultExtended: false,
@@ -157,6 +162,8 @@ function validate(key: string, s: Setting, value: unknown): unknown {
       return value;
     case 'beatSchedule':
       return validateBeatSchedule(value);
+    case 'brokerSsl':
+      return validateBrokerSsl(value);
   }
 }
 

@@ -122,6 +122,8 @@ export async function sparePort(exclude: number[] = []): Promise<number> {
 export interface PrivateRabbit {
   port: number;
   url: string;
+  /** With `tls`: the TLS listener's port (it asks for a client certificate signed by the test CA). */
+  tlsPort?: number;
   start(): Promise<void>;
   /** Graceful stop (SIGTERM: clients see CONNECTION_FORCED). */
   stop(): Promise<void>;
@@ -143,12 +145,47 @@ async function waitForPort(port: number, ms: number): Promise<void> {
   }
 }
 
+/** Files of a throwaway certificate authority: its certificate, a server's and a client's. */
+export interface TestCertificates {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** Make a CA, a server certificate for localhost/127.0.0.1 and a client certificate, with openssl. */
+export function testCertificates(dir: string): TestCertificates {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe', cwd: dir });
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl('req', '-x509', ...key, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=celeriac test CA');
+  fs.writeFileSync(f('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  for (const [who, subject, ext] of [['server', '/CN=localhost', ['-extfile', f('server.ext')]], ['client', '/CN=celeriac test client', []]] as const) {
+    openssl('req', ...key, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', subject);
+    openssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${who}.pem`), '-days', '2', ...ext);
+  }
+  return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+}
+
 /** A private rabbitmq-server node (no plugins) on spare ports, data in a temp dir. */
-export async function privateRabbit(): Promise<PrivateRabbit> {
+export async function privateRabbit(options: { tls?: TestCertificates } = {}): Promise<PrivateRabbit> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-rabbit-'));
   const port = await sparePort();
   const dist = port + 20000;
-  fs.writeFileSync(path.join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`);
+  const tlsPort = options.tls ? await sparePort([port]) : undefined;
+  const tls = options.tls
+    ? [
+        `listeners.ssl.default = 127.0.0.1:${tlsPort}`,
+        `ssl_options.cacertfile = ${options.tls.ca}`,
+        `ssl_options.certfile = ${options.tls.serverCert}`,
+        `ssl_options.keyfile = ${options.tls.serverKey}`,
+        'ssl_options.verify = verify_peer',
+        'ssl_options.fail_if_no_peer_cert = true',
+      ].map((line) => line + '\n').join('')
+    : '';
+  fs.writeFileSync(path.join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n${tls}`);
   fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
   fs.writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
   const env = {
@@ -168,6 +205,7 @@ export async function privateRabbit(): Promise<PrivateRabbit> {
   const server: PrivateRabbit = {
     port,
     url: `amqp://guest:guest@127.0.0.1:${port}//`,
+    tlsPort,
     async start() {
       proc = spawn('/usr/lib/rabbitmq/bin/rabbitmq-server', [], { cwd: dir, env, stdio: 'ignore', detached: true });
       await waitForPort(port, 30_000);

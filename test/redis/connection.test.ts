@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Celery } from '../../src/app/celery.ts';
 import { createKeyValueStore } from '../../src/backend/registry.ts';
 import { buildTaskMessage } from '../../src/protocol/task-message.ts';
 import { redisOptions } from '../../src/transport/redis/connection.ts';
@@ -114,9 +115,20 @@ describe('URL schemes', () => {
     await store.set('k', 'v', 10);
     expect(await store.get('k')).toBe('v');
     await store.close();
-    const strict = createTransport(`rediss://127.0.0.1:${server.tlsPort}/3`, { logger: { warning: () => undefined, info: () => undefined } });
+    const warnings: string[] = [];
+    const strict = createTransport(`rediss://127.0.0.1:${server.tlsPort}/3`, { logger: { warning: (m: string) => void warnings.push(m), info: () => undefined } });
     await expect(strict.size('q')).rejects.toThrow();
     await strict.close();
+    expect(warnings[0]).toMatch(/: connection lost \(TLS: self[- ]signed certificate; the broker's certificate is not signed by a CA this client trusts: give that CA's PEM file as ssl_ca_certs \(brokerUseSsl.caCerts\), or set ssl_cert_reqs=none to skip the check\); reconnecting$/);
+  });
+
+  it("redis:// with Celery's brokerUseSsl connects over TLS", async () => {
+    const app = new Celery('redis-tls', { broker: `redis://127.0.0.1:${server.tlsPort}/3`, backend: null, brokerUseSsl: { caCerts: path.join(server.dir, 'cert.pem') } });
+    try {
+      await roundTrip(await app.transport(), 'tls-app');
+    } finally {
+      await app.close();
+    }
   });
 
   it('sentinel:// finds the master through Sentinel (master_name)', async () => {

@@ -10,6 +10,7 @@
  */
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { CeleriacError } from '../../errors.ts';
+import { explainTlsError } from '../tls.ts';
 import type { AmqpSettings } from './options.ts';
 import { coalesceWrites, patchHeaderDecoding } from './wire.ts';
 
@@ -183,7 +184,8 @@ export class Link {
     }
   }
 
-  private failed(err: Error): void {
+  private failed(failure: Error): void {
+    const err = explainTlsError(failure);
     this.lastError = err;
     if (this.closed) return;
     if (!this.outage) this.settings.log.warning(`AMQP broker ${this.settings.url}: cannot connect (${err.message}); retrying`);

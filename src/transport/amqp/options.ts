@@ -13,14 +13,14 @@
  *                        reachable again before failing (20)
  *   queue_max_priority   x-max-priority of declared queues (Celery's task_queue_max_priority);
  *                        unset = no priority argument, as Celery declares by default
- *   ssl_cert_reqs        none | optional | required (default required); ssl_ca_certs,
- *                        ssl_certfile, ssl_keyfile (file paths), for amqps://
+ *   ssl, ssl_cert_reqs, ssl_ca_certs, ssl_certfile, ssl_keyfile
+ *                        TLS (src/transport/tls.ts): on with amqps:// or ssl=true, port 5671 then
  *   logger               { warning(msg), info(msg) } for connection trouble (default: stderr)
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import { ConfigurationError } from '../../errors.ts';
 import { maskUrl, mergeOptions } from '../sqlite/db.ts';
+import { tlsSocketOptions, usesTls } from '../tls.ts';
 
 export interface LineLogger {
   warning(msg: string): void;
@@ -49,16 +49,16 @@ export interface AmqpSettings {
 
 export function amqpSettings(url: URL, options: Record<string, unknown>): AmqpSettings {
   const opts = mergeOptions(url, options);
-  const tls = url.protocol === 'amqps:';
-  if (url.protocol !== 'amqp:' && !tls) throw new ConfigurationError(`not an AMQP URL: ${maskUrl(url)}`);
+  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') throw new ConfigurationError(`not an AMQP URL: ${maskUrl(url)}`);
   if (!url.hostname) throw new ConfigurationError(`AMQP URL ${maskUrl(url)} has no host: expected e.g. amqp://guest:guest@localhost:5672//`);
+  const tls = usesTls(url, 'amqps:', opts);
   const vhost = decodeURIComponent(url.pathname.replace(/^\//, '')) || '/';
   const socket: Record<string, unknown> = {
     timeout: numberOption('connect_timeout', opts.connect_timeout, 4) * 1000,
     noDelay: true,
     clientProperties: { connection_name: `celeriac ${os.hostname()}:${process.pid}` }, // shown by rabbitmqctl and the management UI
   };
-  if (tls) Object.assign(socket, tlsOptions(opts), { servername: url.hostname.replace(/^\[|\]$/g, '') });
+  if (tls) Object.assign(socket, tlsSocketOptions(opts), { servername: url.hostname.replace(/^\[|\]$/g, '') });
   const maxPriority = opts.queue_max_priority ?? opts.task_queue_max_priority;
   return {
     url: maskUrl(url),
@@ -100,14 +100,3 @@ function priorityOption(value: unknown): number {
   return n;
 }
 
-function tlsOptions(opts: Record<string, unknown>): Record<string, unknown> {
-  const read = (name: string) => (typeof opts[name] === 'string' && opts[name] ? fs.readFileSync(opts[name] as string) : undefined);
-  const reqs = String(opts.ssl_cert_reqs ?? 'required').toLowerCase().replace(/^cert_/, '');
-  if (!['none', 'optional', 'required'].includes(reqs)) throw new ConfigurationError(`ssl_cert_reqs must be none, optional or required, not ${JSON.stringify(opts.ssl_cert_reqs)}`);
-  const out: Record<string, unknown> = { rejectUnauthorized: reqs === 'required' };
-  for (const [key, name] of [['ca', 'ssl_ca_certs'], ['cert', 'ssl_certfile'], ['key', 'ssl_keyfile']] as const) {
-    const v = read(name);
-    if (v) out[key] = v;
-  }
-  return out;
-}

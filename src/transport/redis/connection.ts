@@ -2,8 +2,9 @@
  * Redis URLs, options and connections, shared by the Redis broker and the Redis result store.
  *
  *   redis://[[user]:password@]host[:port][/db]     TCP (port 6379, db 0 by default)
- *   rediss://…                                      TLS; query ssl_cert_reqs=none|optional|required,
- *                                                   ssl_ca_certs, ssl_certfile, ssl_keyfile (file paths)
+ *   rediss://…                                      TLS; also redis:// with ssl=true; options
+ *                                                   ssl_cert_reqs, ssl_ca_certs, ssl_certfile,
+ *                                                   ssl_keyfile (src/transport/tls.ts)
  *   redis+socket:///path/to/redis.sock[?virtual_host=db]   Unix socket (also ?db=)
  *   sentinel://[:password@]host[:port][/db]?master_name=mymaster
  *                                                   Sentinel; more sentinels with the option
@@ -14,10 +15,10 @@
  * ioredis reconnects with a capped backoff; commands issued while disconnected fail after a
  * couple of attempts, so callers (the worker's fetch loop) see a rejected promise and retry.
  */
-import fs from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigurationError } from '../../errors.ts';
 import { maskUrl, mergeOptions } from '../sqlite/db.ts';
+import { explainTlsError, tlsSocketOptions, usesTls } from '../tls.ts';
 
 export { maskUrl, mergeOptions };
 
@@ -66,7 +67,7 @@ export function redisOptions(url: URL, opts: Record<string, unknown>): RedisOpti
     case 'redis:':
     case 'rediss:': {
       if (!url.hostname) throw new ConfigurationError(`Redis URL ${maskUrl(url)} has no host: expected e.g. redis://localhost:6379/0`);
-      const tls = url.protocol === 'rediss:' ? tlsOptions(opts) : undefined;
+      const tls = usesTls(url, 'rediss:', opts) ? tlsSocketOptions(opts) : undefined;
       return { ...common, host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379), db: db(url.pathname), tls };
     }
     case 'redis+socket:':
@@ -95,12 +96,6 @@ export function redisOptions(url: URL, opts: Record<string, unknown>): RedisOpti
   }
 }
 
-function tlsOptions(opts: Record<string, unknown>): NonNullable<RedisOptions['tls']> {
-  const read = (name: string) => (typeof opts[name] === 'string' && opts[name] ? fs.readFileSync(opts[name] as string) : undefined);
-  const reqs = String(opts.ssl_cert_reqs ?? 'required').toLowerCase().replace(/^cert_/, '');
-  if (!['none', 'optional', 'required'].includes(reqs)) throw new ConfigurationError(`ssl_cert_reqs must be none, optional or required, not ${JSON.stringify(opts.ssl_cert_reqs)}`);
-  return { rejectUnauthorized: reqs === 'required', ca: read('ssl_ca_certs'), cert: read('ssl_certfile'), key: read('ssl_keyfile') };
-}
 
 /**
  * Reports each outage once ("connection lost … reconnecting", then "reconnected"), however many
@@ -117,7 +112,7 @@ export class OutageLog {
     client.on('error', (err: Error) => {
       if (this.down) return;
       this.down = true;
-      this.log.warning(`${this.what}: connection lost (${err.message}); reconnecting`);
+      this.log.warning(`${this.what}: connection lost (${explainTlsError(err).message}); reconnecting`);
     });
     client.on('ready', () => {
       if (!this.down) return;
