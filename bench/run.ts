@@ -59,7 +59,7 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
   },
   full: {
     mode: 'full', rounds: 3, n: 20_000, drainCap: 10, publishSeconds: 1.5, publishMax: 500_000, inflight: 100,
-    steadySeconds: 3, steadyWarmup: 1, backlog: 2000, rtN: 500, rtWarmup: 20, idleSettle: 1.5,
+    steadySeconds: 3, steadyWarmup: 1, backlog: 2000, rtN: 2000, rtWarmup: 20, idleSettle: 1.5,
     celeriacConcurrency: 100, bullmqConcurrency: [200, 50], extended: false,
   },
 };
