@@ -116,6 +116,9 @@ class CeleriacSystem extends AgentSystem implements BenchSystem {
     const base = await executedCount();
     await agent.call('send', { stored: false });
     await waitExecuted(executedCount, base + 1, 60_000, () => this.check());
+    // A worker on celeriac's build has no child process; one on its sources has the loader's esbuild.
+    const onSources = this.workers.filter((w) => processTree(w.pid!).length > 1);
+    if (onSources.length) throw new Error('celeriac worker runs on the sources with a TypeScript loader, not on dist/: src/ changed after the build; leave src/ alone during a run');
   }
 
   protected check(): void {

@@ -96,7 +96,6 @@ export function redisOptions(url: URL, opts: Record<string, unknown>): RedisOpti
   }
 }
 
-
 /**
  * Reports each outage once ("connection lost … reconnecting", then "reconnected"), however many
  * connections of one broker or store see it.
