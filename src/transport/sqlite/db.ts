@@ -100,9 +100,12 @@ interface Feed {
   stop: (() => void) | null;
   lastWait: number;
   idleTimer: NodeJS.Timeout | null;
+  /** The second wake-up that follows a file event (see fileChanged). */
+  trailing: NodeJS.Timeout | null;
 }
 const feeds = new Map<string, Feed>();
 const WATCH_IDLE_MS = 2000;
+const TRAILING_WAKE_MS = 2;
 
 /**
  * Wake-ups for pollers of one database file, shared by every connection of this process:
@@ -117,7 +120,7 @@ export class ChangeFeed {
 
   constructor(readonly file: string) {
     let feed = feeds.get(file);
-    if (!feed) feeds.set(file, (feed = { refs: 0, waiters: new Set(), stop: null, lastWait: 0, idleTimer: null }));
+    if (!feed) feeds.set(file, (feed = { refs: 0, waiters: new Set(), stop: null, lastWait: 0, idleTimer: null, trailing: null }));
     feed.refs++;
     this.feed = feed;
   }
@@ -157,14 +160,30 @@ export class ChangeFeed {
     const feed = this.feed;
     feed.lastWait = Date.now();
     if (feed.stop || this.closed) return;
-    feed.stop = watchFiles([`${this.file}-wal`, this.file], () => wakeAll(feed.waiters));
+    feed.stop = watchFiles([`${this.file}-wal`, this.file], () => fileChanged(feed));
     feed.idleTimer = setInterval(() => {
       if (feed.waiters.size === 0 && Date.now() - feed.lastWait > WATCH_IDLE_MS) stopWatching(feed);
     }, WATCH_IDLE_MS).unref();
   }
 }
 
+/**
+ * A writer's WAL frames raise their events before its commit is visible (the commit is the
+ * wal-index update in the -shm mapping, which raises none), so a reader woken by them can still
+ * see the old state. A second wake-up shortly after catches the commit; without it the reader
+ * slept until its next poll (up to 50-100 ms).
+ */
+function fileChanged(feed: Feed): void {
+  wakeAll(feed.waiters);
+  feed.trailing ??= setTimeout(() => {
+    feed.trailing = null;
+    wakeAll(feed.waiters);
+  }, TRAILING_WAKE_MS);
+}
+
 function stopWatching(feed: Feed): void {
+  if (feed.trailing) clearTimeout(feed.trailing);
+  feed.trailing = null;
   if (feed.idleTimer) clearInterval(feed.idleTimer);
   feed.stop?.();
   feed.stop = null;
