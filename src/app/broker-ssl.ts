@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../errors.ts';
 
-/** Celery's broker_use_ssl as an object: the files and checks of a TLS connection to the broker. */
+/** Celery's broker_use_ssl (and redis_backend_use_ssl) as an object: the files and checks of a TLS connection. */
 export interface BrokerSslConfig {
   /** PEM file of the CAs that signed the broker's certificate (default: the system's). */
   caCerts?: string;
@@ -21,8 +21,8 @@ const KEYS: Record<keyof BrokerSslConfig, readonly string[]> = {
 };
 const CERT_REQS = ['none', 'optional', 'required'] as const;
 
-export function validateBrokerSsl(value: unknown): boolean | BrokerSslConfig {
-  const bad = (what: string) => new ConfigurationError(`configuration brokerUseSsl (Celery's broker_use_ssl) ${what}`);
+export function validateBrokerSsl(value: unknown, key = 'brokerUseSsl', celery = 'broker_use_ssl'): boolean | BrokerSslConfig {
+  const bad = (what: string) => new ConfigurationError(`configuration ${key} (Celery's ${celery}) ${what}`);
   if (typeof value === 'boolean') return value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`must be true, false or an object {caCerts, certfile, keyfile, certReqs}, got ${JSON.stringify(value)}`);
   const input = value as Record<string, unknown>;
@@ -47,7 +47,7 @@ export function validateBrokerSsl(value: unknown): boolean | BrokerSslConfig {
   return out;
 }
 
-/** The broker transport options (kombu's names) that brokerUseSsl stands for. */
+/** The transport options (kombu's names) that brokerUseSsl or redisBackendUseSsl stands for. */
 export function brokerSslTransportOptions(ssl: boolean | BrokerSslConfig): Record<string, unknown> {
   if (ssl === false) return {};
   if (ssl === true) return { ssl: true };

@@ -113,7 +113,7 @@ export class Celery implements ResultSource {
         expires: this.conf.resultExpires,
         transport: () => this.transport(),
         log: this.conf.brokerTransportOptions.logger as { warning(message: string): void } | undefined,
-      }, this.conf.resultBackendTransportOptions);
+      }, { ...this.conf.resultBackendTransportOptions, ...brokerSslTransportOptions(this.conf.redisBackendUseSsl) });
     }
     return this.backendInstance;
   }

@@ -26,6 +26,7 @@ const SETTINGS = {
   brokerUseSsl: { kind: 'brokerSsl', celery: 'broker_use_ssl' },
   resultExpires: { kind: 'number', celery: 'result_expires', min: 0, nullable: true },
   resultBackendTransportOptions: { kind: 'object', celery: 'result_backend_transport_options' },
+  redisBackendUseSsl: { kind: 'brokerSsl', celery: 'redis_backend_use_ssl' },
   resultExtended: { kind: 'boolean', celery: 'result_extended' },
   taskAlwaysEager: { kind: 'boolean', celery: 'task_always_eager' },
   taskEagerPropagates: { kind: 'boolean', celery: 'task_eager_propagates' },
@@ -85,6 +86,7 @@ export const DEFAULTS = {
   brokerUseSsl: false as boolean | BrokerSslConfig,
   resultExpires: 86_400 as number | null,
   resultBackendTransportOptions: {} as Record<string, unknown>,
+  redisBackendUseSsl: false as boolean | BrokerSslConfig,
   resultExtended: false,
   taskAlwaysEager: false,
   taskEagerPropagates: false,
@@ -163,7 +165,7 @@ function validate(key: string, s: Setting, value: unknown): unknown {
     case 'beatSchedule':
       return validateBeatSchedule(value);
     case 'brokerSsl':
-      return validateBrokerSsl(value);
+      return validateBrokerSsl(value, key, s.celery);
   }
 }
 

@@ -122,13 +122,26 @@ describe('URL schemes', () => {
     expect(warnings[0]).toMatch(/: connection lost \(TLS: self[- ]signed certificate; the broker's certificate is not signed by a CA this client trusts: give that CA's PEM file as ssl_ca_certs \(brokerUseSsl.caCerts\), or set ssl_cert_reqs=none to skip the check\); reconnecting$/);
   });
 
-  it("redis:// with Celery's brokerUseSsl connects over TLS", async () => {
-    const app = new Celery('redis-tls', { broker: `redis://127.0.0.1:${server.tlsPort}/3`, backend: null, brokerUseSsl: { caCerts: path.join(server.dir, 'cert.pem') } });
+  it("redis:// with Celery's brokerUseSsl and redisBackendUseSsl connects over TLS, broker and results", async () => {
+    const ca = path.join(server.dir, 'cert.pem');
+    const app = new Celery('redis-tls', {
+      broker: `redis://127.0.0.1:${server.tlsPort}/3`,
+      backend: `redis://127.0.0.1:${server.tlsPort}/3`,
+      brokerUseSsl: { caCerts: ca },
+      redisBackendUseSsl: { ssl_ca_certs: ca, ssl_cert_reqs: 2 } as never, // redis-py's names, as a Python config has them
+    });
     try {
       await roundTrip(await app.transport(), 'tls-app');
+      const backend = await app.backend();
+      await backend.storeResult('tls-result', 42, 'SUCCESS');
+      expect(await backend.getTaskMeta('tls-result')).toMatchObject({ status: 'SUCCESS', result: 42 });
+      await backend.forget('tls-result');
     } finally {
       await app.close();
     }
+    expect(() => new Celery('bad', { redisBackendUseSsl: 'yes' as never })).toThrow(
+      /^configuration redisBackendUseSsl \(Celery's redis_backend_use_ssl\) must be true, false or an object/,
+    );
   });
 
   it('sentinel:// finds the master through Sentinel (master_name)', async () => {
