@@ -7,6 +7,8 @@
 import fs from 'node:fs';
 import { ConfigurationError } from '../errors.ts';
 
+const CERT_REQS = ['none', 'optional', 'required'] as const;
+
 export interface TlsSocketOptions {
   rejectUnauthorized: boolean;
   ca?: Buffer;
@@ -28,8 +30,10 @@ export function usesTls(url: URL, secureProtocol: string, opts: Record<string, u
 
 /** Node's TLS socket options from the ssl_* options; unreadable files are configuration errors. */
 export function tlsSocketOptions(opts: Record<string, unknown>): TlsSocketOptions {
-  const reqs = String(opts.ssl_cert_reqs ?? 'required').toLowerCase().replace(/^cert_/, '');
-  if (!['none', 'optional', 'required'].includes(reqs)) throw new ConfigurationError(`ssl_cert_reqs must be none, optional or required, not ${JSON.stringify(opts.ssl_cert_reqs)}`);
+  const given = opts.ssl_cert_reqs ?? 'required';
+  // Python's ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED are 0, 1, 2.
+  const reqs = typeof given === 'number' ? (CERT_REQS[given] ?? String(given)) : String(given).toLowerCase().replace(/^cert_/, '');
+  if (!(CERT_REQS as readonly string[]).includes(reqs)) throw new ConfigurationError(`ssl_cert_reqs must be none, optional or required (or ssl.CERT_* 0, 1, 2), not ${JSON.stringify(opts.ssl_cert_reqs)}`);
   const out: TlsSocketOptions = { rejectUnauthorized: reqs === 'required' };
   for (const [key, name] of [['ca', 'ssl_ca_certs'], ['cert', 'ssl_certfile'], ['key', 'ssl_keyfile']] as const) {
     const file = opts[name];

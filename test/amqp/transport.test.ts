@@ -45,6 +45,8 @@ describe('AMQP URLs', () => {
     expect(new AmqpTransport(new URL('amqps://h/v')).settings).toMatchObject({ connect: { protocol: 'amqps', port: 5671, vhost: 'v' }, socket: { rejectUnauthorized: true, servername: 'h' } });
     expect(new AmqpTransport(new URL('amqp://h//?ssl=true')).settings).toMatchObject({ connect: { protocol: 'amqps', port: 5671 }, socket: { rejectUnauthorized: true } });
     expect(new AmqpTransport(new URL('amqp://h:5672//'), { ssl: false }).settings.connect.protocol).toBe('amqp');
+    expect(new AmqpTransport(new URL('amqps://h//'), { ssl_cert_reqs: 0 }).settings.socket.rejectUnauthorized).toBe(false); // ssl.CERT_NONE
+    expect(() => new AmqpTransport(new URL('amqps://h//'), { ssl_cert_reqs: 7 })).toThrow(ConfigurationError);
     expect(() => new AmqpTransport(new URL('amqp://h//?ssl=maybe'))).toThrow(new ConfigurationError('transport option ssl must be true or false, not "maybe"'));
     expect(() => new AmqpTransport(new URL('amqp://h/?queue_max_priority=x'))).toThrow(ConfigurationError);
     expect(() => createTransport('amqp://user:secret@')).toThrow(/^(?!.*secret)/);
