@@ -1,6 +1,7 @@
 import type { ResultBackend } from '../backend/result-backend.ts';
 import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from '../errors.ts';
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
+import { type LongTimeout, setLongTimeout } from '../timers.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskState } from '../protocol/states.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
@@ -56,8 +57,8 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
   const hard = req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit;
   const soft = req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit;
   const storeOpts: StoreOpts = { groupId: req.group, parentId: req.parentId, children: scope.children, replyTo: req.replyTo, correlationId: req.correlationId };
-  let softTimer: NodeJS.Timeout | undefined;
-  let hardTimer: NodeJS.Timeout | undefined;
+  let softTimer: LongTimeout | undefined;
+  let hardTimer: LongTimeout | undefined;
 
   let result: unknown;
   let runtime: number;
@@ -74,8 +75,8 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
           if (reason instanceof TaskRevokedError || reason instanceof TimeLimitExceeded) reject(reason);
         });
       });
-      if (soft) softTimer = setTimeout(() => abort.abort(new SoftTimeLimitExceeded(`soft time limit (${soft} s) exceeded`)), soft * 1000);
-      if (hard) hardTimer = setTimeout(() => abort.abort(new TimeLimitExceeded(`TimeLimitExceeded(${hard})`)), hard * 1000);
+      if (soft) softTimer = setLongTimeout(() => abort.abort(new SoftTimeLimitExceeded(`soft time limit (${soft} s) exceeded`)), soft * 1000);
+      if (hard) hardTimer = setLongTimeout(() => abort.abort(new TimeLimitExceeded(`TimeLimitExceeded(${hard})`)), hard * 1000);
       result = await Promise.race([value, stopped]);
     } else {
       result = value;
@@ -87,8 +88,8 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
   } catch (error) {
     return handleError(app, task, req, env, error, started, store, storeOpts);
   } finally {
-    clearTimeout(softTimer);
-    clearTimeout(hardTimer);
+    softTimer?.clear();
+    hardTimer?.clear();
   }
   // A chord part counts even when its result is not stored (Celery's mark_as_done).
   if (req.embed.chord && env.backend) await onChordPartReturn(app, env.backend, chordPartOf(req), 'SUCCESS', result);

@@ -8,6 +8,7 @@ import { DecodeError, NotRegistered } from '../errors.ts';
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import { pyRepr } from '../protocol/repr.ts';
 import { decodeTaskMessage, type TaskRequest } from '../protocol/task-message.ts';
+import { type LongTimeout, setTimeoutAt } from '../timers.ts';
 import type { Delivery } from '../transport/types.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
 import { LEVELS, type Logger } from './log.ts';
@@ -23,7 +24,7 @@ export interface Held {
   state: 'scheduled' | 'reserved' | 'active';
   acked: boolean;
   abort: RunAbort;
-  timer?: NodeJS.Timeout;
+  timer?: LongTimeout;
   /** Unix seconds when it started running. */
   timeStart: number | null;
 }
@@ -81,12 +82,12 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
     uuid: request.id, name: request.name, args: request.argsrepr, kwargs: request.kwargsrepr, root_id: request.rootId,
     parent_id: request.parentId, retries: request.retries, eta: request.eta?.toISOString() ?? null, expires: request.expires?.toISOString() ?? null,
   });
-  const delay = request.eta ? request.eta.getTime() - Date.now() : 0;
-  if (delay > 0) {
+  const eta = request.eta?.getTime();
+  if (eta !== undefined && eta > Date.now()) {
     held.state = 'scheduled';
     env.onRelease(); // ETA tasks do not count against the prefetch window (Celery raises QoS for them)
     await new Promise<void>((resolve) => {
-      held.timer = setTimeout(resolve, Math.min(delay, 2 ** 31 - 1));
+      held.timer = setTimeoutAt(resolve, eta);
     });
     if (!env.held.has(held)) return; // given back by a shutdown while waiting
     held.state = 'reserved';

@@ -216,7 +216,7 @@ export class Worker implements ControlTarget {
     const back = [...this.held].filter((h) => !h.acked && which(h));
     for (const h of back) {
       this.held.delete(h);
-      clearTimeout(h.timer);
+      h.timer?.clear();
       h.acked = true;
       try {
         await h.delivery.restore();
