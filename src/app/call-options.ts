@@ -28,6 +28,8 @@ export interface CallOptions {
   link?: SignatureDict | SignatureDict[];
   /** Signatures applied on failure (Celery's `link_error`). */
   linkError?: SignatureDict | SignatureDict[];
+  /** Compress the body (Celery's `compression`): `zlib` (also `gzip`, as kombu names it) or `brotli`. */
+  compression?: string;
 }
 
 /** Options a worker sets when a task sends another (lineage, retries, group membership). */

@@ -70,6 +70,7 @@ export async function publishTask(
     headers: options.headers,
     properties: options.properties,
     serializer: options.serializer ?? taskOptions?.serializer ?? conf.taskSerializer,
+    compression: options.compression ?? taskOptions?.compression ?? conf.taskCompression ?? undefined,
   });
   const transport = await app.transport();
   const route = { exchange: options.exchange ?? '', routingKey: options.routingKey ?? queue };

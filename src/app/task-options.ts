@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.ts';
+import { COMPRESSIONS, compressionType } from '../protocol/compression.ts';
 import { isSerializer } from '../protocol/serializers.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { parseRate } from './rate.ts';
@@ -40,6 +41,8 @@ export interface TaskOptions {
   queue?: string;
   priority?: number;
   serializer?: string;
+  /** Compress the messages of this task: `zlib` or `brotli` (Celery's `compression`). */
+  compression?: string;
   /** Per-worker rate limit: `10/s`, `100/m`, `1000/h` (Celery's `rate_limit`). */
   rateLimit?: string | number | null;
 }
@@ -47,7 +50,7 @@ export interface TaskOptions {
 const KNOWN: ReadonlySet<string> = new Set([
   'name', 'bind', 'maxRetries', 'defaultRetryDelay', 'autoretryFor', 'retryBackoff', 'retryBackoffMax', 'retryJitter',
   'acksLate', 'rejectOnWorkerLost', 'ignoreResult', 'trackStarted', 'softTimeLimit', 'timeLimit', 'expires', 'queue',
-  'priority', 'serializer', 'rateLimit',
+  'priority', 'serializer', 'compression', 'rateLimit',
 ]);
 
 export function validateTaskOptions(o: TaskOptions): void {
@@ -80,5 +83,8 @@ export function validateTaskOptions(o: TaskOptions): void {
   }
   if (o.serializer !== undefined && !isSerializer(o.serializer)) {
     throw new ConfigurationError(`${where}: serializer ${JSON.stringify(o.serializer)} is not supported (use "json")`);
+  }
+  if (o.compression !== undefined && compressionType(o.compression) === undefined) {
+    throw new ConfigurationError(`${where}: compression ${JSON.stringify(o.compression)} is not supported; use one of: ${COMPRESSIONS.join(', ')}`);
   }
 }

@@ -1,6 +1,7 @@
 import { dumps, loads } from '../protocol/json.ts';
 import type { Message } from '../protocol/message.ts';
 import type { ExchangeSpec } from '../transport/types.ts';
+import { bodyText } from '../protocol/serializers.ts';
 
 /** kombu's pidbox: requests on a fanout exchange, replies on a direct one keyed by the client's oid. */
 export const PIDBOX_EXCHANGE: ExchangeSpec = { name: 'celery.pidbox', type: 'fanout', durable: false };
@@ -24,7 +25,7 @@ export function jsonMessage(body: unknown, headers: Record<string, unknown>, del
 }
 
 export function readJson(message: Message): unknown {
-  return loads(message.body.toString('utf8'));
+  return loads(bodyText(message));
 }
 
 /** Does a request address this node? (kombu's Node.handle_message: destination list, or pattern + matcher). */

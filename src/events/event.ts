@@ -2,6 +2,7 @@ import os from 'node:os';
 import { dumps, loads } from '../protocol/json.ts';
 import type { Message } from '../protocol/message.ts';
 import type { ExchangeSpec } from '../transport/types.ts';
+import { bodyText } from '../protocol/serializers.ts';
 
 /** `celeryev`: topic on AMQP; the Redis transport maps it to PUBLISH with kombu's channel names. */
 export const EVENT_EXCHANGE: ExchangeSpec = { name: 'celeryev', type: 'topic', durable: true };
@@ -33,7 +34,7 @@ export function eventMessage(body: unknown, hostname: string): Message {
 
 /** Events in a message: one dict, or a list of them (`task.multi`, Celery's buffered task events). */
 export function eventsIn(message: Message): CeleryEvent[] {
-  const body = loads(message.body.toString('utf8'));
+  const body = loads(bodyText(message));
   const list = Array.isArray(body) ? body : [body];
   return list.filter((e): e is CeleryEvent => e !== null && typeof e === 'object' && typeof (e as CeleryEvent).type === 'string');
 }

@@ -1,7 +1,9 @@
 import { DecodeError, EncodeError } from '../errors.ts';
 import { dumps, loads } from './json.ts';
+import { decompressBody } from './compression.ts';
 import { undecodableReason } from './envelope.ts';
 import type { Message } from './message.ts';
+import { decodeText } from './text.ts';
 
 /** The serializers celeriac speaks. pickle and yaml are deliberately absent (unsafe). */
 export const SERIALIZERS = {
@@ -29,9 +31,15 @@ export function decodeBody(message: Message): unknown {
   if (type !== 'application/json' && type !== 'json') {
     throw new DecodeError(`content type ${JSON.stringify(type)} is not supported (only application/json is accepted)`, message);
   }
+  const text = bodyText(message);
   try {
-    return loads(message.body.toString('utf8'));
+    return loads(text);
   } catch (err) {
     throw new DecodeError(`message body is not valid JSON: ${(err as Error).message}`, message, { cause: err });
   }
+}
+
+/** A message body as text: decompressed per its `compression` header, decoded per its content-encoding. */
+export function bodyText(message: Message): string {
+  return decodeText(decompressBody(message), message);
 }

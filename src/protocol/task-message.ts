@@ -2,6 +2,7 @@ import { DecodeError } from '../errors.ts';
 import { dumps, isoformat, parsePythonDate } from './json.ts';
 import type { Message } from './message.ts';
 import { argsRepr, pyRepr } from './repr.ts';
+import { compressBody } from './compression.ts';
 import { decodeBody, encodeBody } from './serializers.ts';
 
 /** A signature in Celery's dict form (`celery/canvas.py: Signature`). */
@@ -75,6 +76,8 @@ export interface TaskMessageFields {
   /** Extra AMQP-style properties (Celery's retry leaks `origin`, `replaced_task_nesting`). */
   properties?: Record<string, unknown>;
   serializer?: string;
+  /** kombu's compression: zlib (application/x-gzip) or brotli. */
+  compression?: string | null;
 }
 
 /** Build a Celery protocol v2 task message, field for field as Celery 5.2's `as_task_v2`. */
@@ -118,7 +121,10 @@ export function buildTaskMessage(f: TaskMessageFields): Message {
     chord: f.embed?.chord ?? null,
   };
   const { contentType, contentEncoding, body } = encodeBody([args, kwargs, embed], f.serializer ?? 'json');
-  return { headers, properties, contentType, contentEncoding, body };
+  if (!f.compression) return { headers, properties, contentType, contentEncoding, body };
+  const packed = compressBody(body, f.compression);
+  headers.compression = packed.header;
+  return { headers, properties, contentType, contentEncoding, body: packed.body };
 }
 
 /**

@@ -3,6 +3,7 @@
  * on the SQLite queue. The worker says why, keeps running, and keeps the message as a dead letter.
  */
 import { randomUUID } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TaskError } from '../../src/index.ts';
 import type { Message } from '../../src/protocol/message.ts';
@@ -34,13 +35,13 @@ function deadLetterWith(text: string) {
   return waitFor(`a dead letter containing ${text}`, () => deadLetters(sb).find((d) => d.envelope.includes(text) || (d.reason ?? '').includes(text)));
 }
 
-function taskMessage(id: string, body: string, contentType = 'application/json'): Message {
+function taskMessage(id: string, body: string | Buffer, contentType = 'application/json', contentEncoding = 'utf-8', headers: Record<string, unknown> = {}): Message {
   return {
-    headers: { lang: 'py', task: 'tasks.add', id, root_id: id, retries: 0, argsrepr: '(1, 2)', kwargsrepr: '{}' },
+    headers: { lang: 'py', task: 'tasks.add', id, root_id: id, retries: 0, argsrepr: '(1, 2)', kwargsrepr: '{}', ...headers },
     properties: { correlation_id: id, priority: 0, delivery_mode: 2 },
     contentType,
-    contentEncoding: 'utf-8',
-    body: Buffer.from(body, 'utf8'),
+    contentEncoding,
+    body: typeof body === 'string' ? Buffer.from(body, 'utf8') : body,
   };
 }
 
@@ -121,8 +122,41 @@ describe('malformed messages', () => {
     await stillWorks();
   });
 
+  it('a body that is not valid UTF-8 is rejected, never run with replacement characters', async () => {
+    const id = randomUUID();
+    const transport = await sb.tasks.app.transport();
+    const body = Buffer.concat([Buffer.from('[["a\u00e9'), Buffer.from([0xff, 0xfe]), Buffer.from('", 1], {}, {}]')]);
+    await transport.publish('celery', taskMessage(id, body));
+
+    await worker.waitForLine('message body is not valid UTF-8');
+    const dead = await deadLetterWith(id);
+    expect(dead.reason).toContain('not valid UTF-8');
+    await stillWorks();
+  });
+
+  it('a compression no Node codec reads (bzip2) is rejected with its name', async () => {
+    const id = randomUUID();
+    const transport = await sb.tasks.app.transport();
+    await transport.publish('celery', taskMessage(id, 'BZh9...', 'application/json', 'utf-8', { compression: 'application/x-bz2' }));
+
+    await worker.waitForLine('compression "application/x-bz2" (bzip2) has no codec in Node.js');
+    const dead = await deadLetterWith(id);
+    expect(dead.reason).toContain('use zlib or brotli');
+    await stillWorks();
+  });
+
+  it('a utf-16 body and a zlib-compressed body run as declared', async () => {
+    const transport = await sb.tasks.app.transport();
+    const utf16 = randomUUID();
+    await transport.publish('celery', taskMessage(utf16, Buffer.from('\ufeff[[40, 2], {}, {}]', 'utf16le'), 'application/json', 'utf-16'));
+    expect(await sb.tasks.app.AsyncResult(utf16).get({ timeout: 10 })).toBe(42);
+    const zipped = randomUUID();
+    await transport.publish('celery', taskMessage(zipped, deflateSync('[[7, 8], {}, {}]'), 'application/json', 'utf-8', { compression: 'application/x-gzip' }));
+    expect(await sb.tasks.app.AsyncResult(zipped).get({ timeout: 10 })).toBe(15);
+  });
+
   it('nothing was lost: every rejected message is in the dead-letter table and the queue is empty', async () => {
-    expect(deadLetters(sb)).toHaveLength(5);
+    expect(deadLetters(sb)).toHaveLength(7);
     expect(withDb(sb, (db) => (db.prepare('SELECT count(*) AS n FROM celeriac_messages').get() as { n: number }).n)).toBe(0);
     expect(worker.lines.filter((l) => l.includes('CRITICAL'))).toEqual([]);
   });

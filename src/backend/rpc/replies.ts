@@ -7,6 +7,7 @@ import { dumps, loads } from '../../protocol/json.ts';
 import type { Message } from '../../protocol/message.ts';
 import { READY_STATES, type TaskState } from '../../protocol/states.ts';
 import { pendingMeta, type StoreOptions, type TaskMeta } from '../result-backend.ts';
+import { bodyText } from '../../protocol/serializers.ts';
 
 /** States kept at most; the oldest goes first beyond it. */
 export const MAX_KEPT = 65_536;
@@ -89,7 +90,7 @@ export function metaFromReply(message: Message): TaskMeta | null {
   if (!/json/.test(message.contentType)) return null;
   let body: Record<string, unknown>;
   try {
-    body = loads(message.body.toString('utf8')) as Record<string, unknown>;
+    body = loads(bodyText(message)) as Record<string, unknown>;
   } catch {
     return null;
   }
