@@ -16,6 +16,7 @@ import type { CallOptions, InternalCallOptions } from './call-options.ts';
 import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
 import { type EagerOptions, EagerResult, runEager } from './eager.ts';
 import { publishTask } from './publish.ts';
+import { type SetupSecurityOptions, setupSecurity } from './security.ts';
 import { AsyncResult, type ResultSource } from './result.ts';
 import { type AnyFn, type BoundFn, Task } from './task.ts';
 import { type TaskOptions, validateTaskOptions } from './task-options.ts';
@@ -46,6 +47,12 @@ export class Celery implements ResultSource {
     config: CeleryConfig = {},
   ) {
     this.conf = resolveConfig(config as Record<string, unknown>);
+    if (this.conf.taskSerializer === 'auth') this.setupSecurity();
+  }
+
+  /** Sign task messages and verify the ones received (Celery's `setup_security`); called for you when taskSerializer is 'auth'. */
+  setupSecurity(opts: SetupSecurityOptions = {}): void {
+    setupSecurity(this.conf, opts);
   }
 
   /** Register a task: `app.task('tasks.add', (x: number, y: number) => x + y)`. */

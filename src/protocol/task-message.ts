@@ -131,8 +131,8 @@ export function buildTaskMessage(f: TaskMessageFields): Message {
  * Read a task message of protocol v2 (task name in headers) or v1 (everything in a body object).
  * Throws DecodeError, carrying the message, for anything that is not a valid task message.
  */
-export function decodeTaskMessage(message: Message): TaskRequest {
-  const payload = decodeBody(message);
+export function decodeTaskMessage(message: Message, accept?: readonly string[]): TaskRequest {
+  const payload = decodeBody(message, accept);
   const h = message.headers;
   if (typeof h.task === 'string') return fromV2(message, payload);
   if (h.task !== undefined) {

@@ -53,7 +53,7 @@ export interface StrategyEnv {
 export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Promise<void> {
   let request: TaskRequest;
   try {
-    request = decodeTaskMessage(delivery.message);
+    request = decodeTaskMessage(delivery.message, env.app.conf.acceptContent);
   } catch (err) {
     const reason = err instanceof DecodeError ? err.message : String(err);
     env.log.error(`Received invalid task message from queue ${delivery.queue}: ${reason}. The message was rejected and kept as a dead letter.`, {
