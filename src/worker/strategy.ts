@@ -15,6 +15,7 @@ import { LEVELS, type Logger } from './log.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';
+import { settleAfterError } from './unsettled.ts';
 
 /** A message the worker holds: waiting for its ETA, for a slot, or running. */
 export interface Held {
@@ -71,7 +72,11 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
       taskId: request.id,
       task: request.name,
     });
-    await env.backend?.storeResult(request.id, serializeException(err), 'FAILURE', { traceback: formatTraceback(err), replyTo: request.replyTo, correlationId: request.correlationId });
+    try {
+      await env.backend?.storeResult(request.id, serializeException(err), 'FAILURE', { traceback: formatTraceback(err), replyTo: request.replyTo, correlationId: request.correlationId });
+    } catch (storeErr) {
+      env.log.error(`The FAILURE of unregistered task ${request.id} could not be stored: ${describe(storeErr)}`, { taskId: request.id });
+    }
     await settle(env, delivery, () => delivery.reject(false, err.message));
     return;
   }
@@ -97,6 +102,8 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
   if (!env.slots.tryAcquire()) await env.slots.acquire();
   try {
     if (env.held.has(held)) await execute(env, held);
+  } catch (err) {
+    await settleAfterError(env, held, err, task.options.acksLate ?? env.app.conf.taskAcksLate);
   } finally {
     env.slots.release();
     env.held.delete(held);
