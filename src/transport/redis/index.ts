@@ -91,7 +91,7 @@ export class RedisTransport implements Transport {
     const log = lineLogger(opts.logger);
     const outage = new OutageLog(`redis broker ${this.url}`, log);
     this.client = withScripts(outage.watch(new Redis(connection)));
-    this.pushes = new PushBatch(this.client);
+    this.pushes = new PushBatch(this.client, this.keys);
     this.wake = new Wakeup(
       () => outage.watch(new Redis({ ...connection, autoResubscribe: false, maxRetriesPerRequest: 1 })),
       (reason) => log.info(`redis broker ${this.url}: no key-change notifications (${reason}); idle consumers poll every ${MAX_BACKOFF_MS} ms`),
@@ -189,9 +189,10 @@ export class RedisTransport implements Transport {
   private async take(names: string[], max: number): Promise<Delivery[]> {
     const order = this.queueOrder(names);
     const lists = this.keys.lists(order);
+    const id = randomUUID();
     const rows: FetchedRow[] = await this.client.celeriacFetch(
-      2 + lists.length, this.keys.unacked, this.keys.unackedIndex, ...lists,
-      max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', randomUUID(), ...order,
+      3 + lists.length, this.keys.unacked, this.keys.unackedIndex, this.keys.fetchRecord(id), ...lists,
+      max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', id, ...order,
     );
     return rows.map(([index, tag, raw]) => {
       const queue = order[index - 1]!;

@@ -8,6 +8,9 @@
  *   <prefix>unacked_index            zset  tag -> delivery time
  *   <prefix>unacked_mutex            lock of the visibility-timeout restore
  *   <prefix><queue>.celeriac.dead    list of dead letters (celeriac only; kombu has none)
+ *   <prefix>celeriac.fetch.<id>      what one fetch took, for a minute (celeriac only: a re-sent
+ *                                    fetch returns it instead of taking more)
+ *   <prefix>celeriac.push.<id>       a publish batch that ran (celeriac only: a re-sent one is skipped)
  *   <prefix>/<db>.<exchange>[/<rk>]  pub/sub channel of a fanout exchange (kombu's keyprefix_fanout
  *                                    "/{db}." and fanout_patterns; not a key)
  */
@@ -34,6 +37,14 @@ export class KombuKeys {
     this.unacked = prefix + 'unacked';
     this.unackedIndex = prefix + 'unacked_index';
     this.mutex = prefix + 'unacked_mutex';
+  }
+
+  fetchRecord(id: string): string {
+    return `${this.prefix}celeriac.fetch.${id}`;
+  }
+
+  pushRecord(id: string): string {
+    return `${this.prefix}celeriac.push.${id}`;
   }
 
   /** The list holding messages of one priority step (kombu's `_q_for_pri`). */

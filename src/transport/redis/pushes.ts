@@ -1,22 +1,28 @@
-import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import type { KombuKeys } from './keys.ts';
+import type { ScriptedRedis } from './scripts.ts';
 
 interface Waiter {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
-/** Values per LPUSH: keeps each command short (Redis runs nothing else meanwhile). */
+/** Values per script run: keeps each run short (Redis runs nothing else meanwhile). */
 const MAX_PER_PUSH = 1000;
 
 /**
- * The LPUSHes of one event-loop turn, sent together: per list one LPUSH with every value in call
- * order (the list ends up as if they had been pushed one by one), all in one pipeline and one
- * socket write. Each publish still resolves only once Redis has its message.
+ * The LPUSHes of one event-loop turn, sent together: per list every value in call order (the list
+ * ends up as if they had been pushed one by one), in push.lua runs of at most MAX_PER_PUSH values,
+ * one socket write. Each run carries a batch id, so a run re-sent after a lost reply pushes nothing
+ * twice. Each publish resolves only once Redis has its message.
  */
 export class PushBatch {
   private pending = new Map<string, { values: string[]; waiters: Waiter[] }>();
 
-  constructor(private readonly client: Redis) {}
+  constructor(
+    private readonly client: ScriptedRedis,
+    private readonly keys: KombuKeys,
+  ) {}
 
   push(key: string, value: string): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -31,22 +37,32 @@ export class PushBatch {
   private flush(): void {
     const batch = this.pending;
     this.pending = new Map();
-    const pipeline = this.client.pipeline();
-    const commands: Waiter[][] = [];
-    for (const [key, { values, waiters }] of batch) {
-      for (let i = 0; i < values.length; i += MAX_PER_PUSH) {
-        pipeline.lpush(key, ...values.slice(i, i + MAX_PER_PUSH));
-        commands.push(waiters.slice(i, i + MAX_PER_PUSH));
+    let lists: string[] = [];
+    let counts: string[] = [];
+    let values: string[] = [];
+    let waiters: Waiter[] = [];
+    const run = () => {
+      const mine = waiters;
+      this.client.celeriacPush(1 + lists.length, this.keys.pushRecord(randomUUID()), ...lists, ...counts, ...values).then(
+        () => mine.forEach((w) => w.resolve()),
+        (err: unknown) => mine.forEach((w) => w.reject(err)),
+      );
+      lists = [];
+      counts = [];
+      values = [];
+      waiters = [];
+    };
+    for (const [key, entry] of batch) {
+      for (let i = 0; i < entry.values.length; ) {
+        const take = Math.min(MAX_PER_PUSH - values.length, entry.values.length - i);
+        lists.push(key);
+        counts.push(String(take));
+        values.push(...entry.values.slice(i, i + take));
+        waiters.push(...entry.waiters.slice(i, i + take));
+        i += take;
+        if (values.length >= MAX_PER_PUSH) run();
       }
     }
-    pipeline.exec().then(
-      (replies) => commands.forEach((waiters, i) => {
-        const err = replies?.[i]?.[0];
-        for (const w of waiters) if (err) w.reject(err); else w.resolve();
-      }),
-      (err: unknown) => {
-        for (const waiters of commands) for (const w of waiters) w.reject(err);
-      },
-    );
+    if (values.length > 0) run();
   }
 }

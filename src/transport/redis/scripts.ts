@@ -6,14 +6,16 @@ import fs from 'node:fs';
 import type { Redis } from 'ioredis';
 
 const source = (name: string): string => fs.readFileSync(new URL(`./scripts/${name}`, import.meta.url), 'utf8');
-const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacMove: source('move.lua'), celeriacUnlock: source('unlock.lua') };
+const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacPush: source('push.lua'), celeriacMove: source('move.lua'), celeriacUnlock: source('unlock.lua') };
 
 /** One fetched message: index (1-based) of its queue in the order given, delivery tag, raw envelope. */
 export type FetchedRow = [number, string, string];
 
 export interface ScriptedRedis extends Redis {
-  /** fetch.lua: numKeys, unacked, unacked_index, ...lists, max, now, nqueues, rotate, spare, ...queues */
+  /** fetch.lua: numKeys, unacked, unacked_index, record, ...lists, max, now, nqueues, rotate, fetch id, ...queues */
   celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
+  /** push.lua: numKeys, record, ...lists, ...counts per list, ...values */
+  celeriacPush(numKeys: number, ...args: string[]): Promise<number>;
   /** move.lua: numKeys, unacked, unacked_index, ...destinations, tag, expected, payload, RPUSH|LPUSH */
   celeriacMove(numKeys: number, ...args: string[]): Promise<number>;
   /** unlock.lua: 1, mutex key, token */

@@ -3,19 +3,26 @@ fetch.lua: take up to ARGV[1] messages and record each as unacknowledged, in one
 
 KEYS[1]     unacked        hash  delivery_tag -> JSON [envelope, exchange, routing_key] (kombu's QoS.append)
 KEYS[2]     unacked_index  zset  delivery_tag scored by the time of delivery (float seconds)
-KEYS[3..]   the queue lists, priority-major then queue-minor, exactly kombu's BRPOP key order:
+KEYS[3]     record         string  what this fetch took (celeriac only): `<prefix>celeriac.fetch.<ARGV[5]>`
+KEYS[4..]   the queue lists, priority-major then queue-minor, exactly kombu's BRPOP key order:
             q1 q2 q1<sep>3 q2<sep>3 q1<sep>6 ... (steps from priority_steps; step 0 has no suffix)
 ARGV[1]     max            most messages to take
 ARGV[2]     now            score for unacked_index (client clock, as kombu's time())
 ARGV[3]     nqueues        number of queues (the lists of one step are KEYS[3 + s*nqueues .. ])
 ARGV[4]     rotate         "1": round robin, a queue moves to the end of the order after a pop
                            (kombu's round_robin_cycle.rotate); "0": keep the order
-ARGV[5]     spare          a fresh uuid4 for messages whose delivery_tag is missing, not a
-                           string, or already in `unacked` (tags must stay unique there)
+ARGV[5]     spare          a fresh uuid4 per fetch: the fetch's id, and the tag of messages whose
+                           delivery_tag is missing, not a string, or already in `unacked` (tags
+                           must stay unique there)
 ARGV[6..]   queue names    without key prefix, same order as the queues of KEYS (routing key
                            recorded for an envelope that cannot be decoded)
 
 Returns a list of {queue index (1-based), delivery tag, raw envelope}.
+
+Idempotent: a client re-sends a command whose reply a dropped connection lost (ioredis does so on
+reconnect). The first run records what it took under KEYS[3] for a minute; a second run with the
+same id takes nothing new and returns those of its messages still in `unacked`, so no batch is
+stranded there until the visibility timeout.
 
 Guarantee: a message leaves its list only in the same script that writes it to `unacked` and
 `unacked_index`. Redis runs a script to completion before any other command, so no consumer crash
@@ -58,7 +65,22 @@ end
 
 local max, now, nq = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local rotate, spare = ARGV[4] == '1', ARGV[5]
-local nsteps = (#KEYS - 2) / nq
+local nsteps = (#KEYS - 3) / nq
+
+local prior = redis.call('GET', KEYS[3])
+if prior then
+  local again = {}
+  for _, row in ipairs(cjson.decode(prior)) do
+    local entry = redis.call('HGET', KEYS[1], row[2])
+    if entry then
+      -- row: {queue index, tag, length of the raw envelope or -1 when it was kept as a JSON string}
+      local raw = row[3] >= 0 and string.sub(entry, 2, row[3] + 1) or cjson.decode(entry)[1]
+      again[#again + 1] = { row[1], row[2], raw }
+    end
+  end
+  return again
+end
+local taken = {}
 local order, empty, out, spares = {}, {}, {}, 0
 for q = 1, nq do order[q] = q end
 
@@ -66,7 +88,7 @@ while #out < max do
   local raw, qi
   for s = 0, nsteps - 1 do
     for pos = 1, nq do
-      local key = KEYS[3 + s * nq + order[pos] - 1]
+      local key = KEYS[4 + s * nq + order[pos] - 1]
       if not empty[key] then
         raw = redis.call('RPOP', key)
         if raw then qi = pos break end
@@ -86,14 +108,16 @@ while #out < max do
     tag = spares == 0 and spare or (spare .. '-' .. spares)
     spares = spares + 1
   end
-  local entry
+  local entry, length = nil, #raw
   if info and type(info.exchange) == 'string' and type(info.routing_key) == 'string' then
     entry = '[' .. raw .. ', ' .. pystr(info.exchange) .. ', ' .. pystr(info.routing_key) .. ']'
   elseif type(env) == 'table' and ok then
     entry = '[' .. raw .. ', "", ' .. pystr(ARGV[5 + q]) .. ']'
   else -- not JSON: kept as a JSON string so that `unacked` stays readable by everyone
     entry = '[' .. pystr(raw) .. ', "", ' .. pystr(ARGV[5 + q]) .. ']'
+    length = -1
   end
+  taken[#taken + 1] = { q, tag, length }
   redis.call('HSET', KEYS[1], tag, entry)
   redis.call('ZADD', KEYS[2], now, tag)
   out[#out + 1] = { q, tag, raw }
@@ -103,4 +127,5 @@ while #out < max do
     order[nq] = q
   end
 end
+if #taken > 0 then redis.call('SET', KEYS[3], cjson.encode(taken), 'EX', 60) end
 return out
