@@ -71,6 +71,7 @@ export class RedisTransport implements Transport {
   private acks: PendingAck[] = [];
   private lastRestore = 0;
   private closed = false;
+  private keepAlive: NodeJS.Timeout | undefined;
 
   constructor(url: URL, options: TransportOptions = {}) {
     const opts = mergeOptions(url, options);
@@ -124,6 +125,7 @@ export class RedisTransport implements Transport {
   async fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]> {
     const names = [...new Set(queues)];
     if (this.closed || signal?.aborted || names.length === 0 || max < 1) return [];
+    this.keepAlive ??= this.startKeepAlive();
     const deadline = Date.now() + timeoutMs;
     const prefixes = names.map((q) => this.keys.list(q));
     let pause = 1;
@@ -166,6 +168,7 @@ export class RedisTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.keepAlive);
     this.flushAcks();
     // kombu's restore_at_shutdown: what we hold goes back to the front, in its original order.
     for (const h of [...this.held.values()].reverse()) {
@@ -175,6 +178,29 @@ export class RedisTransport implements Transport {
     await this.broadcasting.close();
     this.wake.close();
     await closeClient(this.client);
+  }
+
+  /**
+   * While this consumer lives, the messages it holds (running, waiting for their ETA or a slot) get
+   * a fresh delivery time in `unacked_index`, several times per visibility timeout: no restore, ours
+   * or kombu's, gives a live worker's long task to another worker. A dead consumer stops refreshing,
+   * and its messages come back after the timeout as before.
+   */
+  private startKeepAlive(): NodeJS.Timeout {
+    const every = Math.max(250, Math.min((this.restoreOptions.visibilityTimeoutS * 1000) / 4, 60_000));
+    const timer = setInterval(() => void this.refreshHeld().catch(() => undefined), every);
+    timer.unref();
+    return timer;
+  }
+
+  private async refreshHeld(): Promise<void> {
+    if (this.held.size === 0 || this.closed) return;
+    const now = (Date.now() / 1000).toFixed(6);
+    const tags = [...this.held.keys()];
+    for (let i = 0; i < tags.length; i += 1000) {
+      // XX: a message settled meanwhile is not put back in the index.
+      await this.client.zadd(this.keys.unackedIndex, 'XX', ...tags.slice(i, i + 1000).flatMap((t) => [now, t]));
+    }
   }
 
   private async maybeRestoreVisible(): Promise<void> {
