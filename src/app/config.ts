@@ -54,6 +54,7 @@ const SETTINGS = {
   workerSendTaskEvents: { kind: 'boolean', celery: 'worker_send_task_events' },
   workerConcurrency: { kind: 'number', celery: 'worker_concurrency', min: 1, integer: true },
   workerPrefetchMultiplier: { kind: 'number', celery: 'worker_prefetch_multiplier', min: 0, integer: true },
+  workerRestoreLost: { kind: 'boolean', celery: 'worker_restore_lost (celeriac)' },
   beatSchedule: { kind: 'beatSchedule', celery: 'beat_schedule' },
   beatScheduleFilename: { kind: 'string', celery: 'beat_schedule_filename' },
   beatMaxLoopInterval: { kind: 'number', celery: 'beat_max_loop_interval', min: 0 },
@@ -119,6 +120,8 @@ export const DEFAULTS = {
   workerSendTaskEvents: false,
   workerConcurrency: 10,
   workerPrefetchMultiplier: 4,
+  /** celeriac only: restore at once the Redis messages of a celeriac worker whose heartbeats stopped. */
+  workerRestoreLost: false,
   beatSchedule: {} as Record<string, BeatEntryConfig>,
   /** Celery's default is `celerybeat-schedule`, a Python shelve file; celeriac keeps JSON under its own name. */
   beatScheduleFilename: 'celerybeat-schedule.json',

@@ -32,6 +32,14 @@ export interface Transport {
   /** Number of ready messages in a queue. */
   size(queue: string): Promise<number>;
 
+  /**
+   * Optional, for brokers where a dead consumer's messages wait out a visibility timeout: record
+   * `holder` (a worker's hostname) with each message this transport fetches from now on...
+   */
+  recordHolder?(holder: string): void;
+  /** ...and give back at once what a worker reported lost still held; resolves with how many. One caller wins. */
+  restoreLost?(holder: string): Promise<number>;
+
   close(): Promise<void>;
 }
 

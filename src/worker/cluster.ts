@@ -47,6 +47,7 @@ export class Cluster {
       this.gossip.on('worker-offline', (w) => {
         const { hostname, lastHeartbeat } = w as { hostname: string; lastHeartbeat: number | null };
         worker.log.info(lastHeartbeat === null ? `gossip: ${hostname} left` : `missed heartbeat from ${hostname}`);
+        if (lastHeartbeat !== null) void this.restoreLost(hostname);
       });
       this.gossip.on('worker-online', (w) => worker.log.info(`gossip: ${(w as { hostname: string }).hostname} joined`));
       await this.gossip.start();
@@ -54,6 +55,20 @@ export class Cluster {
     if (!options.withoutHeartbeat) {
       this.heart = new Heart(this.events, interval, () => ({ active: worker.stats().active, processed: Object.values(worker.processedTotals()).reduce((a, b) => a + b, 0) }));
       await this.heart.start();
+    }
+  }
+
+  /** workerRestoreLost: give back what a worker whose heartbeats stopped still held, now rather than after the visibility timeout. */
+  private async restoreLost(hostname: string): Promise<void> {
+    const { worker } = this;
+    if (!worker.app.conf.workerRestoreLost) return;
+    try {
+      const transport = await worker.app.transport();
+      if (!transport.restoreLost) return;
+      const n = await transport.restoreLost(hostname);
+      if (n > 0) worker.log.warning(`gossip: restored ${n} message${n === 1 ? '' : 's'} held by lost worker ${hostname}`);
+    } catch (err) {
+      worker.log.error(`gossip: could not restore the messages of lost worker ${hostname}: ${(err as Error).message}`);
     }
   }
 

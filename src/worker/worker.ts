@@ -87,6 +87,7 @@ export class Worker implements ControlTarget {
   async start(): Promise<void> {
     if (this.options.statedb) loadState(this.options.statedb, this.revoked, this.clock);
     this.transport = await this.app.transport();
+    if (this.app.conf.workerRestoreLost) this.transport.recordHolder?.(this.hostname);
     for (const q of this.queues) await this.transport.declareQueue(q);
     const backend = this.app.backendUrl() ? await this.app.backend() : undefined;
     if (this.transport.broadcast) this.cluster = new Cluster(this, this.transport.broadcast, this.options);

@@ -26,6 +26,7 @@ export function makeApp(env: IxEnv): Celery {
     broker: env.broker,
     backend: env.backend ?? null,
     brokerTransportOptions: { global_keyprefix: env.prefix, ...(env.visibility ? { visibility_timeout: env.visibility } : {}) },
+    workerRestoreLost: process.env.CELERIAC_TEST_RESTORE_LOST === '1',
   });
   const P = env.prefix;
   let redis: Redis | undefined;

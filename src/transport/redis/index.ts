@@ -35,7 +35,7 @@ import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberO
 import { markRedelivered } from './envelope-edit.ts';
 import { RedisBroadcasting } from './broadcast.ts';
 import { booleanOption, fanoutPrefix, KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
-import { restoreVisible, type RestoreOptions } from './restore.ts';
+import { restoreLost, restoreVisible, type RestoreOptions } from './restore.ts';
 import { type FetchedRow, type ScriptedRedis, withScripts } from './scripts.ts';
 import { type Held, RedisDelivery, type Settler } from './delivery.ts';
 import { PushBatch } from './pushes.ts';
@@ -72,6 +72,8 @@ export class RedisTransport implements Transport {
   private lastRestore = 0;
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
+  /** The worker hostname recorded with each fetched message (workerRestoreLost), or "". */
+  private holder = '';
 
   constructor(url: URL, options: TransportOptions = {}) {
     const opts = mergeOptions(url, options);
@@ -159,6 +161,15 @@ export class RedisTransport implements Transport {
     return settled(await pipe.exec()).reduce((n: number, v) => n + Number(v), 0);
   }
 
+  recordHolder(holder: string): void {
+    this.holder = holder;
+  }
+
+  restoreLost(holder: string): Promise<number> {
+    this.assertOpen();
+    return restoreLost(this.client, this.keys, holder);
+  }
+
   /** Run the visibility-timeout restore now (it also runs at the first fetch and every 10 s while fetching). */
   restoreVisible(): Promise<number> {
     this.assertOpen();
@@ -217,8 +228,8 @@ export class RedisTransport implements Transport {
     const lists = this.keys.lists(order);
     const id = randomUUID();
     const rows: FetchedRow[] = await this.client.celeriacFetch(
-      3 + lists.length, this.keys.unacked, this.keys.unackedIndex, this.keys.fetchRecord(id), ...lists,
-      max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', id, ...order,
+      4 + lists.length, this.keys.unacked, this.keys.unackedIndex, this.keys.fetchRecord(id), this.keys.holders(), ...lists,
+      max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', id, this.holder, ...order,
     );
     return rows.map(([index, tag, raw]) => {
       const queue = order[index - 1]!;
@@ -265,6 +276,7 @@ export class RedisTransport implements Transport {
 
   private async move(h: Held, lists: string[], payload: string, push: 'RPUSH' | 'LPUSH'): Promise<void> {
     await this.persist(() => this.client.celeriacMove(2 + lists.length, this.keys.unacked, this.keys.unackedIndex, ...lists, h.tag, '', payload, push));
+    if (this.holder) await this.client.hdel(this.keys.holders(), h.tag).catch(() => 0);
     if (push === 'RPUSH' || lists[0] !== this.keys.dead(h.queue)) this.wake.notify();
   }
 
@@ -281,7 +293,9 @@ export class RedisTransport implements Transport {
     if (batch.length === 0) return;
     this.acks = [];
     const tags = batch.map((a) => a.tag);
-    this.persist(() => this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags).exec().then(settled)).then(
+    const multi = this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags);
+    if (this.holder) multi.hdel(this.keys.holders(), ...tags);
+    this.persist(() => multi.exec().then(settled)).then(
       () => batch.forEach((a) => a.resolve()),
       (err: unknown) => batch.forEach((a) => a.reject(err)),
     );

@@ -11,6 +11,9 @@
  *   <prefix>celeriac.fetch.<id>      what one fetch took, for a minute (celeriac only: a re-sent
  *                                    fetch returns it instead of taking more)
  *   <prefix>celeriac.push.<id>       a publish batch that ran (celeriac only: a re-sent one is skipped)
+ *   <prefix>celeriac.holders         hash  delivery tag -> hostname of the celeriac worker holding
+ *                                    it (only with workerRestoreLost; kombu never reads it)
+ *   <prefix>celeriac.restore_lost.<hostname>  lock: one worker restores a lost worker's messages
  *   <prefix>/<db>.<exchange>[/<rk>]  pub/sub channel of a fanout exchange (kombu's keyprefix_fanout
  *                                    "/{db}." and fanout_patterns; not a key)
  */
@@ -37,6 +40,12 @@ export class KombuKeys {
     this.unacked = prefix + 'unacked';
     this.unackedIndex = prefix + 'unacked_index';
     this.mutex = prefix + 'unacked_mutex';
+  }
+
+  readonly holders = (): string => `${this.prefix}celeriac.holders`;
+
+  restoreLostLock(hostname: string): string {
+    return `${this.prefix}celeriac.restore_lost.${hostname}`;
   }
 
   fetchRecord(id: string): string {

@@ -64,3 +64,21 @@ export async function lookup(r: ScriptedRedis, keys: KombuKeys, exchange: string
   if (queues.length > 0) return [...new Set(queues)];
   return routingKey ? [routingKey] : [];
 }
+
+/**
+ * celeriac's restore of a worker reported lost (workerRestoreLost): the messages recorded as held
+ * by `holder` and still unacknowledged go back to the front of their queues now, instead of after
+ * the visibility timeout. One worker does it (a lock per lost worker); a message that has been
+ * settled, or restored and fetched again (which records its new holder), is left alone.
+ */
+export async function restoreLost(r: ScriptedRedis, keys: KombuKeys, holder: string): Promise<number> {
+  if ((await r.set(keys.restoreLostLock(holder), randomUUID(), 'EX', 60, 'NX')) !== 'OK') return 0;
+  const held = await r.hgetall(keys.holders());
+  let restored = 0;
+  for (const [tag, who] of Object.entries(held)) {
+    if (who !== holder) continue;
+    if ((await r.hget(keys.holders(), tag)) === holder) restored += await restoreTag(r, keys, tag);
+    await r.hdel(keys.holders(), tag);
+  }
+  return restored;
+}

@@ -4,17 +4,19 @@ fetch.lua: take up to ARGV[1] messages and record each as unacknowledged, in one
 KEYS[1]     unacked        hash  delivery_tag -> JSON [envelope, exchange, routing_key] (kombu's QoS.append)
 KEYS[2]     unacked_index  zset  delivery_tag scored by the time of delivery (float seconds)
 KEYS[3]     record         string  what this fetch took (celeriac only): `<prefix>celeriac.fetch.<ARGV[5]>`
-KEYS[4..]   the queue lists, priority-major then queue-minor, exactly kombu's BRPOP key order:
+KEYS[4]     holders        hash  delivery_tag -> holder (celeriac only), written when ARGV[6] is not ""
+KEYS[5..]   the queue lists, priority-major then queue-minor, exactly kombu's BRPOP key order:
             q1 q2 q1<sep>3 q2<sep>3 q1<sep>6 ... (steps from priority_steps; step 0 has no suffix)
 ARGV[1]     max            most messages to take
 ARGV[2]     now            score for unacked_index (client clock, as kombu's time())
-ARGV[3]     nqueues        number of queues (the lists of one step are KEYS[3 + s*nqueues .. ])
+ARGV[3]     nqueues        number of queues (the lists of one step are KEYS[5 + s*nqueues .. ])
 ARGV[4]     rotate         "1": round robin, a queue moves to the end of the order after a pop
                            (kombu's round_robin_cycle.rotate); "0": keep the order
 ARGV[5]     spare          a fresh uuid4 per fetch: the fetch's id, and the tag of messages whose
                            delivery_tag is missing, not a string, or already in `unacked` (tags
                            must stay unique there)
-ARGV[6..]   queue names    without key prefix, same order as the queues of KEYS (routing key
+ARGV[6]     holder         the consumer's hostname, or "" (workerRestoreLost off)
+ARGV[7..]   queue names    without key prefix, same order as the queues of KEYS (routing key
                            recorded for an envelope that cannot be decoded)
 
 Returns a list of {queue index (1-based), delivery tag, raw envelope}.
@@ -65,7 +67,8 @@ end
 
 local max, now, nq = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local rotate, spare = ARGV[4] == '1', ARGV[5]
-local nsteps = (#KEYS - 3) / nq
+local nsteps = (#KEYS - 4) / nq
+local holder = ARGV[6]
 
 local prior = redis.call('GET', KEYS[3])
 if prior then
@@ -88,7 +91,7 @@ while #out < max do
   local raw, qi
   for s = 0, nsteps - 1 do
     for pos = 1, nq do
-      local key = KEYS[4 + s * nq + order[pos] - 1]
+      local key = KEYS[5 + s * nq + order[pos] - 1]
       if not empty[key] then
         raw = redis.call('RPOP', key)
         if raw then qi = pos break end
@@ -112,14 +115,15 @@ while #out < max do
   if info and type(info.exchange) == 'string' and type(info.routing_key) == 'string' then
     entry = '[' .. raw .. ', ' .. pystr(info.exchange) .. ', ' .. pystr(info.routing_key) .. ']'
   elseif type(env) == 'table' and ok then
-    entry = '[' .. raw .. ', "", ' .. pystr(ARGV[5 + q]) .. ']'
+    entry = '[' .. raw .. ', "", ' .. pystr(ARGV[6 + q]) .. ']'
   else -- not JSON: kept as a JSON string so that `unacked` stays readable by everyone
-    entry = '[' .. pystr(raw) .. ', "", ' .. pystr(ARGV[5 + q]) .. ']'
+    entry = '[' .. pystr(raw) .. ', "", ' .. pystr(ARGV[6 + q]) .. ']'
     length = -1
   end
   taken[#taken + 1] = { q, tag, length }
   redis.call('HSET', KEYS[1], tag, entry)
   redis.call('ZADD', KEYS[2], now, tag)
+  if holder ~= '' then redis.call('HSET', KEYS[4], tag, holder) end
   out[#out + 1] = { q, tag, raw }
 
   if rotate and nq > 1 then
