@@ -67,7 +67,7 @@ afterAll(async () => {
 });
 
 describe('kombu names and bytes', () => {
-  it('names channels and patterns as kombu (fixtures redis-monitor-*.json, README §2.6/§2.7)', () => {
+  it('names channels and patterns as kombu (fixtures redis-monitor-*.json, REFERENCE.md §2.6/§2.7)', () => {
     const k = new KombuKeys('', undefined, undefined, fanoutPrefix(undefined, 0));
     expect(k.channel('celeryev', 'worker.heartbeat')).toBe('/0.celeryev/worker.heartbeat');
     expect(k.channel('celeryev', 'task.multi')).toBe('/0.celeryev/task.multi');
