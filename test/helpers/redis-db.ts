@@ -9,7 +9,7 @@
  *   are per task id (`celery-task-meta-<id>`, …): a test deletes the ids it created
  *   (trackResults). Anything found here after a run is a leak.
  *
- * No test may FLUSHDB: other programs, and other test runs, share these databases.
+ * No test may empty a database: other programs, and other test runs, share these.
  */
 import { Redis } from 'ioredis';
 
