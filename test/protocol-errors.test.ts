@@ -1,6 +1,6 @@
 /**
  * Malformed input: every failure is a DecodeError that keeps what could not be decoded (`.raw`)
- * and says what is wrong. Based on the hand-built variants of README §1.5
+ * and says what is wrong. Based on the hand-built variants of REFERENCE.md §1.5
  * (redis-handmade-acceptance.json) plus a few more.
  */
 import { describe, expect, it } from 'vitest';
@@ -108,7 +108,7 @@ describe('task headers', () => {
     expect(err.message).toBe(`task header "${field}" is not an ISO-8601 date: ${JSON.stringify(value)}`);
   });
 
-  it('accepts what a Python worker accepts: naive and "Z" eta (README §1.5)', () => {
+  it('accepts what a Python worker accepts: naive and "Z" eta (REFERENCE.md §1.5)', () => {
     const { results } = loadFixture('redis-handmade-acceptance.json');
     for (const name of ['eta-naive-string', 'eta-Z-suffix']) {
       const t = decodeTaskMessage(fromEnvelope(JSON.stringify(results[name].sent_envelope)).message);

@@ -1,5 +1,5 @@
 /**
- * Exceptions in result metas (README §4.2): `{"exc_type", "exc_message": [args…], "exc_module"}`,
+ * Exceptions in result metas (REFERENCE.md §4.2): `{"exc_type", "exc_message": [args…], "exc_module"}`,
  * checked against result-failure.json, result-revoked*.json and the other captured failures.
  */
 import assert from 'node:assert';

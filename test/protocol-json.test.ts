@@ -1,5 +1,5 @@
 /**
- * json.ts against Python: `dumps` must produce what kombu 5.2's `json.dumps` writes (README §1.3),
+ * json.ts against Python: `dumps` must produce what kombu 5.2's `json.dumps` writes (REFERENCE.md §1.3),
  * `loads` must read kombu 5.2 (plain) and kombu >= 5.3 (`__type__`-tagged) JSON.
  */
 import { describe, expect, it } from 'vitest';

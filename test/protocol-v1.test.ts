@@ -1,5 +1,5 @@
 /**
- * Protocol 1 (README §1.4): headers {}, everything in a body object. It must decode to the same
+ * Protocol 1 (REFERENCE.md §1.4): headers {}, everything in a body object. It must decode to the same
  * TaskRequest a protocol 2 message of the same call gives; a v1 chain is nested `options.link`
  * callbacks, kept as such (Celery's `hybrid_to_proto2` does the same).
  */

@@ -1,6 +1,6 @@
 /**
  * Golden decoding tests against every message captured from Python Celery 5.2
- * (celery-wire/fixtures, README §1). The fixture folder is iterated: a new capture is covered
+ * (test/fixtures/celery-wire, REFERENCE.md §1). The fixture folder is iterated: a new capture is covered
  * without touching this file.
  *
  * - task messages (v2 and v1; Redis envelopes, AMQP frames, hand-built ones): decoded with
@@ -116,7 +116,7 @@ function checkNonTaskBody(body: unknown, message: Message, where: string): void 
 }
 
 // -------------------------------------------------------------------------------------------------
-// Spot checks: values known from the capture notes (README §1.2), written out by hand so that a
+// Spot checks: values known from the capture notes (REFERENCE.md §1.2), written out by hand so that a
 // bug shared by the decoder and the generic expectation above cannot go unnoticed.
 
 function decodeAll(file: string): TaskRequest[] {

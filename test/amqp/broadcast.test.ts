@@ -2,7 +2,7 @@
  * Events and remote control over RabbitMQ with the real Python Celery 5.2, in a vhost of its
  * own: `celery inspect ping` is answered by a celeriac worker, celeriac's Mailbox is answered by
  * a Python worker, and celeriac's event receiver gets the Python worker's heartbeats. The
- * entities declared match Celery's (README §3.1: kombu would refuse any difference, too).
+ * entities declared match Celery's (REFERENCE.md §3.1: kombu would refuse any difference, too).
  */
 import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';

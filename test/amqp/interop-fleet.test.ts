@@ -7,13 +7,13 @@
  * Shared broker, default vhost, a queue named for the run (deleted afterwards); records in Redis
  * DB 9 under a key prefix unique to the run.
  */
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sendFromPython } from '../helpers/python-worker.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { runId } from './helpers.ts';
 import { makeApp } from './ixapp.ts';
-import { BROKER, brokerCounts, deleteQueues, deleteRecords, ixEnv, type Proc, PY_DIR, queueWatcher, RECORD, records, startPythonWorker, until } from './ixhelpers.ts';
+import { BROKER, brokerCounts, createVhost, deleteQueues, deleteVhost, deleteRecords, ixEnv, type Proc, PY_DIR, queueWatcher, RECORD, records, startPythonWorker, until } from './ixhelpers.ts';
 
 const N = 10_000;
 /** Sent by the Python client (one process, one connection); the rest comes from celeriac, 500 in flight. */
@@ -26,6 +26,8 @@ const app = makeApp({ broker: BROKER, record: RECORD, prefix });
 let python: Proc | undefined;
 let worker: Worker | undefined;
 
+beforeAll(createVhost);
+
 afterAll(async () => {
   await python?.kill();
   if (worker) await worker.shutdown();
@@ -34,6 +36,7 @@ afterAll(async () => {
   raw.disconnect();
   await deleteQueues([queue]);
   await deleteRecords(prefix);
+  await deleteVhost();
 }, 30_000);
 
 function pythonBulk(count: number): Promise<string[]> {

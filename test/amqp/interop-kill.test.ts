@@ -13,12 +13,12 @@
  * Shared broker, default vhost, one queue per direction named for the run (deleted afterwards);
  * records in Redis DB 9 under the queue's name.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { runId } from './helpers.ts';
 import { makeApp } from './ixapp.ts';
-import { BROKER, brokerCounts, deleteQueues, deleteRecords, type Proc, queueWatcher, RECORD, records, startCeleriacWorker, startPythonWorker, until } from './ixhelpers.ts';
+import { BROKER, brokerCounts, createVhost, deleteQueues, deleteVhost, deleteRecords, type Proc, queueWatcher, RECORD, records, startCeleriacWorker, startPythonWorker, until } from './ixhelpers.ts';
 
 const raw = records();
 const watcher = queueWatcher();
@@ -27,12 +27,15 @@ const procs: Proc[] = [];
 const TAGS = ['t1', 't2', 't3', 't4'];
 const QUIET = ['--without-mingle', '--without-gossip', '--without-heartbeat'];
 
+beforeAll(createVhost);
+
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.kill()));
   await watcher.close();
   raw.disconnect();
   await deleteQueues(queues);
   for (const q of queues) await deleteRecords(`${q}:`);
+  await deleteVhost();
 }, 30_000);
 
 interface Entry { tag: string; redelivered: boolean; acks_late: boolean }

@@ -1,6 +1,6 @@
 /**
  * Wire compatibility with the real Python Celery 5.2 / kombu / py-amqp over RabbitMQ, in a vhost
- * of its own (results in Redis DB 9): declarations made by either side are accepted by the other,
+ * of its own (results in Redis, RESULTS_DB): declarations made by either side are accepted by the other,
  * header types survive the trip both ways, a Python worker runs celeriac's tasks and a celeriac
  * worker runs Python's.
  */
@@ -8,7 +8,6 @@ import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.ts';
 import { buildTaskMessage } from '../../src/protocol/task-message.ts';
@@ -17,12 +16,13 @@ import type { Transport } from '../../src/transport/types.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { createVhosts, deleteVhosts, runId, vhostUrl } from './helpers.ts';
+import { RESULTS_REDIS_URL, trackResults } from '../helpers/redis-db.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const vhost = runId('interop');
 const broker = vhostUrl(vhost);
-const backend = 'redis://127.0.0.1:6379/9';
+const backend = RESULTS_REDIS_URL;
 const env = { ...process.env, PYTHONPATH: path.join(here, 'py'), CELERIAC_TEST_BROKER: broker, CELERIAC_TEST_BACKEND: backend };
 const taskIds: string[] = [];
 const warnings: string[] = [];
@@ -63,9 +63,9 @@ afterAll(async () => {
   await stopChild(python);
   await transport?.close();
   await app.close();
-  const results = new Redis({ host: '127.0.0.1', port: 6379, db: 9, lazyConnect: true });
-  if (taskIds.length > 0) await results.del(...taskIds.map((id) => `celery-task-meta-${id}`));
-  results.disconnect();
+  const results = trackResults();
+  results.add(taskIds);
+  await results.cleanup();
   await deleteVhosts([vhost]);
 }, 30_000);
 

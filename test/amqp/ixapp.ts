@@ -9,6 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { TEST_REDIS_URL } from '../helpers/redis-db.ts';
 import { Celery } from '../../src/app/celery.ts';
 import type { TaskContext } from '../../src/app/context.ts';
 
@@ -55,7 +56,7 @@ const broker = process.env.CELERIAC_TEST_BROKER;
 export const app: Celery | undefined = broker
   ? makeApp({
       broker,
-      record: process.env.CELERIAC_TEST_RECORD ?? 'redis://127.0.0.1:6379/9',
+      record: process.env.CELERIAC_TEST_RECORD ?? TEST_REDIS_URL,
       prefix: process.env.CELERIAC_TEST_PREFIX ?? '',
       acksLate: process.env.CELERIAC_TEST_ACKS_LATE === '1',
     })

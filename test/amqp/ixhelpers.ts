@@ -1,7 +1,7 @@
 /**
  * Shared by test/amqp/interop-fleet.test.ts and test/amqp/interop-kill.test.ts: worker processes
  * (Python Celery 5.2 and celeriac) on the shared RabbitMQ, queue stats and clean-up. Each run uses
- * queue names of its own (runId) on the default vhost, and records in Redis DB 9 under a key
+ * a vhost of its own (VHOST: created and deleted by each test file), queue names of its own (runId), and records in Redis (TEST_DB) under a key
  * prefix of its own.
  */
 import { execFile } from 'node:child_process';
@@ -9,13 +9,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqplib from 'amqplib';
 import { deleteByPrefix, type Proc, redisClient, startCeleriacWorker as startCeleriac, startPythonWorker as startWorkerIn } from '../redis/helpers.ts';
-import { SHARED } from './helpers.ts';
+import { TEST_DB, TEST_REDIS_URL } from '../helpers/redis-db.ts';
+import { createVhosts, deleteVhosts, runId, vhostUrl } from './helpers.ts';
 
 export type { Proc };
-export const BROKER = `${SHARED}//`;
-/** Redis DB 9 is the AMQP tests' (results of interop.test.ts); records here carry a run-unique prefix. */
-export const RECORD_DB = 9;
-export const RECORD = `redis://127.0.0.1:6379/${RECORD_DB}`;
+/** The vhost of this test file's run: what Celery declares there (celery.pidbox, celeryev, …) goes with it. */
+export const VHOST = runId('ix');
+export const BROKER = vhostUrl(VHOST);
+export const createVhost = () => createVhosts([VHOST]);
+export const deleteVhost = () => deleteVhosts([VHOST]);
+/** Records go to the suite's TEST_DB under a run-unique prefix. */
+export const RECORD_DB = TEST_DB;
+export const RECORD = TEST_REDIS_URL;
 export const records = () => redisClient(RECORD_DB);
 export const deleteRecords = (prefix: string) => deleteByPrefix(RECORD_DB, prefix);
 
@@ -82,7 +87,7 @@ export function queueWatcher(): { stats(queue: string): Promise<{ ready: number;
  */
 export function brokerCounts(queue: string): Promise<{ ready: number; unacked: number }> {
   return new Promise((resolve, reject) => {
-    execFile('rabbitmqctl', ['list_queues', '-q', '-p', '/', '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged'], { timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile('rabbitmqctl', ['list_queues', '-q', '-p', VHOST, '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged'], { timeout: 30_000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`rabbitmqctl list_queues: ${err.message}\n${stderr}`));
       const row = stdout.split('\n').map((l) => l.split('\t')).find((cols) => cols[0] === queue);
       if (!row) return reject(new Error(`rabbitmqctl list_queues: no queue ${queue}`));

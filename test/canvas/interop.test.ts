@@ -1,5 +1,6 @@
 /**
- * Canvas across languages on one Redis (broker DB 7, results DB 8, flushed before and after): a
+ * Canvas across languages on one Redis (broker in TEST_DB under a key prefix unique to the run,
+ * results in RESULTS_DB, every result this file made deleted at the end): a
  * real Python Celery 5.2 worker runs py.* tasks (queue `py`, test/canvas/py/pycanvas.py), an
  * in-process celeriac worker runs js.* tasks (queue `js`). Chains hand results over both ways,
  * chord parts from both languages join in the same `.j` zset, and workflows built in Python
@@ -9,20 +10,29 @@ import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { deleteByPrefix, type HasIds, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, TEST_DB, trackResults } from '../helpers/redis-db.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery, chain, chord, GroupResult, group, signature, TaskError, type Worker } from '../../src/index.ts';
 import { startTestWorker } from '../../src/testing.ts';
 import { loadFixture } from '../helpers/fixtures.ts';
 import { here, PYTHON } from './helpers.ts';
 
-const BROKER = 'redis://127.0.0.1:6379/7';
-const BACKEND = 'redis://127.0.0.1:6379/8';
+const PREFIX = runPrefix('canvas');
+const BROKER = `redis://${REDIS_HOST}/${TEST_DB}`;
+const BACKEND = `redis://${REDIS_HOST}/${RESULTS_DB}`;
+const OPTIONS = { brokerTransportOptions: { global_keyprefix: PREFIX } };
 const PY_DIR = path.join(here, 'py');
-const env = { ...process.env, PYTHONPATH: PY_DIR, CANVAS_BROKER: BROKER, CANVAS_BACKEND: BACKEND };
+const env = { ...process.env, PYTHONPATH: PY_DIR, CANVAS_BROKER: BROKER, CANVAS_BACKEND: BACKEND, CANVAS_PREFIX: PREFIX };
+/** Every result this file makes: the ids it sends, the ids Python reports (see pycanvas.py), and those their metas name. */
+const results = trackResults();
+const track = <T>(r: T): T => {
+  results.add(r as HasIds);
+  return r;
+};
 const ROUTES = { 'py.*': { queue: 'py' }, 'js.*': { queue: 'js' } };
 const TIMEOUT = { timeout: 30 };
 
-const app = new Celery('jscanvas', { broker: BROKER, backend: BACKEND, taskRoutes: ROUTES });
+const app = new Celery('jscanvas', { broker: BROKER, backend: BACKEND, taskRoutes: ROUTES, ...OPTIONS });
 const add = app.task('js.add', (x: number, y: number) => x + y);
 const mul = app.task('js.mul', (x: number, y: number) => x * y);
 const xsum = app.task('js.xsum', (values: number[]) => values.reduce((s, v) => s + v, 0));
@@ -39,7 +49,7 @@ const extend = app.task({ name: 'js.extend', bind: true }, async (self, own: num
 
 // result_chord_ordered off (a result backend transport option, as in Celery): parts in completion order.
 const unordered = new Celery('jscanvas-unordered', {
-  broker: BROKER, backend: BACKEND, taskRoutes: { 'jsu.*': { queue: 'jsu' } }, resultBackendTransportOptions: { result_chord_ordered: false },
+  broker: BROKER, backend: BACKEND, taskRoutes: { 'jsu.*': { queue: 'jsu' } }, resultBackendTransportOptions: { result_chord_ordered: false }, ...OPTIONS,
 });
 const slow = unordered.task('jsu.slow', async (x: number, ms: number) => {
   await new Promise((res) => setTimeout(res, ms));
@@ -56,12 +66,13 @@ let worker: Worker | undefined;
 let python: ChildProcess | undefined;
 let pythonLog = '';
 
-async function flush(): Promise<void> {
-  for (const db of [7, 8]) {
-    const r = new Redis({ host: '127.0.0.1', port: 6379, db, lazyConnect: true, maxRetriesPerRequest: 2 });
-    await r.flushdb();
-    r.disconnect();
-  }
+/** Delete what this file wrote: its prefix in TEST_DB (with the ids Python recorded there), its results. */
+async function cleanup(): Promise<void> {
+  const r = redisClient(TEST_DB);
+  results.add(await r.smembers(`${PREFIX}ids`).catch(() => []));
+  r.disconnect();
+  await results.cleanup();
+  await deleteByPrefix(TEST_DB, PREFIX);
 }
 
 function startPythonWorker(): Promise<void> {
@@ -81,6 +92,7 @@ function pythonClient(...args: string[]): Promise<Record<string, { id: string; v
   return new Promise((resolve, reject) => {
     execFile(PYTHON, [path.join(PY_DIR, 'pyclient.py'), ...args], { env, cwd: PY_DIR, timeout: 90_000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`pyclient.py ${args.join(' ')} failed: ${err.message}\n${stderr}\nworker log:\n${pythonLog.slice(-3000)}`));
+      results.add(stdout); // every id it names
       resolve(JSON.parse(stdout) as Record<string, { id: string; value: unknown }>);
     });
   });
@@ -96,7 +108,6 @@ function pythonReadsError(taskId: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  await flush();
   worker = await startTestWorker(app, { queues: ['js'], concurrency: 20 });
   unorderedWorker = await startTestWorker(unordered, { queues: ['jsu'], concurrency: 10 });
   await startPythonWorker();
@@ -106,34 +117,34 @@ afterAll(async () => {
   await stopPythonWorker();
   await worker?.shutdown();
   await unorderedWorker?.shutdown();
-  await flush();
+  await cleanup();
 }, 60_000);
 
 describe('canvas between Python Celery and celeriac on Redis', () => {
   it('celeriac alone: sends on Redis and its worker runs the task', async () => {
-    expect(await (await add.delay(1, 2)).get(TIMEOUT)).toBe(3);
+    expect(await (await add.delay(1, 2).then(track)).get(TIMEOUT)).toBe(3);
   });
 
   it('a chain built in celeriac over Python tasks', async () => {
-    const r = await chain(py('add', 1, 2), py('add', 3), py('mul', 4)).applyAsync();
+    const r = await chain(py('add', 1, 2), py('add', 3), py('mul', 4)).applyAsync().then(track);
     expect(await r.get(TIMEOUT)).toBe(24);
     expect(await app.AsyncResult(r.parent!.id).get(TIMEOUT)).toBe(6);
   });
 
   it('a chain handing results back and forth between the languages', async () => {
-    const r = await chain(py('add', 1, 1), mul.s(3), py('add', 1), mul.s(2)).applyAsync();
+    const r = await chain(py('add', 1, 1), mul.s(3), py('add', 1), mul.s(2)).applyAsync().then(track);
     expect(await r.get(TIMEOUT)).toBe(14);
   });
 
   it('a chord whose header runs on Python and body on celeriac', async () => {
-    const r = await chord(Array.from({ length: 10 }, (_, i) => py('add', i, i)), collect.s()).applyAsync();
+    const r = await chord(Array.from({ length: 10 }, (_, i) => py('add', i, i)), collect.s()).applyAsync().then(track);
     expect(await r.get(TIMEOUT)).toEqual(Array.from({ length: 10 }, (_, i) => 2 * i));
   });
 
   it('a chord whose header runs on celeriac and body on Python', async () => {
-    const r = await chord(Array.from({ length: 10 }, (_, i) => add.s(i, i)), py('xsum')).applyAsync();
+    const r = await chord(Array.from({ length: 10 }, (_, i) => add.s(i, i)), py('xsum')).applyAsync().then(track);
     expect(await r.get(TIMEOUT)).toBe(90);
-    const backend = new Redis({ host: '127.0.0.1', port: 6379, db: 8, lazyConnect: true });
+    const backend = redisClient(RESULTS_DB);
     const gid = r.parent!.id;
     expect(await backend.exists(`celery-taskset-meta-${gid}.j`, `celery-taskset-meta-${gid}.s`)).toBe(0);
     backend.disconnect();
@@ -141,8 +152,8 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
 
   it('one chord, header parts from both languages joined in the same zset, in header order', async () => {
     const header = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? py('mul', i, 10) : mul.s(i, 10)));
-    expect(await (await chord(header, collect.s()).applyAsync()).get(TIMEOUT)).toEqual(Array.from({ length: 12 }, (_, i) => 10 * i));
-    expect(await (await chord(header, py('collect')).applyAsync()).get(TIMEOUT)).toEqual(Array.from({ length: 12 }, (_, i) => 10 * i));
+    expect(await (await chord(header, collect.s()).applyAsync().then(track)).get(TIMEOUT)).toEqual(Array.from({ length: 12 }, (_, i) => 10 * i));
+    expect(await (await chord(header, py('collect')).applyAsync().then(track)).get(TIMEOUT)).toEqual(Array.from({ length: 12 }, (_, i) => 10 * i));
   });
 
   it('celeriac records chord parts with the same Redis commands as Celery (redis-monitor-chord.json)', async () => {
@@ -155,11 +166,11 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
     const monitor = await new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true }).monitor();
     const seen: Cmd[] = [];
     monitor.on('monitor', (_time: string, args: string[], _source: string, database: string) => {
-      if (database === '8' && args[1]?.startsWith('celery-taskset-meta-')) seen.push(args);
+      if (database === String(RESULTS_DB) && args[1]?.startsWith('celery-taskset-meta-')) seen.push(args);
     });
     let r;
     try {
-      r = await chord([0, 1, 2].map((i) => add.s(i, i)), py('xsum')).applyAsync();
+      r = await chord([0, 1, 2].map((i) => add.s(i, i)), py('xsum')).applyAsync().then(track);
       expect(await r.get(TIMEOUT)).toBe(6);
       await new Promise((res) => setTimeout(res, 200));
     } finally {
@@ -182,7 +193,7 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
   });
 
   it('a Python header failure fails the celeriac body with a ChordError', async () => {
-    const r = await chord([py('add', 1, 1), py('fail', 'x')], xsum.s()).applyAsync();
+    const r = await chord([py('add', 1, 1), py('fail', 'x')], xsum.s()).applyAsync().then(track);
     const err = await r.get(TIMEOUT).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TaskError);
     expect((err as TaskError).excType).toBe('ChordError');
@@ -191,7 +202,7 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
   });
 
   it('a celeriac header failure fails the Python body with a ChordError Python rebuilds', async () => {
-    const r = await chord([add.s(1, 1), fail.s('y')], py('xsum')).applyAsync();
+    const r = await chord([add.s(1, 1), fail.s('y')], py('xsum')).applyAsync().then(track);
     await expect(r.get(TIMEOUT)).rejects.toThrow(/Dependency .* raised ValueError\('bad y'\)/);
     expect(await pythonReadsError(r.id)).toMatch(/^celery\.exceptions\.ChordError: Dependency .* raised ValueError\('bad y'\)$/);
   });
@@ -208,23 +219,23 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
   }, 120_000);
 
   it('addToChord in a celeriac part adds celeriac and Python tasks; the body gets every result', async () => {
-    const r = await chord([add.s(1, 1), extend.s(5, [['js', 10], ['py', 20]]), py('add', 2, 2)], collect.s()).applyAsync();
+    const r = await chord([add.s(1, 1), extend.s(5, [['js', 10], ['py', 20]]), py('add', 2, 2)], collect.s()).applyAsync().then(track);
     const values = (await r.get(TIMEOUT)) as number[];
     // As Celery: the added tasks share the adding part's group_index (ordered by member in the zset).
     expect([values[0], values[4]]).toEqual([2, 4]);
     expect(values.slice(1, 4).sort((a, b) => a - b)).toEqual([5, 10, 20]);
-    const backend = new Redis({ host: '127.0.0.1', port: 6379, db: 8, lazyConnect: true });
+    const backend = redisClient(RESULTS_DB);
     const gid = r.parent!.id;
     expect(await backend.exists(...['.j', '.s', '.t'].map((x) => `celery-taskset-meta-${gid}${x}`))).toBe(0);
     backend.disconnect();
   });
 
   it('Python\'s self.add_to_chord in a Python part adds a celeriac task; a Python body, and a celeriac one', async () => {
-    const r = await chord([py('extend', 5, [['js', 10], ['js', 11]]), add.s(1, 1)], py('collect')).applyAsync();
+    const r = await chord([py('extend', 5, [['js', 10], ['js', 11]]), add.s(1, 1)], py('collect')).applyAsync().then(track);
     const values = (await r.get(TIMEOUT)) as number[];
     expect(values[3]).toBe(2);
     expect(values.slice(0, 3).sort((a, b) => a - b)).toEqual([5, 10, 11]);
-    const r2 = await chord([add.s(1, 1), py('extend', 7, [['py', 30], ['js', 31]])], xsum.s()).applyAsync();
+    const r2 = await chord([add.s(1, 1), py('extend', 7, [['py', 30], ['js', 31]])], xsum.s()).applyAsync().then(track);
     expect(await r2.get(TIMEOUT)).toBe(2 + 7 + 30 + 31);
   });
 
@@ -233,12 +244,12 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
     const monitor = await new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true }).monitor();
     const seen: Cmd[] = [];
     monitor.on('monitor', (_time: string, args: string[], _source: string, database: string) => {
-      if (database === '8' && args[1]?.startsWith('celery-taskset-meta-')) seen.push(args);
+      if (database === String(RESULTS_DB) && args[1]?.startsWith('celery-taskset-meta-')) seen.push(args);
     });
     const shapes: string[][] = [];
     try {
       for (const part of [extend.s(5, [['js', 10]]), py('extend', 5, [['js', 10]])]) {
-        const r = await chord([add.s(1, 1), part, add.s(2, 2)], collect.s()).applyAsync();
+        const r = await chord([add.s(1, 1), part, add.s(2, 2)], collect.s()).applyAsync().then(track);
         expect(((await r.get(TIMEOUT)) as number[]).sort((a, b) => a - b)).toEqual([2, 4, 5, 10]);
         await new Promise((res) => setTimeout(res, 200));
         const gid = r.parent!.id;
@@ -258,15 +269,15 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
   });
 
   it('result_chord_ordered false: the body gets the results in completion order, added tasks included', async () => {
-    const r = await chord([slow.s(0, 600), slow.s(1, 300), slow.s(2, 0)], uCollect.s()).applyAsync();
+    const r = await chord([slow.s(0, 600), slow.s(1, 300), slow.s(2, 0)], uCollect.s()).applyAsync().then(track);
     expect(await r.get(TIMEOUT)).toEqual([2, 1, 0]);
     // The adding part at once, then 2 (150 ms), the added task (300 ms), 0 (900 ms).
-    const r2 = await chord([slow.s(0, 900), uExtend.s(1, 9), slow.s(2, 150)], uCollect.s()).applyAsync();
+    const r2 = await chord([slow.s(0, 900), uExtend.s(1, 9), slow.s(2, 150)], uCollect.s()).applyAsync().then(track);
     expect(await r2.get(TIMEOUT)).toEqual([1, 2, 9, 0]);
   });
 
   it('a group saved by celeriac is restored by Python', async () => {
-    const r = await group(add.s(1, 1), py('add', 2, 2)).applyAsync();
+    const r = await group(add.s(1, 1), py('add', 2, 2)).applyAsync().then(track);
     await r.save();
     const out = await pythonClient('restore', r.id);
     expect(out.restore).toEqual({ id: r.id, value: [2, 4] });

@@ -1,24 +1,26 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { deleteByPrefix, REDIS_HOST, RESULTS_DB, runPrefix, TEST_DB, trackResults } from '../helpers/redis-db.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '..', '..');
-export const BROKER_DB = 1;
-export const BACKEND_DB = 2;
-export const BROKER = `redis://127.0.0.1:6379/${BROKER_DB}`;
-export const BACKEND = `redis://127.0.0.1:6379/${BACKEND_DB}`;
+export const BROKER_DB = TEST_DB;
+export const BACKEND_DB = RESULTS_DB;
+export const BROKER = `redis://${REDIS_HOST}/${BROKER_DB}`;
+export const BACKEND = `redis://${REDIS_HOST}/${BACKEND_DB}`;
+/** Every broker key (and pub/sub channel) of the run's workers, CLIs and clients goes under it. */
+export const PREFIX = runPrefix('cluster');
+/** The results of the tasks the tests send (deleted by cleanup). */
+export const results = trackResults();
 export const PYTHON = '/usr/bin/python3';
 
-export const env = (queue = 'celery') => ({ ...process.env, CELERIAC_TEST_BROKER: BROKER, CELERIAC_TEST_BACKEND: BACKEND, CELERIAC_TEST_QUEUE: queue, PYTHONPATH: path.join(here, 'py') });
+export const env = (queue = 'celery') => ({ ...process.env, CELERIAC_TEST_BROKER: BROKER, CELERIAC_TEST_BACKEND: BACKEND, CELERIAC_TEST_QUEUE: queue, CELERIAC_TEST_PREFIX: PREFIX, PYTHONPATH: path.join(here, 'py') });
 
-export async function flush(): Promise<void> {
-  for (const db of [BROKER_DB, BACKEND_DB]) {
-    const r = new Redis({ host: '127.0.0.1', port: 6379, db });
-    await r.flushdb();
-    r.disconnect();
-  }
+/** Delete the run's broker keys and the results it made. */
+export async function cleanup(): Promise<void> {
+  await results.cleanup();
+  await deleteByPrefix(BROKER_DB, PREFIX);
 }
 
 export interface Proc {

@@ -5,16 +5,21 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/index.ts';
-import { BACKEND, BROKER, celeriacCli, celeriacWorker, celeryCli, flush, PYTHON, type Proc, pythonWorker, spawnProc } from './helpers.ts';
+import { BACKEND, BROKER, celeriacCli, celeriacWorker, celeryCli, cleanup, PREFIX, PYTHON, type Proc, pythonWorker, results, spawnProc } from './helpers.ts';
 
 const procs: Proc[] = [];
 let app: Celery;
 let py: Proc;
 let ts: Proc;
 
+/** app.sendTask, remembering the result for the clean-up. */
+const send = ((...args: Parameters<Celery['sendTask']>) => app.sendTask(...args).then((r) => {
+  results.add(r);
+  return r;
+})) as Celery['sendTask'];
+
 beforeAll(async () => {
-  await flush();
-  app = new Celery('cluster-client', { broker: BROKER, backend: BACKEND });
+  app = new Celery('cluster-client', { broker: BROKER, backend: BACKEND, brokerTransportOptions: { global_keyprefix: PREFIX } });
   // threads, not solo: a solo worker cannot answer inspect while it runs a task
   py = pythonWorker('py@cluster', ['-Q', 'py', '--heartbeat-interval', '1', '-P', 'threads', '-c', '2']);
   ts = celeriacWorker('ts@cluster', ['-Q', 'ts', '-E', '--heartbeat-interval', '1']);
@@ -25,7 +30,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop('SIGKILL')));
   await app?.close();
-  await flush();
+  await cleanup();
 });
 
 const start = (p: Proc) => {
@@ -44,8 +49,8 @@ describe('remote control across languages', () => {
   });
 
   it('inspect active shows a running task of each kind', async () => {
-    const p = await app.sendTask('cluster.py_sleep', [2], {}, { queue: 'py' });
-    const t = await app.sendTask('cluster.ts_sleep', [2], {}, { queue: 'ts' });
+    const p = await send('cluster.py_sleep', [2], {}, { queue: 'py' });
+    const t = await send('cluster.ts_sleep', [2], {}, { queue: 'ts' });
     let active: Record<string, unknown> = {};
     for (let i = 0; i < 20; i++) {
       active = await app.control.inspect({ timeout: 1 }).active();
@@ -59,7 +64,7 @@ describe('remote control across languages', () => {
   });
 
   it('`celery control terminate` stops a running celeriac task, which ends REVOKED', async () => {
-    const t = await app.sendTask('cluster.ts_sleep', [30], {}, { queue: 'ts' });
+    const t = await send('cluster.ts_sleep', [30], {}, { queue: 'ts' });
     await ts.waitFor(new RegExp(`${t.id}\\] received`));
     const out = await celeryCli(['-b', BROKER, 'control', 'terminate', 'SIGTERM', t.id, '-d', 'ts@cluster', '-t', '3']);
     expect(out).toMatch(/ts@cluster: OK/);
@@ -75,14 +80,14 @@ describe('mingle', () => {
     const withMingle = celeriacWorker('mingle@cluster', ['-Q', 'mingle']);
     await start(withMingle);
     expect(withMingle.output.join('\n')).toMatch(/mingle: sync with \d+ nodes/);
-    const r = await app.sendTask('cluster.ts_echo', ['x'], {}, { queue: 'mingle', taskId: id });
+    const r = await send('cluster.ts_echo', ['x'], {}, { queue: 'mingle', taskId: id });
     await expect(r.get({ timeout: 10 })).rejects.toThrow(/revoked/);
 
     const id2 = randomUUID();
     await celeryCli(['-b', BROKER, 'control', 'revoke', id2, '-d', 'py@cluster', '-t', '2']);
     const alone = celeriacWorker('alone@cluster', ['-Q', 'alone', '--without-mingle']);
     await start(alone);
-    const r2 = await app.sendTask('cluster.ts_echo', ['y'], {}, { queue: 'alone', taskId: id2 });
+    const r2 = await send('cluster.ts_echo', ['y'], {}, { queue: 'alone', taskId: id2 });
     expect(await r2.get({ timeout: 10 })).toBe('y');
   });
 
@@ -92,7 +97,7 @@ describe('mingle', () => {
     const late = pythonWorker('pylate@cluster', ['-Q', 'pylate']);
     await start(late);
     expect(late.output.join('\n')).toMatch(/mingle: sync with \d+ nodes/);
-    const r = await app.sendTask('cluster.py_echo', ['z'], {}, { queue: 'pylate', taskId: id });
+    const r = await send('cluster.py_echo', ['z'], {}, { queue: 'pylate', taskId: id });
     await expect(r.get({ timeout: 10 })).rejects.toThrow(/revoked/);
     await late.stop();
   });
@@ -117,7 +122,7 @@ describe('gossip, events and clocks', () => {
   it('`celery events --dump` prints a celeriac worker\'s task and heartbeat events', async () => {
     const dump = celeryDump();
     await dump.waitFor(/^ts@cluster \[.*\] heartbeat: .*active=/, 15_000);
-    const r = await app.sendTask('cluster.ts_echo', ['event me'], {}, { queue: 'ts' });
+    const r = await send('cluster.ts_echo', ['event me'], {}, { queue: 'ts' });
     await r.get({ timeout: 10 });
     const line = await dump.waitFor(new RegExp(`^ts@cluster \\[.*\\] task succeeded: cluster.ts_echo\\(${r.id}\\).* result='event me'`), 15_000);
     expect(line).toContain(r.id);

@@ -5,7 +5,10 @@ const backend = process.env.CELERIAC_TEST_BACKEND;
 if (!broker || !backend) throw new Error('set CELERIAC_TEST_BROKER and CELERIAC_TEST_BACKEND');
 
 /** The celeriac worker of test/cluster. */
-export const app = new Celery('clustertasks', { broker, backend, taskDefaultQueue: process.env.CELERIAC_TEST_QUEUE ?? 'celery' });
+export const app = new Celery('clustertasks', {
+  broker, backend, taskDefaultQueue: process.env.CELERIAC_TEST_QUEUE ?? 'celery',
+  brokerTransportOptions: { global_keyprefix: process.env.CELERIAC_TEST_PREFIX ?? '' },
+});
 
 export const sleep = app.task({ name: 'cluster.ts_sleep', bind: true }, async (self, seconds: number) => {
   await new Promise((resolve) => {

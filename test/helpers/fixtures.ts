@@ -1,7 +1,6 @@
 /**
- * Wire fixtures captured from Python Celery 5.2 (see README.md next to them, §1 and §4).
- *
- * They live outside the project, in `<project root>/../shared/celery-wire/fixtures`; set
+ * Wire fixtures captured from Python Celery 5.2, in test/fixtures/celery-wire/fixtures (how they
+ * were captured: README.md there; what they show: REFERENCE.md there, §1 and §4). Set
  * CELERY_WIRE_FIXTURES to use another folder. A missing folder is an error, never a skip: golden
  * tests that silently test nothing are worse than no tests.
  */
@@ -14,13 +13,13 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 
 export const fixturesDir: string = process.env.CELERY_WIRE_FIXTURES
   ? path.resolve(process.env.CELERY_WIRE_FIXTURES)
-  : path.resolve(projectRoot, '..', 'shared', 'celery-wire', 'fixtures');
+  : path.join(projectRoot, 'test', 'fixtures', 'celery-wire', 'fixtures');
 
 /** Throws (failing the test file) when the fixture folder is absent or empty. */
 export function requireFixturesDir(): string {
   const hint =
     'The golden protocol tests need the Celery 5.2 wire captures (celery-wire/fixtures/*.json). ' +
-    'Put them at ../shared/celery-wire/fixtures relative to the project root, or set CELERY_WIRE_FIXTURES to their folder.';
+    'They are part of the repository (test/fixtures/celery-wire/fixtures): restore them from git, or set CELERY_WIRE_FIXTURES to their folder.';
   if (!existsSync(fixturesDir) || !statSync(fixturesDir).isDirectory()) {
     throw new Error(`celery-wire fixtures not found: ${fixturesDir} does not exist. ${hint}`);
   }

@@ -4,8 +4,8 @@
  * a celeriac Mailbox pings a Python worker, `celery inspect ping` reaches a celeriac Worker, and
  * celeriac's event receiver gets a Python worker's heartbeats and task events.
  *
- * Databases: 3 (with a key prefix unique to the run, so pub/sub channels are private too) and 4
- * (no prefix: the `celery` command line cannot set one; channels `/4.…`).
+ * TEST_DB, with a key prefix unique to the run, so pub/sub channels are private too (the `celery`
+ * command line gets its prefix from the app module, test/redis/py/ixtasks.py).
  */
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,13 +23,12 @@ import type { ExchangeSpec, Subscription } from '../../src/transport/types.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { loadFixture } from '../helpers/fixtures.ts';
-import { celeryPython, deleteByPrefix, type Proc, redisClient, runPrefix, startPythonWorker } from './helpers.ts';
+import { celeryPython, deleteByPrefix, PY_DIR, type Proc, REDIS_HOST, redisClient, runPrefix, startPythonWorker, TEST_DB } from './helpers.ts';
 
 const SEP = '\x06\x16';
-const DB = 3;
-const CLI_DB = 4;
+const DB = TEST_DB;
 const prefix = runPrefix('broadcast');
-const brokerUrl = `redis://127.0.0.1:6379/${DB}?global_keyprefix=${encodeURIComponent(prefix)}`;
+const brokerUrl = `redis://${REDIS_HOST}/${DB}?global_keyprefix=${encodeURIComponent(prefix)}`;
 const raw = redisClient(DB);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const transports: RedisTransport[] = [];
@@ -67,7 +66,7 @@ afterAll(async () => {
 });
 
 describe('kombu names and bytes', () => {
-  it('names channels and patterns as kombu (fixtures redis-monitor-*.json, README §2.6/§2.7)', () => {
+  it('names channels and patterns as kombu (fixtures redis-monitor-*.json, REFERENCE.md §2.6/§2.7)', () => {
     const k = new KombuKeys('', undefined, undefined, fanoutPrefix(undefined, 0));
     expect(k.channel('celeryev', 'worker.heartbeat')).toBe('/0.celeryev/worker.heartbeat');
     expect(k.channel('celeryev', 'task.multi')).toBe('/0.celeryev/task.multi');
@@ -203,7 +202,7 @@ describe('kombu names and bytes', () => {
 });
 
 describe('with Python Celery 5.2', () => {
-  const env = { CELERIAC_TEST_BROKER: `redis://127.0.0.1:6379/${DB}`, CELERIAC_TEST_PREFIX: prefix, CELERIAC_TEST_QUEUE: 'bc' };
+  const env = { CELERIAC_TEST_BROKER: `redis://${REDIS_HOST}/${DB}`, CELERIAC_TEST_PREFIX: prefix, CELERIAC_TEST_QUEUE: 'bc' };
   const pyNode = `bc${process.pid}@celeriac-test`;
   const events: CeleryEvent[] = [];
   const taskMulti: { rk: string; body: unknown }[] = [];
@@ -256,13 +255,16 @@ describe('with Python Celery 5.2', () => {
   });
 
   it('(2) `celery inspect ping` is answered by a celeriac Worker', async () => {
-    const app = new Celery('cli', { broker: `redis://127.0.0.1:6379/${CLI_DB}` });
+    // A prefix of its own: only the celeriac Worker listens there.
+    const cliPrefix = `${prefix}cli:`;
+    const app = new Celery('cli', { broker: `redis://${REDIS_HOST}/${DB}`, brokerTransportOptions: { global_keyprefix: cliPrefix } });
     const node = `celeriac${process.pid}@celeriac-test`;
     const worker = new Worker(app, { queues: [`bc-cli-${process.pid}`], hostname: node, logger: createLogger({ level: 'CRITICAL' }), withoutMingle: true, withoutGossip: true });
     await worker.start();
     try {
       const out = await new Promise<string>((resolve, reject) => {
-        execFile(celeryPython(), ['-m', 'celery', '-b', `redis://127.0.0.1:6379/${CLI_DB}`, 'inspect', 'ping', '-t', '3', '-d', node], { timeout: 20_000 }, (err, stdout, stderr) =>
+        const cliEnv = { ...process.env, PYTHONPATH: PY_DIR, CELERIAC_TEST_BROKER: `redis://${REDIS_HOST}/${DB}`, CELERIAC_TEST_PREFIX: cliPrefix };
+        execFile(celeryPython(), ['-m', 'celery', '-A', 'ixtasks', 'inspect', 'ping', '-t', '3', '-d', node], { cwd: PY_DIR, env: cliEnv, timeout: 20_000 }, (err, stdout, stderr) =>
           err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout),
         );
       });
@@ -270,9 +272,6 @@ describe('with Python Celery 5.2', () => {
       expect(out).toContain('pong');
     } finally {
       await worker.shutdown();
-      const r = redisClient(CLI_DB);
-      await r.del(`_kombu.binding.bc-cli-${process.pid}`);
-      r.disconnect();
     }
   });
 });

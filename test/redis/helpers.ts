@@ -1,9 +1,9 @@
 /**
- * Redis test helpers. The server at 127.0.0.1:6379 is shared: every test keeps to its own DB
- * (10: transport, 11/12: interop broker/results and the fleet, 13: result store and kill -9,
- * 3/4: broadcast, 5/6: interop options broker/results; the restart test records in 12) and to a
- * key prefix unique to the run, and deletes what it created. Pub/sub channels are not per DB:
- * the key prefix (kombu's global_keyprefix prefixes them too) keeps them apart.
+ * Redis test helpers. The server at 127.0.0.1:6379 is shared: tests keep to the DBs of
+ * ../helpers/redis-db.ts (TRANSPORT_DB and the other DB constants are its TEST_DB; result
+ * backends use RESULTS_DB), to a key prefix unique to the run, and delete what they created.
+ * Pub/sub channels are not per DB: the key prefix (kombu's global_keyprefix prefixes them too)
+ * keeps them apart.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,33 +13,10 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { RedisTransport } from '../../src/transport/redis/index.ts';
 import type { Transport } from '../../src/transport/types.ts';
+import { deleteByPrefix, REDIS_HOST, runPrefix, TEST_DB } from '../helpers/redis-db.ts';
 
-export const REDIS_HOST = '127.0.0.1:6379';
-export const TRANSPORT_DB = 10;
-
-/** A prefix no other run shares. */
-export function runPrefix(name: string): string {
-  return `celeriac-test-${name}-${process.pid}-${Date.now().toString(36)}:`;
-}
-
-export function redisClient(db: number): Redis {
-  return new Redis({ host: '127.0.0.1', port: 6379, db, lazyConnect: true, maxRetriesPerRequest: 2 });
-}
-
-/** Delete every key starting with `prefix` in `db`. */
-export async function deleteByPrefix(db: number, prefix: string): Promise<void> {
-  const r = redisClient(db);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
-      if (keys.length > 0) await r.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    r.disconnect();
-  }
-}
+export { deleteByPrefix, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, TEST_DB, trackResults } from '../helpers/redis-db.ts';
+export const TRANSPORT_DB = TEST_DB;
 
 /** The shared transport conformance suite's view of the Redis broker. */
 export function redisConformanceKind() {

@@ -3,21 +3,21 @@
  * 10,000 trivial tasks sent by a Python and a celeriac client (1,000 and 9,000). Every task records
  * its id (HINCRBY <prefix>ran <id> 1) and who ran it: each must run exactly once, none lost.
  *
- * Broker DB 11 under a key prefix unique to the run; no result backend.
+ * Broker in TEST_DB under a key prefix unique to the run; no result backend.
  */
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { sendFromPython } from '../helpers/python-worker.ts';
-import { deleteByPrefix, PY_DIR, type Proc, redisClient, runPrefix, startPythonWorker } from './helpers.ts';
+import { deleteByPrefix, PY_DIR, type Proc, REDIS_HOST, redisClient, runPrefix, startPythonWorker, TEST_DB } from './helpers.ts';
 import { makeApp } from './ixapp.ts';
 
-const DB = 11;
+const DB = TEST_DB;
 const N = 10_000;
 /** Sent by the Python client (kombu publishes slower than celeriac: the rest comes from celeriac). */
 const PY_SENT = 1000;
 const prefix = runPrefix('fleet');
-const broker = `redis://127.0.0.1:6379/${DB}`;
+const broker = `redis://${REDIS_HOST}/${DB}`;
 const env = { CELERIAC_TEST_BROKER: broker, CELERIAC_TEST_PREFIX: prefix };
 const raw = redisClient(DB);
 const app = makeApp({ broker, prefix });

@@ -7,17 +7,17 @@
  *    restores and runs them.
  * Nothing is lost and nothing runs twice to completion.
  *
- * Broker DB 13, one key prefix per direction (unique to the run).
+ * Broker in TEST_DB, one key prefix per direction (unique to the run).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import { deleteByPrefix, type Proc, redisClient, runPrefix, startCeleriacWorker, startPythonWorker } from './helpers.ts';
+import { deleteByPrefix, type Proc, REDIS_HOST, redisClient, runPrefix, startCeleriacWorker, startPythonWorker, TEST_DB } from './helpers.ts';
 import { makeApp } from './ixapp.ts';
 
-const DB = 13;
+const DB = TEST_DB;
 const VISIBILITY = 3;
-const broker = `redis://127.0.0.1:6379/${DB}`;
+const broker = `redis://${REDIS_HOST}/${DB}`;
 const raw = redisClient(DB);
 const prefixes: string[] = [];
 const procs: Proc[] = [];

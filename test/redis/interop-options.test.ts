@@ -4,7 +4,7 @@
  * bound task, custom queues / exchanges / routing keys, kwargs (a celeriac task gets them as a
  * trailing object argument), unicode, nested JSON and dates (ISO strings on the wire, kombu 5.2).
  *
- * Broker DB 5 under a key prefix unique to the run (both sides), results DB 6.
+ * Broker in TEST_DB under a key prefix unique to the run (both sides), results in RESULTS_DB.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -13,14 +13,13 @@ import type { Celery } from '../../src/app/celery.ts';
 import { TaskRevokedError } from '../../src/errors.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import { celeryPython, deleteByPrefix, PY_DIR, type Proc, redisClient, runPrefix, startPythonWorker } from './helpers.ts';
+import { celeryPython, deleteByPrefix, PY_DIR, type Proc, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, startPythonWorker, TEST_DB, trackResults } from './helpers.ts';
 import { makeApp } from './ixapp.ts';
 
-const DB = 5;
-const RESULTS_DB = 6;
+const DB = TEST_DB;
 const prefix = runPrefix('options');
-const broker = `redis://127.0.0.1:6379/${DB}`;
-const backend = `redis://127.0.0.1:6379/${RESULTS_DB}`;
+const broker = `redis://${REDIS_HOST}/${DB}`;
+const backend = `redis://${REDIS_HOST}/${RESULTS_DB}`;
 const env = { CELERIAC_TEST_BROKER: broker, CELERIAC_TEST_BACKEND: backend, CELERIAC_TEST_PREFIX: prefix };
 const raw = redisClient(DB);
 const taskIds: string[] = [];
@@ -70,9 +69,9 @@ afterAll(async () => {
   await jsWorker?.shutdown();
   raw.disconnect();
   await deleteByPrefix(DB, prefix);
-  const results = redisClient(RESULTS_DB);
-  if (taskIds.length > 0) await results.del(...taskIds.map((id) => `celery-task-meta-${id}`));
-  results.disconnect();
+  const results = trackResults();
+  results.add(taskIds);
+  await results.cleanup();
 });
 
 describe('Python client → celeriac worker', () => {

@@ -1,7 +1,7 @@
 /**
  * Redis crashes and restarts while a celeriac worker is busy. The broker is a private redis-server
  * that keeps its data (AOF, fsync always) so the queue and `unacked` survive; tasks record their
- * runs on the shared server (DB 12), which stays up. Both use a key prefix unique to the run.
+ * runs on the shared server (TEST_DB), which stays up. Both use a key prefix unique to the run.
  *
  * Before the crash the worker holds a full prefetch window (2 running, 6 reserved, queue empty).
  * During the outage the running tasks finish, reserved ones start and acknowledge; after the
@@ -16,10 +16,10 @@ import { buildTaskMessage } from '../../src/protocol/task-message.ts';
 import { RedisTransport } from '../../src/transport/redis/index.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import { deleteByPrefix, type DurableRedis, durableRedis, redisClient, runPrefix } from './helpers.ts';
+import { deleteByPrefix, type DurableRedis, durableRedis, REDIS_HOST, redisClient, runPrefix, TEST_DB } from './helpers.ts';
 import { makeApp } from './ixapp.ts';
 
-const RECORD_DB = 12;
+const RECORD_DB = TEST_DB;
 const prefix = runPrefix('restart');
 const record = redisClient(RECORD_DB);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,7 +44,7 @@ it('a busy celeriac worker rides out a Redis crash and restart: nothing lost, no
   const broker = `redis://127.0.0.1:${server.port}/0`;
   const lines: string[] = [];
   const logger = createLogger({ level: 'WARNING', write: (line) => void lines.push(line) });
-  const app = makeApp({ broker, prefix, backend: `redis://127.0.0.1:${server.port}/1`, record: `redis://127.0.0.1:6379/${RECORD_DB}` });
+  const app = makeApp({ broker, prefix, backend: `redis://127.0.0.1:${server.port}/1`, record: `redis://${REDIS_HOST}/${RECORD_DB}` });
   app.conf.brokerTransportOptions = { ...app.conf.brokerTransportOptions, logger };
   const worker = new Worker(app, { queues: ['busy'], concurrency: 2, prefetchMultiplier: 4, logger, withoutMingle: true, withoutGossip: true, withoutHeartbeat: true, hostname: `restart${process.pid}@test` });
   const direct = new Redis({ port: server.port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });

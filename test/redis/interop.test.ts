@@ -1,6 +1,6 @@
 /**
- * Wire compatibility with the real Python Celery 5.2 over Redis (broker DB 11 under a key prefix
- * unique to the run, results DB 12): a Python worker (test/redis/py/pytasks.py) and Python
+ * Wire compatibility with the real Python Celery 5.2 over Redis (broker in TEST_DB under a key
+ * prefix unique to the run, results in RESULTS_DB): a Python worker (test/redis/py/pytasks.py) and Python
  * clients (test/redis/py/client.py) work with celeriac clients and an in-process celeriac Worker,
  * results and exceptions included, and a Python worker restores a message that a killed
  * celeriac consumer left in `unacked` once its visibility timeout (2 s on both sides) is over.
@@ -14,13 +14,13 @@ import { Celery } from '../../src/app/celery.ts';
 import { TaskError } from '../../src/errors.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import { celeryPython, deleteByPrefix, redisClient, runPrefix } from './helpers.ts';
+import { celeryPython, deleteByPrefix, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, TEST_DB, trackResults } from './helpers.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PYTHON = celeryPython();
 const prefix = runPrefix('interop');
-const brokerBase = 'redis://127.0.0.1:6379/11';
-const backendUrl = 'redis://127.0.0.1:6379/12';
+const brokerBase = `redis://${REDIS_HOST}/${TEST_DB}`;
+const backendUrl = `redis://${REDIS_HOST}/${RESULTS_DB}`;
 const brokerUrl = `${brokerBase}?global_keyprefix=${encodeURIComponent(prefix)}&visibility_timeout=2`;
 const env = { ...process.env, PYTHONPATH: path.join(here, 'py'), CELERIAC_TEST_BROKER: brokerBase, CELERIAC_TEST_BACKEND: backendUrl, CELERIAC_TEST_PREFIX: prefix };
 const taskIds: string[] = [];
@@ -75,7 +75,7 @@ beforeAll(async () => {
   taskIds.push(r.id);
   await abandonOneDelivery();
   const fetchedAt = Date.now();
-  const raw = redisClient(11);
+  const raw = redisClient(TEST_DB);
   const tags = await raw.hkeys(`${prefix}unacked`);
   abandoned = { id: r.id, unackedAfterKill: tags.length === 1 ? await raw.hget(`${prefix}unacked`, tags[0]!) : null };
   raw.disconnect();
@@ -87,17 +87,17 @@ afterAll(async () => {
   await stopPythonWorker();
   if (jsWorker) await jsWorker.shutdown();
   else await app.close();
-  await deleteByPrefix(11, prefix);
-  const results = redisClient(12);
-  if (taskIds.length > 0) await results.del(...taskIds.map((id) => `celery-task-meta-${id}`));
-  results.disconnect();
+  await deleteByPrefix(TEST_DB, prefix);
+  const results = trackResults();
+  results.add(taskIds);
+  await results.cleanup();
 });
 
 describe('celeriac and Python Celery 5.2 on one Redis', () => {
   it('(d) a Python worker restores a delivery a killed celeriac consumer left unacknowledged', async () => {
     expect(abandoned.unackedAfterKill).toMatch(/^\[\{"body": .*"task": "pytasks\.add".*\}, "", "py"\]$/);
     expect(await app.AsyncResult(abandoned.id).get({ timeout: 15 })).toBe(42);
-    const raw = redisClient(11);
+    const raw = redisClient(TEST_DB);
     expect(await raw.hlen(`${prefix}unacked`)).toBe(0);
     raw.disconnect();
   });

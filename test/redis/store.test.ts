@@ -1,14 +1,14 @@
 /**
- * The Redis result store (DB 13, keys under a prefix unique to the run): Celery's writes
+ * The Redis result store (TEST_DB, keys under a prefix unique to the run): Celery's writes
  * (SETEX + PUBLISH on the key's channel), and waiting on one shared subscriber connection.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { KeyValueBackend } from '../../src/backend/key-value-backend.ts';
 import { RedisStore } from '../../src/backend/redis/index.ts';
 import { createKeyValueStore } from '../../src/backend/registry.ts';
-import { deleteByPrefix, REDIS_HOST, redisClient, runPrefix } from './helpers.ts';
+import { deleteByPrefix, REDIS_HOST, redisClient, runPrefix, TEST_DB } from './helpers.ts';
 
-const DB = 13;
+const DB = TEST_DB;
 const url = `redis://${REDIS_HOST}/${DB}`;
 const k = runPrefix('store');
 const raw = redisClient(DB);

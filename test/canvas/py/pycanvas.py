@@ -1,11 +1,16 @@
 """Python Celery 5.2 side of test/canvas/interop.test.ts: tasks named py.* on queue `py`;
-js.* tasks (run by celeriac) are routed to queue `js`. Broker and backend (Redis DBs of
-the test's own) come from CANVAS_BROKER / CANVAS_BACKEND."""
+js.* tasks (run by celeriac) are routed to queue `js`. Broker and backend come from
+CANVAS_BROKER / CANVAS_BACKEND; broker keys go under the prefix CANVAS_PREFIX, where the worker
+also records the id and group of every task it runs (set `<prefix>ids`), so that the test can
+delete their results."""
 import os
 
-from celery import Celery
+import redis
+from celery import Celery, signals
 
+PREFIX = os.environ.get('CANVAS_PREFIX', '')
 app = Celery('pycanvas', broker=os.environ['CANVAS_BROKER'], backend=os.environ['CANVAS_BACKEND'])
+app.conf.broker_transport_options = {'global_keyprefix': PREFIX}
 app.conf.task_routes = {'py.*': {'queue': 'py'}, 'js.*': {'queue': 'js'}}
 app.conf.task_default_queue = 'py'
 
@@ -41,3 +46,14 @@ def extend(self, own, added):
     for lang, v in added:
         self.add_to_chord(app.signature('%s.add' % lang, (v, 0)))
     return own
+
+
+_ids = None
+
+
+@signals.task_postrun.connect
+def record_ids(task_id=None, task=None, **_):
+    global _ids
+    if _ids is None:
+        _ids = redis.Redis.from_url(os.environ['CANVAS_BROKER'])
+    _ids.sadd(PREFIX + 'ids', *[i for i in (task_id, getattr(task.request, 'group', None)) if i])

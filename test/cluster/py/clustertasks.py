@@ -1,4 +1,4 @@
-"""Python Celery 5.2 worker of test/cluster: broker and backend from the environment."""
+"""Python Celery 5.2 worker of test/cluster: broker, backend and broker key prefix from the environment."""
 import os
 import time
 
@@ -6,6 +6,7 @@ from celery import Celery
 
 app = Celery('clustertasks', broker=os.environ['CELERIAC_TEST_BROKER'], backend=os.environ['CELERIAC_TEST_BACKEND'])
 app.conf.task_default_queue = os.environ.get('CELERIAC_TEST_QUEUE', 'celery')
+app.conf.broker_transport_options = {'global_keyprefix': os.environ.get('CELERIAC_TEST_PREFIX', '')}
 
 
 @app.task(name='cluster.py_sleep')
