@@ -11,16 +11,17 @@ import { Celery } from '../../src/app/celery.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
-import { celeryPython, deleteByPrefix, redisClient, runPrefix, TRANSPORT_DB } from './helpers.ts';
+import { celeryPython, deleteByPrefix, redisClient, RESULTS_DB, runPrefix, trackResults, TRANSPORT_DB } from './helpers.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const prefix = runPrefix('compression');
 const brokerBase = `redis://127.0.0.1:6379/${TRANSPORT_DB}`;
 const brokerUrl = `${brokerBase}?global_keyprefix=${encodeURIComponent(prefix)}`;
-const env = { ...process.env, PYTHONPATH: path.join(here, 'py'), CELERIAC_TEST_BROKER: brokerBase, CELERIAC_TEST_BACKEND: brokerBase, CELERIAC_TEST_PREFIX: prefix };
-const taskIds: string[] = [];
+const backendUrl = `redis://127.0.0.1:6379/${RESULTS_DB}`;
+const env = { ...process.env, PYTHONPATH: path.join(here, 'py'), CELERIAC_TEST_BROKER: brokerBase, CELERIAC_TEST_BACKEND: backendUrl, CELERIAC_TEST_PREFIX: prefix };
+const results = trackResults();
 
-const app = new Celery('zip', { broker: brokerUrl, backend: brokerBase });
+const app = new Celery('zip', { broker: brokerUrl, backend: backendUrl });
 app.task('jstasks.concat', (a: string, b: string) => a + b);
 let jsWorker: Worker;
 let python: ChildProcess | undefined;
@@ -40,9 +41,7 @@ afterAll(async () => {
   await stopChild(python);
   await jsWorker.shutdown();
   await deleteByPrefix(TRANSPORT_DB, prefix);
-  const r = redisClient(TRANSPORT_DB);
-  if (taskIds.length > 0) await r.del(...taskIds.map((id) => `celery-task-meta-${id}`));
-  r.disconnect();
+  await results.cleanup();
 });
 
 function pythonSend(task: string, queue: string, compression: string, args: unknown[]): Promise<{ id: string; result: unknown }> {
@@ -57,20 +56,20 @@ describe('compressed task messages with Python Celery', () => {
   it('a Python client sends with compression="zlib"; the celeriac worker runs it', async () => {
     const long = 'x'.repeat(5000);
     const { id, result } = await pythonSend('jstasks.concat', 'js', 'zlib', [long, 'é']);
-    taskIds.push(id);
+    results.add(id);
     expect(result).toBe(`${long}é`);
   });
 
   it('a celeriac client sends with compression "zlib"; the Python worker runs it', async () => {
     const r = await app.sendTask('pytasks.add', [40, 2], {}, { queue: 'py', compression: 'zlib' });
-    taskIds.push(r.id);
+    results.add(r.id);
     expect(await r.get({ timeout: 15 })).toBe(42);
   });
 
   it('what goes on the wire is kombu compression: the header names it and the body is zlib', async () => {
     const raw = redisClient(TRANSPORT_DB);
     const r = await app.sendTask('nobody.listens', ['a'], {}, { queue: 'zipped_only', compression: 'gzip' });
-    taskIds.push(r.id);
+    results.add(r.id);
     const [entry] = await raw.lrange(`${prefix}zipped_only`, 0, -1);
     raw.disconnect();
     const envelope = JSON.parse(entry!);

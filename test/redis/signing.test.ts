@@ -15,18 +15,19 @@ import { ConfigurationError } from '../../src/errors.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
-import { celeryPython, deleteByPrefix, redisClient, runPrefix, TRANSPORT_DB } from './helpers.ts';
+import { celeryPython, deleteByPrefix, redisClient, RESULTS_DB, runPrefix, trackResults, TRANSPORT_DB } from './helpers.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const prefix = runPrefix('signing');
 const brokerBase = `redis://127.0.0.1:6379/${TRANSPORT_DB}`;
 const brokerUrl = `${brokerBase}?global_keyprefix=${encodeURIComponent(prefix)}`;
+const backendUrl = `redis://127.0.0.1:6379/${RESULTS_DB}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-signing-'));
 const keyFile = path.join(dir, 'signer.key');
 const certFile = path.join(dir, 'store', 'signer.pem');
-const taskIds: string[] = [];
+const results = trackResults();
 const env = {
-  ...process.env, PYTHONPATH: path.join(here, 'py'), CELERIAC_TEST_BROKER: brokerBase, CELERIAC_TEST_BACKEND: brokerBase,
+  ...process.env, PYTHONPATH: path.join(here, 'py'), CELERIAC_TEST_BROKER: brokerBase, CELERIAC_TEST_BACKEND: backendUrl,
   CELERIAC_TEST_PREFIX: prefix, SIGNING_KEY: keyFile, SIGNING_CERT: certFile, SIGNING_STORE: path.join(dir, 'store'),
 };
 
@@ -39,7 +40,7 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(dir, 'store'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/C=FR/O=celeriac tests/CN=signer'], { stdio: 'ignore' });
   app = new Celery('signed', {
-    broker: brokerUrl, backend: brokerBase, taskSerializer: 'auth', acceptContent: ['auth'],
+    broker: brokerUrl, backend: backendUrl, taskSerializer: 'auth', acceptContent: ['auth'],
     securityKey: keyFile, securityCertificate: certFile, securityCertStore: path.join(dir, 'store'),
   });
   app.task('jssigned.mul', (x: number, y: number) => x * y);
@@ -58,9 +59,7 @@ afterAll(async () => {
   await stopChild(python);
   await worker?.shutdown();
   await deleteByPrefix(TRANSPORT_DB, prefix);
-  const r = redisClient(TRANSPORT_DB);
-  if (taskIds.length > 0) await r.del(...taskIds.map((id) => `celery-task-meta-${id}`));
-  r.disconnect();
+  await results.cleanup();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -81,7 +80,7 @@ async function waitForDeadLetter(queue: string, text: string): Promise<string> {
 describe('signed task messages with Python Celery', () => {
   it('a celeriac client signs; the Python worker (setup_security) verifies and runs it', async () => {
     const r = await app.sendTask('signed.add', [40, 2], {}, { queue: 'py' });
-    taskIds.push(r.id);
+    results.add(r.id);
     expect(await r.get({ timeout: 15 })).toBe(42);
   });
 
@@ -91,13 +90,15 @@ describe('signed task messages with Python Celery', () => {
         err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
       ),
     );
-    expect(out).toBe('42');
+    const [id, value] = out.split(' ');
+    results.add(id);
+    expect(value).toBe('42');
   });
 
   it('the celeriac worker refuses an unsigned message into the dead letters, with the reason', async () => {
-    const plain = new Celery('plain', { broker: brokerUrl, backend: brokerBase });
+    const plain = new Celery('plain', { broker: brokerUrl, backend: backendUrl });
     const r = await plain.sendTask('jssigned.mul', [1, 2], {}, { queue: 'js' });
-    taskIds.push(r.id);
+    results.add(r.id);
     const dead = await waitForDeadLetter('js', r.id);
     expect(dead).toContain('Refusing to deserialize untrusted content of type json (application/json)');
     await plain.close();
@@ -116,7 +117,7 @@ describe('signed task messages with Python Celery', () => {
     expect(dead).toContain('Bad signature');
     expect(logLines.join('\n')).toContain('Bad signature');
     const again = await app.sendTask('jssigned.mul', [5, 5], {}, { queue: 'js' });
-    taskIds.push(again.id);
+    results.add(again.id);
     expect(await again.get({ timeout: 10 })).toBe(25);
   });
 

@@ -10,7 +10,7 @@ import { Celery } from '../../src/app/celery.ts';
 import { buildTaskMessage } from '../../src/protocol/task-message.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import { deleteByPrefix, type PrivateRedis, privateRedis, redisClient, runPrefix, TRANSPORT_DB } from './helpers.ts';
+import { deleteByPrefix, type PrivateRedis, privateRedis, redisClient, RESULTS_DB, runPrefix, trackResults, TRANSPORT_DB } from './helpers.ts';
 
 const prefix = runPrefix('unsettled');
 const brokerUrl = `redis://127.0.0.1:6379/${TRANSPORT_DB}?global_keyprefix=${encodeURIComponent(prefix)}`;
@@ -21,7 +21,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let backendServer: PrivateRedis;
 const workers: Worker[] = [];
-const taskIds: string[] = [];
+const results = trackResults();
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -41,19 +41,19 @@ afterAll(async () => {
   for (const w of workers) await w.shutdown();
   await backendServer?.stop();
   await deleteByPrefix(TRANSPORT_DB, prefix);
-  if (taskIds.length > 0) await raw.del(...taskIds.map((id) => `celery-task-meta-${id}`));
+  await results.cleanup();
   raw.disconnect();
 });
 
 describe('a delivery whose outcome cannot be handled', () => {
   it('a failure path that throws (embed.chain = [null]) is stored FAILURE and dead-lettered, not left unacknowledged', async () => {
-    const app = new Celery('unsettled', { broker: brokerUrl, backend: `redis://127.0.0.1:6379/${TRANSPORT_DB}`, taskAcksLate: true });
+    const app = new Celery('unsettled', { broker: brokerUrl, backend: `redis://127.0.0.1:6379/${RESULTS_DB}`, taskAcksLate: true });
     app.task('t.echo', (x: unknown) => x);
     const worker = new Worker(app, { queues: ['broken'], logger });
     workers.push(worker);
     await worker.start();
     const id = randomUUID();
-    taskIds.push(id);
+    results.add(id);
     const message = buildTaskMessage({ id, name: 't.echo', args: [1], origin: 'test', replyTo: app.oid, embed: { chain: [null as never] } });
     await (await app.transport()).publish('broken', message);
 

@@ -29,4 +29,4 @@ def add(x, y):
 if __name__ == '__main__':
     # As a client: python3 signedtasks.py <task> <queue> <x> <y>
     r = app.send_task(sys.argv[1], args=[int(sys.argv[3]), int(sys.argv[4])], queue=sys.argv[2])
-    print(r.get(timeout=20))
+    print(r.id, r.get(timeout=20))
