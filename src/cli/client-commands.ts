@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { ConfigurationError } from '../errors.ts';
-import { parsePythonDate } from '../protocol/json.ts';
+import { dumps, parsePythonDate } from '../protocol/json.ts';
 import { loadApp } from './load-app.ts';
 import { jsonArg, nonNegativeNumber } from './parse.ts';
 
@@ -52,7 +52,8 @@ export function registerResult(program: Command): Command {
         const value = await result.get({ timeout: o.timeout, propagate: false });
         const state = await result.state;
         if (o.traceback) process.stdout.write(((await result.traceback) ?? '') + '\n');
-        else process.stdout.write((state === 'SUCCESS' ? JSON.stringify(value) : `${state}: ${JSON.stringify(value)}`) + '\n');
+        // Python's json, as the result was stored: NaN/Infinity and big integers stay as they are
+        else process.stdout.write((state === 'SUCCESS' ? dumps(value) : `${state}: ${dumps(value)}`) + '\n');
         if (state !== 'SUCCESS') process.exitCode = 1;
       } finally {
         await app.close();
