@@ -71,14 +71,14 @@ describe('celeriac result', () => {
   });
 });
 
-describe('a closed stdout pipe (celeriac inspect … | head)', () => {
+describe('celeriac inspect against a worker on Redis', () => {
   const prefix = runPrefix('cli-epipe');
   const broker = `redis://127.0.0.1:6379/${TRANSPORT_DB}?global_keyprefix=${encodeURIComponent(prefix)}`;
   let app: Celery;
   let redisWorker: Worker;
 
   beforeAll(async () => {
-    app = new Celery('epipe', { broker });
+    app = new Celery('epipe', { broker, resultBackendTransportOptions: { big: 12345678901234567890n, inf: Infinity } });
     redisWorker = new Worker(app, { hostname: `epipe${process.pid}@test`, logger: createLogger({ level: 'CRITICAL' }), withoutMingle: true, withoutGossip: true });
     await redisWorker.start();
   });
@@ -96,5 +96,14 @@ describe('a closed stdout pipe (celeriac inspect … | head)', () => {
     const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
     expect(stderr).toBe('');
     expect(code).toBe(0);
+  });
+
+  it('prints big integers and Infinity in replies as Python\'s json does, with -j and without', async () => {
+    const json = await runCli(sb, ['-b', broker, 'inspect', 'conf', '-j', '-t', '3', '-d', `epipe${process.pid}@test`], { appSpec: null });
+    expect(json.stderr).toBe('');
+    expect(json.stdout).toContain('"resultBackendTransportOptions": {"big": 12345678901234567890, "inf": Infinity}');
+    const text = await runCli(sb, ['-b', broker, 'inspect', 'conf', '-t', '3', '-d', `epipe${process.pid}@test`], { appSpec: null });
+    expect(text.stderr).toBe('');
+    expect(text.stdout).toMatch(/"big": 12345678901234567890,\n\s+"inf": Infinity\n/);
   });
 });
