@@ -150,4 +150,24 @@ describe('Beat uses the app timezone', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('follows UTC by default, the system zone with enableUtc: false, and resets a schedule file kept for another zone', async () => {
+    expect(new Beat(createTestApp('utc')).timezone).toBe('UTC');
+    expect(new Beat(createTestApp('local', { enableUtc: false })).timezone).toBe(new Intl.DateTimeFormat().resolvedOptions().timeZone);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-beat-tz-'));
+    const file = path.join(dir, 'schedule.json');
+    const entry = { task: 't.every', schedule: 60 };
+    const warnings: string[] = [];
+    const logger = createLogger({ level: 'WARNING', write: (line) => warnings.push(line) });
+    try {
+      const first = new Beat(createTestApp('a', { beatSchedule: { every: entry } }), { scheduleFilename: file, now: () => T('2024-06-30T12:00:00Z'), logger });
+      first.setup();
+      const second = new Beat(createTestApp('b', { timezone: PARIS, beatSchedule: { every: entry } }), { scheduleFilename: file, now: () => T('2024-06-30T13:00:00Z'), logger });
+      second.setup();
+      expect(warnings.join('\n')).toContain('Reset: Timezone changed from "UTC" to "Europe/Paris"');
+      expect(JSON.parse(readFileSync(file, 'utf8')).entries.every.lastRunAt).toBe('2024-06-30T13:00:00.000Z');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
