@@ -49,6 +49,12 @@ export class DecodeError extends CeleriacError {
 
 export class EncodeError extends CeleriacError {
   override readonly code = 'EENCODE';
+  /** Where in the value the problem is (keys from its root), when known: a cycle. */
+  readonly path?: (string | number)[];
+  constructor(message: string, options?: { cause?: unknown; path?: (string | number)[] }) {
+    super(message, options);
+    if (options?.path) this.path = options.path;
+  }
 }
 
 export class NotRegistered extends CeleriacError {

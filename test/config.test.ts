@@ -19,6 +19,47 @@ describe('configuration', () => {
     expect(() => new Celery('proj', { task_acks_late: true } as never)).toThrow(/did you mean "taskAcksLate"/);
   });
 
+  it('reports a Celery setting celeriac does not support yet as such, without a "did you mean"', () => {
+    for (const key of ['workerMaxTasksPerChild', 'worker_max_tasks_per_child', 'taskAnnotations', 'brokerPoolLimit']) {
+      const attempt = () => new Celery('proj', { [key]: 1 } as never);
+      expect(attempt).toThrow(ConfigurationError);
+      expect(attempt).toThrow(/is a Celery setting that is not supported yet by celeriac; remove it$/);
+      expect(attempt).not.toThrow(/did you mean/);
+    }
+    expect(() => new Celery('proj', { workerMaxTasksPerChild: 1 } as never)).toThrow(
+      'configuration key "workerMaxTasksPerChild" (Celery\'s worker_max_tasks_per_child) is a Celery setting that is not supported yet by celeriac; remove it',
+    );
+  });
+
+  it("points a Celery name that celeriac spells differently to celeriac's key", () => {
+    expect(() => new Celery('proj', { brokerUrl: 'redis://' } as never)).toThrow('unknown configuration key "brokerUrl"; did you mean "broker"? (celeriac\'s name for Celery\'s broker_url)');
+    expect(() => new Celery('proj', { result_backend: 'redis://' } as never)).toThrow(/did you mean "backend"\?/);
+  });
+
+  it('reports every bad key and value at once, one per line', () => {
+    let err: unknown;
+    try {
+      new Celery('proj', { taskAckLate: true, workerMaxTasksPerChild: 5, workerConcurrency: 0, taskDefaultQueue: 'ok', timezone: 'Mars/Olympus' } as never);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigurationError);
+    expect((err as Error).message.split('\n')).toEqual([
+      '4 configuration problems:',
+      expect.stringMatching(/^ {2}- unknown configuration key "taskAckLate"; did you mean "taskAcksLate"\?/),
+      expect.stringMatching(/^ {2}- configuration key "workerMaxTasksPerChild" .* not supported yet by celeriac/),
+      expect.stringMatching(/^ {2}- configuration workerConcurrency .* must be at least 1, got 0$/),
+      expect.stringMatching(/^ {2}- configuration timezone \(Celery's timezone\) "Mars\/Olympus" is not a time zone this platform knows; use an IANA name such as "Europe\/Paris"/),
+    ]);
+  });
+
+  it('timezone takes IANA names (checked with the platform\'s data) and enableUtc a boolean; both default as Celery', () => {
+    expect(new Celery('proj').conf).toMatchObject({ timezone: null, enableUtc: true });
+    expect(new Celery('proj', { timezone: 'Europe/Paris', enableUtc: false }).conf).toMatchObject({ timezone: 'Europe/Paris', enableUtc: false });
+    expect(() => new Celery('proj', { timezone: 'Paris' })).toThrow(/timezone .* "Paris" is not a time zone/);
+    expect(() => new Celery('proj', { timezone: 1 } as never)).toThrow(/must be an IANA time zone name/);
+  });
+
   it.each([
     [{ workerConcurrency: 0 }, /workerConcurrency \(Celery's worker_concurrency\) must be at least 1, got 0/],
     [{ workerConcurrency: 1.5 }, /must be an integer/],

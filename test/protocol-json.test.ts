@@ -7,6 +7,7 @@ import { EncodeError } from '../src/errors.ts';
 import { dumps, isoformat, loads, naiveUtcIso, parsePythonDate, pyNumber } from '../src/protocol/json.ts';
 import { argsRepr, pyRepr } from '../src/protocol/repr.ts';
 import { loadFixture } from './helpers/fixtures.ts';
+import { createTestApp } from '../src/testing.ts';
 
 describe('dumps writes what Python json.dumps writes', () => {
   it('separators ", " and ": ", insertion key order, nested values', () => {
@@ -62,10 +63,16 @@ describe('dumps writes what Python json.dumps writes', () => {
     expect(() => dumps(new Uint8Array(2))).toThrow(EncodeError);
   });
 
-  it('cycles and functions are refused with an EncodeError', () => {
+  it('cycles and functions are refused with an EncodeError that names where the cycle is', () => {
     const a: unknown[] = [];
     a.push(a);
-    expect(() => dumps(a)).toThrow(/Circular reference/);
+    expect(() => dumps(a)).toThrow(EncodeError);
+    expect(() => dumps(a)).toThrow('Circular reference detected at [0]: only JSON data (no cycles) can be sent');
+    const o: Record<string, unknown> = { list: [1, { 'a b': {} }] };
+    ((o.list as unknown[])[1] as Record<string, Record<string, unknown>>)['a b']!.back = o;
+    expect(() => dumps({ top: o })).toThrow('Circular reference detected at top.list[1]["a b"].back:');
+    const shared = { x: 1 };
+    expect(dumps([shared, shared])).toBe('[{"x": 1}, {"x": 1}]'); // the same object twice is no cycle
     expect(() => dumps({ f: () => 1 })).toThrow(EncodeError);
   });
 
@@ -115,9 +122,26 @@ describe('loads reads Python and kombu JSON', () => {
     expect(loads('{"msg": "x: NaN, y", "v": -Infinity}')).toEqual({ msg: 'x: NaN, y', v: -Infinity });
   });
 
-  it('invalid JSON throws SyntaxError, even when it mentions NaN', () => {
+  it('invalid JSON throws SyntaxError, even when it mentions NaN or has long integers', () => {
     expect(() => loads('[1, ')).toThrow(SyntaxError);
     expect(() => loads('["NaN"')).toThrow(SyntaxError);
+    expect(() => loads('[12345678901234567890, ')).toThrow(SyntaxError);
+    expect(() => loads('[00000000000000000001]')).toThrow(SyntaxError);
+  });
+
+  it('integers beyond Number.MAX_SAFE_INTEGER become bigint, exactly; safe ones and floats stay numbers', () => {
+    expect(loads('[12345678901234567890, -1180591620717411303424, 9007199254740992, 9007199254740991, -9007199254740991]')).toEqual([
+      12345678901234567890n, -1180591620717411303424n, 9007199254740992n, 9007199254740991, -9007199254740991,
+    ]);
+    expect(loads('{"x": 0.30000000000000004, "y": 1.2345678901234567e+19, "z": 1234567890123456.5}')).toEqual({ x: 0.30000000000000004, y: 1.2345678901234567e19, z: 1234567890123456.5 });
+    expect(loads('{"id": "12345678901234567890", "n": [NaN, 12345678901234567890]}')).toEqual({ id: '12345678901234567890', n: [NaN, 12345678901234567890n] });
+    expect(loads('{"__type__": "datetime", "__value__": "2024-05-06T07:08:09Z", "n": 1}')).toMatchObject({ __type__: 'datetime' });
+    expect(loads('[{"__type__": "datetime", "__value__": "2024-05-06T07:08:09Z"}, 99999999999999999999]')).toEqual([new Date('2024-05-06T07:08:09Z'), 99999999999999999999n]);
+  });
+
+  it('big integers and NaN/Infinity round-trip: loads then dumps gives the same text', () => {
+    const text = '{"result": [12345678901234567890, -12345678901234567890, NaN, Infinity, -Infinity, 1.5, 7]}';
+    expect(dumps(loads(text))).toBe(text);
   });
 });
 
@@ -156,9 +180,31 @@ describe('Python repr (argsrepr / kwargsrepr)', () => {
     expect(pyRepr(new Date('2024-05-06T00:00:00.001Z'))).toBe('datetime.datetime(2024, 5, 6, 0, 0, 0, 1000, tzinfo=datetime.timezone.utc)');
   });
 
+  it('a cycle is written as Python writes it, instead of recursing forever', () => {
+    const o: Record<string, unknown> = {};
+    o.self = o;
+    const l: unknown[] = [1];
+    l.push(l);
+    expect(argsRepr([o])).toBe("({'self': {...}},)");
+    expect(pyRepr(l)).toBe('[1, [...]]');
+  });
+
   it('is cut at 1024 characters like Celery’s saferepr limit', () => {
     const s = argsRepr(['x'.repeat(2000)]);
     expect(s).toHaveLength(1024);
     expect(s.endsWith('...')).toBe(true);
+  });
+});
+
+describe('sending a task whose arguments have a cycle', () => {
+  it('rejects with an EncodeError naming the path in args or kwargs, and sends nothing', async () => {
+    const app = createTestApp();
+    const o: Record<string, unknown> = { a: 1 };
+    o.self = o;
+    await expect(app.sendTask('t.echo', [o])).rejects.toThrow(EncodeError);
+    await expect(app.sendTask('t.echo', [o])).rejects.toThrow(/circular reference at args\[0\]\.self; task arguments must be JSON data/);
+    await expect(app.sendTask('t.echo', [1], { x: [o] })).rejects.toThrow(/circular reference at kwargs\.x\[0\]\.self/);
+    expect(await (await app.transport()).size('celery')).toBe(0);
+    await app.close();
   });
 });

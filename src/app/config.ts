@@ -1,9 +1,11 @@
 import { ConfigurationError } from '../errors.ts';
 import { type BeatEntryConfig, validateBeatSchedule } from '../beat/entries.ts';
 import { type BrokerSslConfig, validateBrokerSsl } from './broker-ssl.ts';
+import { checkTimezone } from '../beat/timezone.ts';
+import { CELERY_SETTINGS } from './celery-settings.ts';
 import { didYouMean } from './did-you-mean.ts';
 
-type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]' | 'beatSchedule' | 'brokerSsl';
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]' | 'beatSchedule' | 'brokerSsl' | 'timezone';
 
 interface Setting {
   kind: Kind;
@@ -58,10 +60,12 @@ const SETTINGS = {
   beatSchedule: { kind: 'beatSchedule', celery: 'beat_schedule' },
   beatScheduleFilename: { kind: 'string', celery: 'beat_schedule_filename' },
   beatMaxLoopInterval: { kind: 'number', celery: 'beat_max_loop_interval', min: 0 },
+  timezone: { kind: 'timezone', celery: 'timezone', nullable: true },
+  enableUtc: { kind: 'boolean', celery: 'enable_utc' },
 } as const satisfies Record<string, Setting>;
 
 type SettingKey = keyof typeof SETTINGS;
-type ValueOf<S extends Setting> = (S['kind'] extends 'string'
+type ValueOf<S extends Setting> = (S['kind'] extends 'string' | 'timezone'
   ? string
   : S['kind'] extends 'number'
     ? number
@@ -127,26 +131,58 @@ export const DEFAULTS = {
   beatScheduleFilename: 'celerybeat-schedule.json',
   /** Seconds beat sleeps at most between checks; 0 means Celery's scheduler default, 300. */
   beatMaxLoopInterval: 300,
+  /** An IANA name (`Europe/Paris`) whose wall clock crontabs follow; null: UTC, or the system's zone without enableUtc. */
+  timezone: null as string | null,
+  enableUtc: true,
 };
 
 export type ResolvedConfig = typeof DEFAULTS;
 
-/** Validate user configuration; unknown keys and bad values fail with a message that says what to do. */
+/**
+ * Validate user configuration: unknown keys and bad values fail with a message that says what to
+ * do, every problem at once.
+ */
 export function resolveConfig(input: Record<string, unknown>): ResolvedConfig {
   const out: Record<string, unknown> = { ...DEFAULTS };
+  const problems: string[] = [];
   for (const [key, value] of Object.entries(input)) {
     if (value === undefined) continue;
     const setting = (SETTINGS as Record<string, Setting>)[key];
     if (!setting) {
-      const hint = didYouMean(key, Object.keys(SETTINGS)) ?? didYouMean(snakeToCamel(key), Object.keys(SETTINGS));
-      throw new ConfigurationError(
-        `unknown configuration key ${JSON.stringify(key)}` + (hint ? `; did you mean ${JSON.stringify(hint)}?` : '') +
-          ' (celeriac uses Celery\'s setting names in camelCase, e.g. task_acks_late → taskAcksLate)',
-      );
+      problems.push(unknownKey(key));
+      continue;
     }
-    out[key] = validate(key, setting, value);
+    try {
+      out[key] = validate(key, setting, value);
+    } catch (err) {
+      if (!(err instanceof ConfigurationError)) throw err;
+      problems.push(err.message);
+    }
   }
+  if (problems.length === 1) throw new ConfigurationError(problems[0]!);
+  if (problems.length > 1) throw new ConfigurationError(`${problems.length} configuration problems:\n  - ${problems.join('\n  - ')}`);
   return out as ResolvedConfig;
+}
+
+const CAMEL_HINT = " (celeriac uses Celery's setting names in camelCase, e.g. task_acks_late → taskAcksLate)";
+
+/** Why a key is not accepted: Celery's name in snake_case, a Celery setting not supported yet, or a typo. */
+function unknownKey(key: string): string {
+  const keys = Object.keys(SETTINGS);
+  const byCelery = new Map(Object.entries(SETTINGS as Record<string, Setting>).map(([k, s]) => [s.celery, k]));
+  const snake = camelToSnake(key);
+  const known = byCelery.get(snake);
+  if (known) return `unknown configuration key ${JSON.stringify(key)}; did you mean ${JSON.stringify(known)}? (celeriac's name for Celery's ${snake})`;
+  if (CELERY_SETTINGS.has(snake)) {
+    return `configuration key ${JSON.stringify(key)} (Celery's ${snake}) is a Celery setting that is not supported yet by celeriac; remove it`;
+  }
+  const hint = didYouMean(key, keys) ?? didYouMean(snakeToCamel(key), keys);
+  return `unknown configuration key ${JSON.stringify(key)}` + (hint ? `; did you mean ${JSON.stringify(hint)}?` : '') + CAMEL_HINT;
+}
+
+/** `taskAcksLate` and `task_acks_late` → `task_acks_late`. */
+function camelToSnake(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()).replace(/^_/, '');
 }
 
 function validate(key: string, s: Setting, value: unknown): unknown {
@@ -179,6 +215,9 @@ function validate(key: string, s: Setting, value: unknown): unknown {
       return validateBeatSchedule(value);
     case 'brokerSsl':
       return validateBrokerSsl(value, key, s.celery);
+    case 'timezone':
+      if (typeof value !== 'string') throw bad('an IANA time zone name such as "Europe/Paris"');
+      return checkTimezone(value, `configuration ${key} (Celery's ${s.celery})`);
   }
 }
 

@@ -27,7 +27,10 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     this.name = options.name;
   }
 
-  /** Send the task with positional arguments (Celery's `delay`). */
+  /**
+   * Send the task with positional arguments (Celery's `delay`). They travel as JSON: a `Date`
+   * reaches the task as an ISO-8601 string, integers beyond 2^53 as `bigint`.
+   */
   delay(...args: A): Promise<AsyncResult<R>> {
     return this.applyAsync(args);
   }

@@ -10,6 +10,7 @@ import { VERSION } from '../version.ts';
 import { createLogger, type Logger } from '../worker/log.ts';
 import { type BeatCallOptions, normalizeEntry } from './entries.ts';
 import type { Schedule, ScheduleState } from './schedules.ts';
+import { appTimezone } from './timezone.ts';
 
 /** Celery's DEFAULT_MAX_INTERVAL: the longest sleep between two checks of the schedule. */
 export const DEFAULT_MAX_INTERVAL = 300;
@@ -20,7 +21,7 @@ export interface BeatOptions {
   /** Seconds to sleep at most between checks (default: the app's beatMaxLoopInterval, 300). */
   maxInterval?: number;
   logger?: Logger;
-  /** The clock (default: the system's); every time is UTC. */
+  /** The clock (default: the system's): instants; crontabs read them on the app's `timezone`. */
   now?: () => Date;
 }
 
@@ -38,8 +39,9 @@ export class ScheduleEntry {
     public totalRunCount: number,
   ) {}
 
-  isDue(now: Date): ScheduleState {
-    return this.schedule.isDue(this.lastRunAt, now);
+  /** `tz`: the time zone whose wall clock a crontab follows (the app's `timezone`). */
+  isDue(now: Date, tz?: string): ScheduleState {
+    return this.schedule.isDue(this.lastRunAt, now, tz);
   }
 
   toString(): string {
@@ -79,6 +81,8 @@ export class Beat {
   private stopped = false;
   private wake: (() => void) | undefined;
   private ready = false;
+  /** Crontabs follow this zone's wall clock: Celery's app.timezone. */
+  readonly timezone: string;
 
   constructor(
     readonly app: Celery,
@@ -88,6 +92,7 @@ export class Beat {
     this.maxInterval = options.maxInterval || app.conf.beatMaxLoopInterval || DEFAULT_MAX_INTERVAL;
     this.log = options.logger ?? createLogger();
     this.now = options.now ?? (() => new Date());
+    this.timezone = appTimezone(app.conf);
   }
 
   /**
@@ -144,7 +149,7 @@ export class Beat {
     let next = this.maxInterval;
     const now = this.now();
     for (const entry of this.entries.values()) {
-      const state = entry.isDue(now);
+      const state = entry.isDue(now, this.timezone);
       if (state.isDue) {
         // Celery's reserve(): record the run before sending, so a failing send is not retried in a loop.
         entry.lastRunAt = now;
@@ -203,8 +208,13 @@ export class Beat {
     try {
       const data = JSON.parse(readFileSync(this.scheduleFilename, 'utf8')) as StoredSchedule;
       if (typeof data !== 'object' || data === null || typeof data.entries !== 'object' || data.entries === null) throw new Error('no "entries" object');
-      if (data.tz !== 'UTC' || data.utcEnabled !== true) {
-        this.log.warning(`Reset: Timezone changed from ${JSON.stringify(data.tz)} to "UTC"`);
+      if (data.tz !== this.timezone) {
+        this.log.warning(`Reset: Timezone changed from ${JSON.stringify(data.tz)} to ${JSON.stringify(this.timezone)}`);
+        return undefined;
+      }
+      if (data.utcEnabled !== this.app.conf.enableUtc) {
+        const word = (b: boolean) => (b ? 'enabled' : 'disabled');
+        this.log.warning(`Reset: UTC changed from ${word(!this.app.conf.enableUtc)} to ${word(this.app.conf.enableUtc)}`);
         return undefined;
       }
       return data;
@@ -217,7 +227,7 @@ export class Beat {
   /** Write the schedule file (atomically: a temporary file renamed over it). */
   sync(): void {
     if (!this.ready) return;
-    const data: StoredSchedule = { __version__: `celeriac ${VERSION}`, tz: 'UTC', utcEnabled: true, entries: {} };
+    const data: StoredSchedule = { __version__: `celeriac ${VERSION}`, tz: this.timezone, utcEnabled: this.app.conf.enableUtc, entries: {} };
     for (const e of this.entries.values()) {
       data.entries[e.name] = { task: e.task, schedule: String(e.schedule), lastRunAt: e.lastRunAt.toISOString(), totalRunCount: e.totalRunCount };
     }

@@ -2,10 +2,11 @@
  * Schedules of periodic tasks, as Celery 5.2's celery/schedules.py: `schedule(seconds)` (an
  * interval) and `crontab({ minute, hour, dayOfWeek, dayOfMonth, monthOfYear })`.
  *
- * Times are UTC, as Celery's with `enable_utc` (its default) and no `timezone`: every field of a
- * crontab is matched against the UTC clock.
+ * A crontab's fields are matched against the wall clock of a time zone: the app's `timezone`
+ * (beat passes it), UTC by default as Celery's with `enable_utc` and no `timezone`.
  */
 import { ConfigurationError } from '../errors.ts';
+import { fromWall, isUtc, toWall } from './timezone.ts';
 
 /** Celery's `schedstate`: is the task due now, and in how many seconds to check (or run) next. */
 export interface ScheduleState {
@@ -19,11 +20,14 @@ export interface Schedule {
    * Celery's `is_due(last_run_at)`. When due, `nextSeconds` is the time until the run after this
    * one; when not, the time until this one.
    */
-  isDue(lastRunAt: Date, now?: Date): ScheduleState;
+  isDue(lastRunAt: Date, now?: Date, tz?: string): ScheduleState;
   /** Celery's `remaining_estimate(last_run_at)`, in seconds (negative when overdue). */
-  remainingEstimate(lastRunAt: Date, now?: Date): number;
-  /** The next run time after `lastRunAt` (as Celery's `last_run_at + remaining_delta`). */
-  nextRunAt(lastRunAt: Date, now?: Date): Date;
+  remainingEstimate(lastRunAt: Date, now?: Date, tz?: string): number;
+  /**
+   * The next run time after `lastRunAt` (as Celery's `last_run_at + remaining_delta`). `tz`: the
+   * IANA time zone whose wall clock a crontab follows (default UTC); intervals ignore it.
+   */
+  nextRunAt(lastRunAt: Date, now?: Date, tz?: string): Date;
   toString(): string;
 }
 
@@ -336,8 +340,17 @@ export class Crontab implements Schedule {
     throw new ConfigurationError(`crontab ${this.toString()}: no day matches dayOfWeek, dayOfMonth and monthOfYear together`);
   }
 
-  /** Celery's `remaining_delta`: the next run time after `lastRunAt`. */
-  nextRunAt(lastRunAt: Date, now: Date = new Date()): Date {
+  /**
+   * Celery's `remaining_delta`: the next run time after `lastRunAt`, on the wall clock of `tz`
+   * (a time the clocks skip runs at the change, a time they repeat runs once).
+   */
+  nextRunAt(lastRunAt: Date, now: Date = new Date(), tz?: string): Date {
+    if (isUtc(tz)) return this.nextWall(lastRunAt, now);
+    return fromWall(this.nextWall(toWall(lastRunAt, tz!), toWall(now, tz!)), tz!);
+  }
+
+  /** The next run on a wall clock: every Date here has the zone's wall-clock time in its UTC fields. */
+  private nextWall(lastRunAt: Date, now: Date): Date {
     const l = fields(lastRunAt);
     const n = fields(now);
     const dowNum = lastRunAt.getUTCDay(); // Sunday is 0
@@ -366,14 +379,14 @@ export class Crontab implements Schedule {
     return ffwdAdd(lastRunAt, delta);
   }
 
-  remainingEstimate(lastRunAt: Date, now: Date = new Date()): number {
-    return (this.nextRunAt(lastRunAt, now).getTime() - now.getTime()) / 1000;
+  remainingEstimate(lastRunAt: Date, now: Date = new Date(), tz?: string): number {
+    return (this.nextRunAt(lastRunAt, now, tz).getTime() - now.getTime()) / 1000;
   }
 
-  isDue(lastRunAt: Date, now: Date = new Date()): ScheduleState {
-    let rem = Math.max(this.remainingEstimate(lastRunAt, now), 0);
+  isDue(lastRunAt: Date, now: Date = new Date(), tz?: string): ScheduleState {
+    let rem = Math.max(this.remainingEstimate(lastRunAt, now, tz), 0);
     const due = rem === 0;
-    if (due) rem = Math.max(this.remainingEstimate(now, now), 0);
+    if (due) rem = Math.max(this.remainingEstimate(now, now, tz), 0);
     return { isDue: due, nextSeconds: rem };
   }
 

@@ -12,7 +12,7 @@ export function registerBeat(program: Command): Command {
     .description('Start the periodic task scheduler (sends the app\'s beatSchedule entries when due)')
     .option('-s, --schedule <file>', 'schedule file that keeps when each entry last ran (default: beatScheduleFilename, celerybeat-schedule.json)')
     .option('--max-interval <seconds>', 'seconds to sleep at most between checks (default: beatMaxLoopInterval, 300)', nonNegativeNumber('--max-interval'))
-    .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL', 'WARNING')
+    .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL', 'WARNING')
     .option('--log-format <format>', 'text (Celery-like) or json', 'text')
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals();

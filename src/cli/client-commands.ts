@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { ConfigurationError } from '../errors.ts';
-import { parsePythonDate } from '../protocol/json.ts';
+import { ConfigurationError, UnsupportedByBackend } from '../errors.ts';
+import { dumps, parsePythonDate } from '../protocol/json.ts';
 import { loadApp } from './load-app.ts';
 import { jsonArg, nonNegativeNumber } from './parse.ts';
 
@@ -42,17 +42,26 @@ export function registerResult(program: Command): Command {
   return program
     .command('result <taskId>')
     .description('Wait for a task and print its result')
+    .option('-t, --task <name>', 'name of the task (Celery\'s option, for a task with its own backend; celeriac reads the app\'s)')
     .option('--traceback', 'print the traceback of a failed task instead of its result')
-    .option('-t, --timeout <seconds>', 'seconds to wait (default: forever)', nonNegativeNumber('--timeout'))
+    .option('--timeout <seconds>', 'seconds to wait (default: forever)', nonNegativeNumber('--timeout'))
     .action(async (taskId: string, _opts: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals();
       const app = await loadApp(o);
+      if (/^rpc:/i.test(app.backendUrl() ?? '')) {
+        await app.close();
+        throw new UnsupportedByBackend(
+          'celeriac result cannot read an rpc:// result: rpc results reach only the client that sent the task; ' +
+            'wait for it there (result.get()), or use a Redis or SQLite result backend to read results from anywhere',
+        );
+      }
       const result = app.AsyncResult(taskId);
       try {
         const value = await result.get({ timeout: o.timeout, propagate: false });
         const state = await result.state;
         if (o.traceback) process.stdout.write(((await result.traceback) ?? '') + '\n');
-        else process.stdout.write((state === 'SUCCESS' ? JSON.stringify(value) : `${state}: ${JSON.stringify(value)}`) + '\n');
+        // Python's json, as the result was stored: NaN/Infinity and big integers stay as they are
+        else process.stdout.write((state === 'SUCCESS' ? dumps(value) : `${state}: ${dumps(value)}`) + '\n');
         if (state !== 'SUCCESS') process.exitCode = 1;
       } finally {
         await app.close();

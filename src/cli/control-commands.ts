@@ -4,6 +4,7 @@ import type { Replies } from '../control/mailbox.ts';
 import { EventDumper } from '../events/dump.ts';
 import { receiveEvents } from '../events/receiver.ts';
 import { ConfigurationError } from '../errors.ts';
+import { dumps } from '../protocol/json.ts';
 import { loadApp } from './load-app.ts';
 import { nonNegativeNumber } from './parse.ts';
 
@@ -42,7 +43,7 @@ function target(o: Record<string, unknown>) {
 
 function print(replies: Replies, json: boolean): void {
   if (json) {
-    process.stdout.write(JSON.stringify(Object.assign({}, ...replies)) + '\n');
+    process.stdout.write(dumps(Object.assign({}, ...replies)) + '\n');
     return;
   }
   for (const reply of replies) {
@@ -51,13 +52,19 @@ function print(replies: Replies, json: boolean): void {
       process.stdout.write(`->  ${node}: ${error ? 'ERROR' : 'OK'}\n`);
       const text = value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 1 && ('ok' in value || 'error' in value)
         ? String(Object.values(value)[0])
-        : JSON.stringify(value, null, 4);
+        : indented(value);
       process.stdout.write(text.split('\n').map((l) => '        ' + l).join('\n') + '\n');
     }
   }
   const n = replies.length;
   if (n === 0) process.stderr.write('Error: No nodes replied within time constraint\n');
   else process.stdout.write(`\n${n} ${n === 1 ? 'node' : 'nodes'} online.\n`);
+}
+
+/** JSON indented by 4, as Celery's json.dumps(indent=4): NaN, Infinity and big integers as Python writes them. */
+function indented(value: unknown): string {
+  const mark = (_k: string, v: unknown) => (typeof v === 'bigint' || (typeof v === 'number' && !Number.isFinite(v)) ? `\u0000${dumps(v)}\u0000` : v);
+  return (JSON.stringify(value, mark, 4) ?? 'null').replace(/"\\u0000(.*?)\\u0000"/g, '$1');
 }
 
 async function withApp(o: Record<string, unknown>, run: (app: Celery) => Promise<Replies | void>): Promise<void> {
@@ -122,7 +129,7 @@ export function registerEvents(program: Command): Command {
       await app.control.broadcast('heartbeat', {}, { reply: false });
       const dumper = new EventDumper();
       await receiveEvents(transport.broadcast, (e) => {
-        process.stdout.write((o.json ? JSON.stringify(e) : dumper.format(e)) + '\n');
+        process.stdout.write((o.json ? dumps(e) : dumper.format(e)) + '\n');
       });
       await new Promise(() => {});
     });

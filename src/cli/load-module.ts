@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ImproperlyConfigured } from '../errors.ts';
+import { locateError } from './error-location.ts';
 
 /** Tried in this order, first as `<name><ext>`, then as `<name>/index<ext>`. */
 export const MODULE_EXTENSIONS = ['.ts', '.js', '.mjs', '.cjs', '.mts', '.cts'] as const;
@@ -58,10 +59,8 @@ export async function importModule(name: string, file: string): Promise<Record<s
     const hint = code === 'ERR_UNKNOWN_FILE_EXTENSION'
       ? ' (TypeScript modules need the tsx loader; run through the celeriac command)'
       : '';
-    const err = new ImproperlyConfigured(
-      `Error while importing module ${name} (${file}): ${String((cause as Error | null)?.message ?? cause)}${hint}`,
-      { cause },
-    );
+    const { where, message } = locateError(cause, file);
+    const err = new ImproperlyConfigured(`Error while importing module ${name}: ${message} (at ${where})${hint}`, { cause });
     // Keep the original stack visible where only err.stack is printed.
     if (cause instanceof Error && cause.stack) err.stack = `${err.stack}\nCaused by: ${cause.stack}`;
     throw err;

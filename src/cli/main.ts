@@ -28,6 +28,10 @@ export function addAppOptions(cmd: Command): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0); // the reader is gone (`celeriac inspect … | head`): stop quietly
+    throw err;
+  });
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {

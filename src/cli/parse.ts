@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type OptionValues } from 'commander';
-import { createLogger, type LogFormat, type Logger, parseLogLevel } from '../worker/log.ts';
+import { ConfigurationError } from '../errors.ts';
+import { createLogger, type LogFormat, type Logger, type LogLevel, parseLogLevel } from '../worker/log.ts';
 
 export function positiveInt(flag: string, min = 1): (value: string) => number {
   return (value) => {
@@ -33,6 +34,12 @@ export function nonNegativeNumber(flag: string): (value: string) => number {
 /** The logger of a long-running command (worker, beat) from its -l and --log-format options. */
 export function commandLogger(opts: OptionValues): { logger: Logger; format: LogFormat } {
   const format = opts.logFormat as LogFormat;
-  if (format !== 'text' && format !== 'json') throw new Error(`--log-format must be text or json, got ${JSON.stringify(format)}`);
-  return { logger: createLogger({ level: parseLogLevel(opts.loglevel), format }), format };
+  if (format !== 'text' && format !== 'json') throw new ConfigurationError(`--log-format must be text or json, got ${JSON.stringify(format)}`);
+  let level: LogLevel;
+  try {
+    level = parseLogLevel(String(opts.loglevel));
+  } catch (err) {
+    throw new ConfigurationError(`-l/--loglevel: ${(err as Error).message}`);
+  }
+  return { logger: createLogger({ level, format }), format };
 }

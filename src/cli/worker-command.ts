@@ -8,7 +8,7 @@ export function registerWorker(program: Command): Command {
   return program
     .command('worker')
     .description('Start a worker')
-    .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL', 'INFO')
+    .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL', 'INFO')
     .option('-c, --concurrency <n>', 'tasks run at once (default: workerConcurrency, 10)', positiveInt('--concurrency'))
     .option('-Q, --queues <queues>', 'comma-separated queues to consume')
     .option('-n, --hostname <name>', 'node name; %h, %n and %d are expanded', 'celery@%h')

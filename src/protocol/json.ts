@@ -31,7 +31,7 @@ function write(value: unknown, open: object[]): string {
   if (Buffer.isBuffer(obj) || obj instanceof Uint8Array) {
     throw new EncodeError('Object of type bytes is not JSON serializable: encode binary data (e.g. base64) before sending it');
   }
-  if (open.includes(obj)) throw new EncodeError('Circular reference detected');
+  if (open.includes(obj)) throw cycleError(open, obj);
   open.push(obj);
   try {
     if (Array.isArray(obj)) {
@@ -56,6 +56,38 @@ function write(value: unknown, open: object[]): string {
   } finally {
     open.pop();
   }
+}
+
+/** The error for a cycle: names the path from the root to the value that refers back (`[0][0].self`). */
+function cycleError(open: object[], obj: object): EncodeError {
+  const chain = [...open, obj];
+  const path: (string | number)[] = [];
+  for (let i = 0; i + 1 < chain.length; i++) {
+    const key = keyOf(chain[i]!, chain[i + 1]!);
+    if (key !== undefined) path.push(key); // not found: a toJSON() or Set copy, not a key of its own
+  }
+  return new EncodeError(`Circular reference detected at ${formatPath(path)}: only JSON data (no cycles) can be sent`, { path });
+}
+
+function keyOf(parent: object, child: object): string | number | undefined {
+  if (Array.isArray(parent)) {
+    const i = parent.indexOf(child);
+    return i < 0 ? undefined : i;
+  }
+  if (parent instanceof Set) return undefined;
+  if (parent instanceof Map) {
+    for (const [k, v] of parent) if (v === child) return String(k);
+    return undefined;
+  }
+  for (const k in parent) if (Object.hasOwn(parent, k) && (parent as Record<string, unknown>)[k] === child) return k;
+  return undefined;
+}
+
+/** `[0][1].self["a b"]`: a path as a JS expression, from the value's root. */
+export function formatPath(path: readonly (string | number)[], root = ''): string {
+  let out = root;
+  for (const k of path) out += typeof k === 'number' ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? (out ? '.' : '') + k : `[${JSON.stringify(k)}]`;
+  return out || 'the top level';
 }
 
 /**
@@ -104,48 +136,48 @@ export function naiveUtcIso(d: Date): string {
  * Parse JSON written by any Celery: kombu 5.2 (plain) and kombu >= 5.3 (`{"__type__", "__value__"}`
  * tags, `kombu/utils/json.py`). Tagged datetimes become `Date`; uuid (`{"hex", "version"}` or a
  * string), decimal, date and time become strings; bytes and base64 become Buffer. Untagged strings
- * stay strings, dates included: kombu 5.2 tags nothing. Python's NaN/Infinity/-Infinity are accepted.
+ * stay strings, dates included: kombu 5.2 tags nothing. Python's NaN/Infinity/-Infinity are read as
+ * numbers, and integers beyond 2^53 (Python's are unbounded) as `bigint`, so none is rounded.
  * Throws SyntaxError on invalid JSON.
  */
 export function loads(text: string): unknown {
-  try {
-    // The reviver costs a call per value: only kombu >= 5.3 tagged payloads need it.
-    return text.includes('"__type__"') ? JSON.parse(text, reviveTagged) : JSON.parse(text);
-  } catch (err) {
-    if (!/NaN|Infinity/.test(text)) throw err;
-    const { json, found } = quoteNonFinite(text);
-    if (!found) throw err;
-    return JSON.parse(json, (k, v) => reviveTagged(k, typeof v === 'string' && v.startsWith(NON_FINITE) ? Number(v.slice(NON_FINITE.length)) : v));
+  // Fast path: JSON.parse alone. A run of 16 digits may be an integer JSON.parse would round.
+  if (!LONG_DIGITS.test(text)) {
+    try {
+      // The reviver costs a call per value: only kombu >= 5.3 tagged payloads need it.
+      return text.includes('"__type__"') ? JSON.parse(text, reviveTagged) : JSON.parse(text);
+    } catch (err) {
+      if (!/NaN|Infinity/.test(text)) throw err;
+    }
   }
+  return loadsSpecial(text);
 }
 
-const NON_FINITE = '\u0000celeriac-non-finite:';
+// Spelt out: V8 runs /\d{16}/ several times slower than sixteen \d (a quantifier defeats its fast scan).
+const LONG_DIGITS = /\d\d\d\d\d\d\d\d\d\d\d\d\d\d\d\d/;
+const SPECIAL = '\u0000celeriac-number:';
+// A string (kept as is), or a number or Python non-finite literal outside strings.
+const TOKENS = /"(?:[^"\\]|\\.)*"|-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|-?Infinity|NaN/g;
 
-/** Rewrite bare NaN/Infinity/-Infinity tokens (outside strings) as marker strings JSON.parse accepts. */
-function quoteNonFinite(text: string): { json: string; found: boolean } {
-  let out = '';
+/** The slow path: unsafe integers and non-finite literals become marker strings, revived as bigint and number. */
+function loadsSpecial(text: string): unknown {
   let found = false;
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i]!;
-    if (c === '"') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j + 1;
-      continue;
+  const json = text.replace(TOKENS, (token, frac: string | undefined, exp: string | undefined) => {
+    const c = token.charCodeAt(0);
+    if (c === 34 /* " */) return token;
+    const number = c !== 78 /* N */ && !token.endsWith('y');
+    if (number && (frac !== undefined || exp !== undefined || Number.isSafeInteger(Number(token)))) return token;
+    found = true;
+    return JSON.stringify(SPECIAL + token);
+  });
+  if (!found) return text.includes('"__type__"') ? JSON.parse(text, reviveTagged) : JSON.parse(text);
+  return JSON.parse(json, (k, v) => {
+    if (typeof v === 'string' && v.startsWith(SPECIAL)) {
+      const token = v.slice(SPECIAL.length);
+      return /^-?\d+$/.test(token) ? BigInt(token) : Number(token);
     }
-    const token = /^(?:-?Infinity|NaN)/.exec(text.slice(i, i + 9))?.[0];
-    if (token) {
-      out += JSON.stringify(NON_FINITE + token);
-      found = true;
-      i += token.length;
-      continue;
-    }
-    out += c;
-    i++;
-  }
-  return { json: out, found };
+    return reviveTagged(k, v);
+  });
 }
 
 function reviveTagged(_key: string, value: unknown): unknown {

@@ -5,7 +5,8 @@ export function pyRepr(value: unknown, maxLength = 1024): string {
   return truncate(repr(value), maxLength);
 }
 
-function repr(v: unknown): string {
+/** `open`: the containers being written, so a cycle is written as Python does (`[[...]]`, `{'a': {...}}`). */
+function repr(v: unknown, open: object[] = []): string {
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
@@ -13,9 +14,16 @@ function repr(v: unknown): string {
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'string') return reprString(v);
   if (v instanceof Date) return reprDate(v);
-  if (Array.isArray(v)) return '[' + v.map(repr).join(', ') + ']';
   if (typeof v === 'object') {
-    return '{' + Object.entries(v as object).map(([k, x]) => `${reprString(k)}: ${repr(x)}`).join(', ') + '}';
+    const isArray = Array.isArray(v);
+    if (open.includes(v)) return isArray ? '[...]' : '{...}';
+    open.push(v);
+    try {
+      if (isArray) return '[' + v.map((x) => repr(x, open)).join(', ') + ']';
+      return '{' + Object.entries(v).map(([k, x]) => `${reprString(k)}: ${repr(x, open)}`).join(', ') + '}';
+    } finally {
+      open.pop();
+    }
   }
   return reprString(String(v));
 }
@@ -60,7 +68,7 @@ function reprDate(d: Date): string {
 
 /** Celery's argsrepr for a call with positional args: a tuple repr, `(2,)` for one element; max 1024 chars. */
 export function argsRepr(args: unknown[]): string {
-  const inner = args.map(repr).join(', ');
+  const inner = args.map((a) => repr(a)).join(', ');
   return truncate(args.length === 1 ? `(${inner},)` : `(${inner})`);
 }
 

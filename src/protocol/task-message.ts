@@ -1,5 +1,5 @@
-import { DecodeError } from '../errors.ts';
-import { dumps, isoformat, parsePythonDate } from './json.ts';
+import { DecodeError, EncodeError } from '../errors.ts';
+import { dumps, formatPath, isoformat, parsePythonDate } from './json.ts';
 import type { Message } from './message.ts';
 import { argsRepr, pyRepr } from './repr.ts';
 import { compressBody } from './compression.ts';
@@ -84,6 +84,13 @@ export interface TaskMessageFields {
 export function buildTaskMessage(f: TaskMessageFields): Message {
   const args = f.args ?? [];
   const kwargs = f.kwargs ?? {};
+  const embed: Embed = {
+    callbacks: f.embed?.callbacks ?? null,
+    errbacks: f.embed?.errbacks ?? null,
+    chain: f.embed?.chain ?? null,
+    chord: f.embed?.chord ?? null,
+  };
+  const { contentType, contentEncoding, body } = encodeTaskBody([args, kwargs, embed], f.serializer ?? 'json');
   const headers: Record<string, unknown> = {
     lang: 'py',
     task: f.name,
@@ -114,17 +121,22 @@ export function buildTaskMessage(f: TaskMessageFields): Message {
   };
   if (f.expires) properties.expiration = String(Math.max(0, f.expires.getTime() - Date.now()));
   properties.priority = f.priority ?? 0;
-  const embed: Embed = {
-    callbacks: f.embed?.callbacks ?? null,
-    errbacks: f.embed?.errbacks ?? null,
-    chain: f.embed?.chain ?? null,
-    chord: f.embed?.chord ?? null,
-  };
-  const { contentType, contentEncoding, body } = encodeBody([args, kwargs, embed], f.serializer ?? 'json');
   if (!f.compression) return { headers, properties, contentType, contentEncoding, body };
   const packed = compressBody(body, f.compression);
   headers.compression = packed.header;
   return { headers, properties, contentType, contentEncoding, body: packed.body };
+}
+
+/** encodeBody, with a cycle named from the task's arguments (`args[0].self`, `kwargs.x`). */
+function encodeTaskBody(body: [unknown[], Record<string, unknown>, Embed], serializer: string): ReturnType<typeof encodeBody> {
+  try {
+    return encodeBody(body, serializer);
+  } catch (err) {
+    const path = err instanceof EncodeError ? err.path : undefined;
+    if (!path || (path[0] !== 0 && path[0] !== 1)) throw err;
+    const where = formatPath(path.slice(1), path[0] === 0 ? 'args' : 'kwargs');
+    throw new EncodeError(`cannot send the task: circular reference at ${where}; task arguments must be JSON data without cycles`, { path, cause: err });
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { ConfigurationError } from '../errors.ts';
 /** Log lines that read like Celery's, or one JSON object per line for machines. */
 export const LEVELS = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 } as const;
 export type LogLevel = keyof typeof LEVELS;
@@ -12,10 +13,15 @@ export interface Logger {
   readonly level: LogLevel;
 }
 
+/** Celery's -l choices (any case); FATAL is CRITICAL, as in Python's logging. */
+export const LEVEL_NAMES = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', 'FATAL'] as const;
+
 export function parseLogLevel(value: string): LogLevel {
-  const upper = value.toUpperCase() === 'WARN' ? 'WARNING' : value.toUpperCase();
+  const upper = value.toUpperCase();
+  if (upper === 'WARN') return 'WARNING';
+  if (upper === 'FATAL') return 'CRITICAL';
   if (upper in LEVELS) return upper as LogLevel;
-  throw new Error(`invalid log level ${JSON.stringify(value)}: use one of ${Object.keys(LEVELS).join(', ')}`);
+  throw new ConfigurationError(`invalid log level ${JSON.stringify(value)}: use one of ${LEVEL_NAMES.join(', ')}`);
 }
 
 export function createLogger(opts: { level?: LogLevel; format?: LogFormat; write?: (line: string) => void } = {}): Logger {

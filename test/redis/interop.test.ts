@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.ts';
 import { TaskError } from '../../src/errors.ts';
+import { dumps, loads } from '../../src/protocol/json.ts';
 import { createLogger } from '../../src/worker/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { celeryPython, deleteByPrefix, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, TEST_DB, trackResults } from './helpers.ts';
@@ -28,6 +29,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const app = new Celery('t', { broker: brokerUrl, backend: backendUrl });
 app.task('jstasks.mul', (x: number, y: number) => x * y);
+app.task('jstasks.echo', (...values: unknown[]) => values);
 app.task('jstasks.fail', (message: string) => {
   throw new RangeError(message);
 });
@@ -53,9 +55,9 @@ function stopPythonWorker(): Promise<void> {
 /** Run test/redis/py/client.py with a list of calls; returns its JSON answer. */
 function pythonClient(calls: { task: string; args: unknown[]; queue: string }[]): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
-    execFile(PYTHON, [path.join(here, 'py', 'client.py'), JSON.stringify(calls)], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(PYTHON, [path.join(here, 'py', 'client.py'), dumps(calls)], { env, timeout: 30_000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`client.py failed: ${err.message}\n${stderr}`));
-      resolve(JSON.parse(stdout) as Record<string, unknown>[]);
+      resolve(loads(stdout) as Record<string, unknown>[]); // Python's json: NaN, big integers
     });
   });
 }
@@ -128,5 +130,26 @@ describe('celeriac and Python Celery 5.2 on one Redis', () => {
     expect(ok).toMatchObject({ result: 42 });
     expect(failed).toMatchObject({ exc_type: 'ValueError', exc_module: 'builtins', exc_args: ['bad range'] });
     expect(failed!.traceback).toMatch(/^Traceback \(most recent call last\):\n[\s\S]*\nValueError: bad range\n$/);
+  });
+
+  it('integers beyond 2^53 and NaN/Infinity survive celeriac → Python worker → celeriac get()', async () => {
+    const big = await app.sendTask('pytasks.add', [12345678901234567890n, 1], {}, { queue: 'py' });
+    const nan = await app.sendTask('pytasks.add', [Infinity, -1.5], {}, { queue: 'py' });
+    taskIds.push(big.id, nan.id);
+    expect(await big.get({ timeout: 15 })).toBe(12345678901234567891n);
+    expect(await nan.get({ timeout: 15 })).toBe(Infinity);
+  });
+
+  it('integers beyond 2^53 and NaN/Infinity survive Python client → celeriac worker → Python get()', async () => {
+    if (!jsWorker) {
+      jsWorker = new Worker(app, { queues: ['js'], logger: createLogger({ level: 'CRITICAL' }) });
+      await jsWorker.start();
+    }
+    const values = [12345678901234567890n, -(2n ** 70n), 9007199254740993n, 2 ** 53 - 1, 0.30000000000000004, NaN, Infinity, -Infinity];
+    const [echoed] = await pythonClient([{ task: 'jstasks.echo', args: values as unknown[], queue: 'js' }]);
+    taskIds.push(String(echoed!.id));
+    // client.py prints what Python's AsyncResult.get() returned, as Python's json writes it
+    expect(echoed!.result).toEqual(values);
+    expect(echoed!.types).toEqual(['int', 'int', 'int', 'int', 'float', 'float', 'float', 'float']);
   });
 });
