@@ -65,7 +65,7 @@ describe('configuration', () => {
     [{ workerConcurrency: 1.5 }, /must be an integer/],
     [{ taskAcksLate: 'yes' }, /taskAcksLate .* must be true or false, got "yes"/],
     [{ broker: 42 }, /broker .* must be a string/],
-    [{ taskSerializer: 'pickle' }, /taskSerializer .* must be one of json, got "pickle"/],
+    [{ taskSerializer: 'pickle' }, /taskSerializer .* must be one of json, auth, got "pickle"/],
     [{ taskRoutes: [] }, /taskRoutes .* must be an object/],
     [{ acceptContent: ['json', 1] }, /must be a list of strings/],
   ])('rejects a bad value %j', (config, message) => {
