@@ -5,6 +5,8 @@ import type { CallOptions } from './call-options.ts';
 import type { Celery } from './celery.ts';
 import type { TaskContext } from './context.ts';
 import type { EagerOptions, EagerResult } from './eager.ts';
+import type { Logger } from '../worker/log.ts';
+import { type ArgSpec, argSpec, bindByName, trailingKwargs } from './arguments.ts';
 import type { AsyncResult } from './result.ts';
 import type { TaskOptions } from './task-options.ts';
 
@@ -17,6 +19,7 @@ export type AnyFn = (...args: any[]) => unknown;
  */
 export class Task<A extends unknown[] = unknown[], R = unknown> {
   readonly name: string;
+  private spec: ArgSpec | undefined;
 
   constructor(
     readonly app: Celery,
@@ -82,6 +85,18 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   call(...args: A): R | Promise<R> {
     if (this.options.bind) throw new TypeError(`task ${this.name} is bound: use apply() to run it with a context`);
     return this.fn(...args) as R | Promise<R>;
+  }
+
+  /**
+   * The function's arguments (after `self`) for a request's args and kwargs: bound by name when
+   * the task declares `params` (throws Python's TypeError when they do not fit), else kwargs
+   * trail as one object.
+   */
+  argumentsFor(args: readonly unknown[], kwargs: Record<string, unknown>, logger?: Logger): unknown[] {
+    const params = this.options.params;
+    if (params) return bindByName((this.spec ??= argSpec(this.name, this.fn, params, this.options.bind === true)), args, kwargs);
+    for (const _ in kwargs) return trailingKwargs(this.name, args, kwargs, logger);
+    return args as unknown[];
   }
 
   toString(): string {
