@@ -82,7 +82,8 @@ let log: Logger | undefined;
 
 /** Without `params`: keyword arguments come as one trailing object; said once per task name. */
 export function trailingKwargs(taskName: string, args: readonly unknown[], kwargs: Record<string, unknown>, logger?: Logger): unknown[] {
-  if (!warned.has(taskName)) {
+  // Celery's builtins (celery.map, …) read request.kwargs themselves.
+  if (!warned.has(taskName) && !taskName.startsWith('celery.')) {
     warned.add(taskName);
     (logger ?? (log ??= createLogger({ level: 'WARNING' }))).warning(
       `Task ${taskName} got keyword arguments (${Object.keys(kwargs).join(', ')}); it declares no parameter names, so they are passed as one trailing object argument. ` +
