@@ -10,7 +10,7 @@ describe('parseParams', () => {
     expect(parseParams(async (x: string) => x)).toEqual({ params: [{ name: 'x', hasDefault: false }], rest: false });
     const obj = { method(a: unknown, b = 'x,y)', c = [1, 2], d = (q: number) => q === 1) {} };
     expect(parseParams(obj.method)!.params.map((p) => [p.name, p.hasDefault])).toEqual([['a', false], ['b', true], ['c', true], ['d', true]]);
-    expect(parseParams(({ a, b }: { a: number; b: number }, [c]: number[] = []) => a + b + c)).toEqual({ params: [{ name: null, hasDefault: false }, { name: null, hasDefault: true }], rest: false });
+    expect(parseParams(({ a, b }: { a: number; b: number }, [c]: number[] = []) => a + b + (c ?? 0))).toEqual({ params: [{ name: null, hasDefault: false }, { name: null, hasDefault: true }], rest: false });
     expect(parseParams(() => 1)).toEqual({ params: [], rest: false });
   });
 

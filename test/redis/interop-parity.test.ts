@@ -24,10 +24,11 @@ const backend = `redis://127.0.0.1:6379/${RESULTS_DB}`;
 const env = { CELERIAC_TEST_BROKER: broker, CELERIAC_TEST_BACKEND: backend, CELERIAC_TEST_PREFIX: prefix, CELERIAC_TEST_QUEUE: 'py' };
 const raw = redisClient(DB);
 const taskIds: string[] = [];
+const resultKeys: string[] = [];
 const jsLog: string[] = [];
 
-type Call = { task: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: Record<string, unknown>; link_error?: unknown[]; rebuild?: boolean };
-type Outcome = { id: string; state: string; result?: any; meta: any; caught?: string | null; rebuilt?: { type: string; value: unknown } };
+type Call = { task: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: Record<string, unknown>; link_error?: unknown[]; chord?: Call[]; rebuild?: boolean };
+type Outcome = { id: string; keys: string[]; state: string; result?: any; meta: any; caught?: string | null; rebuilt?: { type: string; value: unknown } };
 
 function pythonClient(calls: Call[]): Promise<Outcome[]> {
   return new Promise((resolve, reject) => {
@@ -35,6 +36,7 @@ function pythonClient(calls: Call[]): Promise<Outcome[]> {
       if (err) return reject(new Error(`parityclient.py failed: ${err.message}\n${stderr}`));
       const out = JSON.parse(stdout) as Outcome[];
       taskIds.push(...out.map((o) => o.id));
+      resultKeys.push(...out.flatMap((o) => o.keys));
       resolve(out);
     });
   });
@@ -85,7 +87,7 @@ afterAll(async () => {
   raw.disconnect();
   await deleteByPrefix(DB, prefix);
   const results = redisClient(RESULTS_DB);
-  if (taskIds.length > 0) await results.del(...taskIds.map((id) => `celery-task-meta-${id}`));
+  if (taskIds.length > 0) await results.del(...taskIds.map((id) => `celery-task-meta-${id}`), ...resultKeys);
   results.disconnect();
 });
 
@@ -207,14 +209,21 @@ describe('result handles as results', () => {
 });
 
 describe("Celery's exception types", () => {
-  it('replacing a task with an empty chain fails with celery.exceptions.ImproperlyConfigured; an unknown task with NotRegistered', async () => {
-    const [py, js] = await bothWorkers(() => [{ task: 'par.replace_empty' }, { task: 'par.nope' }]);
+  it('replacing a task with an empty chain fails with celery.exceptions.ImproperlyConfigured; an unknown task with NotRegistered; a chord with a failed part with ChordError', async () => {
+    const [py, js] = await bothWorkers(() => [
+      { task: 'par.replace_empty' },
+      { task: 'par.nope' },
+      { task: 'par.add', chord: [{ task: 'par.fail', args: ['c'] }, { task: 'par.add', args: [1, 2] }] },
+    ]);
     const seen = (o: Outcome) => ({ state: o.state, type: o.meta?.exc_type, module: o.meta?.exc_module, caught: o.caught ?? null });
     expect(js.map(seen)).toEqual(py.map(seen));
     expect(js.map(seen)).toEqual([
       { state: 'FAILURE', type: 'ImproperlyConfigured', module: 'celery.exceptions', caught: 'ImproperlyConfigured' },
       { state: 'FAILURE', type: 'NotRegistered', module: 'celery.exceptions', caught: 'NotRegistered' },
+      { state: 'FAILURE', type: 'ChordError', module: 'celery.exceptions', caught: 'ChordError' },
     ]);
     expect(js[0]!.meta.exc_message).toEqual(py[0]!.meta.exc_message);
+    expect(js[2]!.meta.exc_message).toEqual([expect.stringMatching(/^Dependency \S+ raised ValueError\('boom c'\)$/)]);
+    expect(py[2]!.meta.exc_message).toEqual([expect.stringMatching(/^Dependency \S+ raised ValueError\('boom c'\)$/)]);
   });
 });

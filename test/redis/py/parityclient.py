@@ -2,17 +2,18 @@
 
 Usage: python3 parityclient.py '<json list of calls>'
 A call: {"task", "args", "kwargs", "options": {apply_async options}, "link_error": [{"task",
-"args", "kwargs", "immutable"}], "rebuild": true (the result is a result handle's tuple: rebuild
+"args", "kwargs", "immutable"}], "chord": [header calls] (the call is the body), "rebuild": true (the result is a result handle's tuple: rebuild
 it with result_from_tuple and wait for it)}.
 Prints a JSON list: {"id", "state", "result", "meta": the stored result as Celery wrote it,
-"caught": the Celery or builtin exception class an `except` clause matches, "rebuilt"}.
+"caught": the Celery or builtin exception class an `except` clause matches, "rebuilt", "keys":
+other result keys the call made (a chord's), to delete}.
 """
 import json
 import sys
 import time
 
 import celery.exceptions as cx
-from celery import signature
+from celery import chord, signature
 from celery.result import GroupResult, result_from_tuple
 
 from paritytasks import app
@@ -27,14 +28,21 @@ for call in json.loads(sys.argv[1]):
     options = dict(call.get('options', {}))
     if link_error:
         options['link_error'] = link_error
-    r = app.send_task(call['task'], args=call.get('args', []), kwargs=call.get('kwargs', {}), **options)
+    if 'chord' in call:
+        sig = lambda c: signature(c['task'], args=c.get('args', []), kwargs=c.get('kwargs', {}), app=app)
+        r = chord([sig(c) for c in call['chord']], sig(call)).apply_async(**options)
+        header, r.parent = r.parent, None  # wait for the body's own state, not the header's first error
+        call['keys'] = ['celery-task-meta-' + h.id for h in header.results] + [
+            'celery-taskset-meta-' + header.id + suffix for suffix in ('', '.j', '.t')]
+    else:
+        r = app.send_task(call['task'], args=call.get('args', []), kwargs=call.get('kwargs', {}), **options)
     sent.append((r, call))
 
 client = app.backend.client
 out = []
 deadline = time.time() + 25
 for r, call in sent:
-    entry = {'id': r.id}
+    entry = {'id': r.id, 'keys': call.get('keys', [])}
     try:
         entry['result'] = r.get(timeout=max(0.1, deadline - time.time()))
         if call.get('rebuild'):
