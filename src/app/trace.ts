@@ -189,7 +189,9 @@ async function handleError(
   storeOpts: StoreOpts,
 ): Promise<TraceOutcome> {
   if (error instanceof Retry) {
-    await store?.storeResult(req.id, serializeException(error.exc ?? error), 'RETRY', { ...storeOpts, traceback: formatTraceback(error.exc ?? error) });
+    // As Celery's mark_as_retry: the exception given to retry(), or null without one.
+    const exc = error.exc === undefined || error.exc === null ? null : serializeException(error.exc);
+    await store?.storeResult(req.id, exc, 'RETRY', { ...storeOpts, traceback: formatTraceback(error.exc ?? error) });
     return { state: 'RETRY', error: error.exc ?? error };
   }
   if (error instanceof Ignore) return { state: 'IGNORED' };

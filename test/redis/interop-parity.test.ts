@@ -27,7 +27,7 @@ const taskIds: string[] = [];
 const resultKeys: string[] = [];
 const jsLog: string[] = [];
 
-type Call = { task: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: Record<string, unknown>; link_error?: unknown[]; chord?: Call[]; rebuild?: boolean };
+type Call = { until?: string; task: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: Record<string, unknown>; link_error?: unknown[]; chord?: Call[]; rebuild?: boolean };
 type Outcome = { id: string; keys: string[]; state: string; result?: any; meta: any; caught?: string | null; rebuilt?: { type: string; value: unknown } };
 
 function pythonClient(calls: Call[]): Promise<Outcome[]> {
@@ -225,5 +225,18 @@ describe("Celery's exception types", () => {
     expect(js[0]!.meta.exc_message).toEqual(py[0]!.meta.exc_message);
     expect(js[2]!.meta.exc_message).toEqual([expect.stringMatching(/^Dependency \S+ raised ValueError\('boom c'\)$/)]);
     expect(py[2]!.meta.exc_message).toEqual([expect.stringMatching(/^Dependency \S+ raised ValueError\('boom c'\)$/)]);
+  });
+
+  it("a retry stores the exception given to retry(), or nothing, as Celery's RETRY state", async () => {
+    const [py, js] = await bothWorkers(() => [
+      { task: 'par.retry_later', args: [true], until: 'RETRY' },
+      { task: 'par.retry_later', args: [false], until: 'RETRY' },
+    ]);
+    const seen = (o: Outcome) => ({ state: o.state, meta: o.meta });
+    expect(js.map(seen)).toEqual(py.map(seen));
+    expect(js.map(seen)).toEqual([
+      { state: 'RETRY', meta: { exc_type: 'KeyError', exc_message: ['transient'], exc_module: 'builtins' } },
+      { state: 'RETRY', meta: null },
+    ]);
   });
 });

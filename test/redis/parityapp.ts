@@ -79,6 +79,8 @@ export function makeParityApp(env: { broker: string; backend: string; prefix: st
   app.task('par.spawn_group', () => group([app.getTask('par.add').s(1, 2), app.getTask('par.add').s(3)]).applyAsync());
 
   // 5. Celery's exception types
+  app.task({ name: 'par.retry_later', bind: true }, (self: TaskContext, withExc: boolean) =>
+    self.retry({ countdown: 300, exc: withExc ? Object.assign(new Error('transient'), { name: 'KeyError', module: 'builtins' }) : undefined }));
   app.task({ name: 'par.replace_empty', bind: true }, (self: TaskContext) => self.replace(chain()));
 
   return app;

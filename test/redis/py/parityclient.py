@@ -2,7 +2,8 @@
 
 Usage: python3 parityclient.py '<json list of calls>'
 A call: {"task", "args", "kwargs", "options": {apply_async options}, "link_error": [{"task",
-"args", "kwargs", "immutable"}], "chord": [header calls] (the call is the body), "rebuild": true (the result is a result handle's tuple: rebuild
+"args", "kwargs", "immutable"}], "chord": [header calls] (the call is the body), "until": a state to wait for instead of the
+result, "rebuild": true (the result is a result handle's tuple: rebuild
 it with result_from_tuple and wait for it)}.
 Prints a JSON list: {"id", "state", "result", "meta": the stored result as Celery wrote it,
 "caught": the Celery or builtin exception class an `except` clause matches, "rebuilt", "keys":
@@ -43,7 +44,14 @@ out = []
 deadline = time.time() + 25
 for r, call in sent:
     entry = {'id': r.id, 'keys': call.get('keys', [])}
+    while call.get('until') and time.time() < deadline:
+        raw = client.get('celery-task-meta-' + r.id)
+        if raw and json.loads(raw).get('status') == call['until']:
+            break
+        time.sleep(0.05)
     try:
+        if call.get('until'):
+            raise LookupError('not waited for')
         entry['result'] = r.get(timeout=max(0.1, deadline - time.time()))
         if call.get('rebuild'):
             handle = result_from_tuple(entry['result'], app)

@@ -124,6 +124,13 @@ def spawn_group():
 
 # 5. Celery's exception types
 
+@app.task(name='par.retry_later', bind=True)
+def retry_later(self, with_exc):
+    if with_exc:
+        raise self.retry(countdown=300, exc=KeyError('transient'))
+    raise self.retry(countdown=300)
+
+
 @app.task(name='par.replace_empty', bind=True)
 def replace_empty(self):
     raise self.replace(chain())
