@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { arityGreater, parseParams } from '../src/app/params.ts';
+import { Celery, ConfigurationError } from '../src/index.ts';
 
 // Functions as users write them; what Celery would read with inspect.getfullargspec.
 /* eslint-disable @typescript-eslint/no-unused-vars */
@@ -29,5 +30,20 @@ describe('arityGreater (how an errback is called)', () => {
     expect(rest.length).toBe(0);
     expect(arityGreater(rest, 1)).toBe(true);
     expect(arityGreater((taskId: string) => taskId, 1)).toBe(false);
+  });
+});
+
+describe('params: true', () => {
+  const app = new Celery('params', { broker: 'memory://params' });
+
+  it('reads the names from the source, after self for a bound task', async () => {
+    const add = app.task({ name: 'p.add', bind: true, params: true }, (_self, x: number, y = 10) => [x, y]);
+    expect(await (await add.apply([], { x: 1 })).get()).toEqual([1, 10]);
+    expect(await (await add.apply([1], { y: 2 })).get()).toEqual([1, 2]);
+  });
+
+  it('fails at registration when a parameter has no plain name', () => {
+    expect(() => app.task({ name: 'p.destructured', params: true }, ({ a }: { a: number }) => a)).toThrow(ConfigurationError);
+    expect(() => app.task({ name: 'p.destructured', params: true }, ({ a }: { a: number }) => a)).toThrow(/params: true needs a function whose parameters are plain names/);
   });
 });

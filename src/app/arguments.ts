@@ -3,6 +3,7 @@
  * parameter names (`params`) gets keyword arguments by name, as Python does, with Python's
  * TypeError when they do not fit; a task that does not gets them as one trailing object.
  */
+import { ConfigurationError } from '../errors.ts';
 import { createLogger, type Logger } from '../worker/log.ts';
 import { parseParams } from './params.ts';
 import type { ParamSpec } from './task-options.ts';
@@ -25,9 +26,19 @@ export interface ArgSpec {
   selfCount: number;
 }
 
-export function argSpec(taskName: string, fn: (...args: never[]) => unknown, params: readonly ParamSpec[], bound: boolean): ArgSpec {
+/** `params: true` reads the names from the function's source, and fails where they are not plain names. */
+export function argSpec(taskName: string, fn: (...args: never[]) => unknown, declared: readonly ParamSpec[] | true, bound: boolean): ArgSpec {
   const parsed = parseParams(fn);
   const own = parsed ? parsed.params.slice(bound ? 1 : 0) : [];
+  let params: readonly ParamSpec[];
+  if (declared === true) {
+    if (!parsed || own.some((p) => p.name === null)) {
+      throw new ConfigurationError(`task ${JSON.stringify(taskName)}: params: true needs a function whose parameters are plain names; list them instead, e.g. params: ['x', 'y']`);
+    }
+    params = own.map((p) => p.name!);
+  } else {
+    params = declared;
+  }
   const slots = params.map((p, i): Slot => {
     const jsDefault = own[i]?.hasDefault ?? false;
     return typeof p === 'string' ? { name: p, jsDefault } : { name: p.name, value: { v: p.default }, jsDefault };

@@ -50,6 +50,8 @@ export class Celery implements ResultSource {
 
   /** Register a task: `app.task('tasks.add', (x: number, y: number) => x + y)`. */
   task<A extends unknown[], R>(name: string, fn: (...args: A) => R): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(options: TaskOptions & { bind: true; params: true }, fn: BoundFn<A, R>): Task<A, Awaited<R>, Record<string, unknown>>;
+  task<A extends unknown[], R>(options: TaskOptions & { bind?: false; params: true }, fn: (...args: A) => R): Task<A, Awaited<R>, Record<string, unknown>>;
   task<const P extends readonly ParamSpec[], A extends unknown[], R>(options: TaskOptions & { bind: true; params: P }, fn: BoundFn<A, R>): Task<A, Awaited<R>, KwargsOf<P, A>>;
   task<const P extends readonly ParamSpec[], A extends unknown[], R>(options: TaskOptions & { bind?: false; params: P }, fn: (...args: A) => R): Task<A, Awaited<R>, KwargsOf<P, A>>;
   task<A extends unknown[], R>(options: TaskOptions & { bind: true }, fn: BoundFn<A, R>): Task<A, Awaited<R>>;

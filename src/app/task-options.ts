@@ -48,9 +48,10 @@ export interface TaskOptions {
   /**
    * The names of the task's parameters (after `self` for bound tasks), in order: keyword arguments
    * (`add.delay(2, y=3)` from Python) then land in their positions, as in Python. Without it they
-   * arrive as one trailing object argument.
+   * arrive as one trailing object argument. `true` reads the names from the function's source
+   * (plain parameter names only; not with a minifier that renames them).
    */
-  params?: readonly ParamSpec[];
+  params?: readonly ParamSpec[] | true;
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
@@ -87,7 +88,7 @@ export function validateTaskOptions(o: TaskOptions): void {
       throw new ConfigurationError(`${where}: ${(err as Error).message}`);
     }
   }
-  if (o.params !== undefined) {
+  if (o.params !== undefined && o.params !== true) {
     const names = Array.isArray(o.params) ? o.params.map((p) => (typeof p === 'string' ? p : (p as { name?: unknown } | null)?.name)) : null;
     if (!names || names.some((n) => typeof n !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(n)) || new Set(names).size !== names.length) {
       throw new ConfigurationError(`${where}: params must list distinct parameter names, e.g. ['x', { name: 'y', default: 1 }]`);

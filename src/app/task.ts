@@ -30,7 +30,7 @@ type KwargsFor<K> = K extends null ? Record<string, unknown> : K;
  */
 export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
   readonly name: string;
-  private spec: ArgSpec | undefined;
+  private readonly spec: ArgSpec | undefined;
 
   constructor(
     readonly app: Celery,
@@ -39,6 +39,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
     readonly fn: AnyFn,
   ) {
     this.name = options.name;
+    if (options.params) this.spec = argSpec(this.name, fn, options.params, options.bind === true);
   }
 
   /** Send the task with positional arguments (Celery's `delay`). */
@@ -104,8 +105,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
    * trail as one object.
    */
   argumentsFor(args: readonly unknown[], kwargs: Record<string, unknown>, logger?: Logger): unknown[] {
-    const params = this.options.params;
-    if (params) return bindByName((this.spec ??= argSpec(this.name, this.fn, params, this.options.bind === true)), args, kwargs);
+    if (this.spec) return bindByName(this.spec, args, kwargs);
     for (const _ in kwargs) return trailingKwargs(this.name, args, kwargs, logger);
     return args as unknown[];
   }

@@ -24,7 +24,8 @@ const takesRequestCache = new WeakMap<Task, boolean>();
 function takesRequest(task: Task): boolean {
   let yes = takesRequestCache.get(task);
   if (yes === undefined) {
-    yes = !task.options.bind && ((task.options.params?.length ?? 0) > 1 || arityGreater(task.fn, 1));
+    const params = task.options.params;
+    yes = !task.options.bind && ((Array.isArray(params) && params.length > 1) || arityGreater(task.fn, 1));
     takesRequestCache.set(task, yes);
   }
   return yes;

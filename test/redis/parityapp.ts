@@ -52,7 +52,7 @@ export function makeParityApp(env: { broker: string; backend: string; prefix: st
   // 2. Keyword arguments by name
   app.task({ name: 'par.add', params: ['x', { name: 'y', default: 1 }] }, (x: number, y: number) => [x, y]);
   app.task({ name: 'par.add10', params: ['x', 'y'] }, (x: number, y = 10) => [x, y]);
-  app.task({ name: 'par.badd', bind: true, params: ['x', 'y'] }, (_self: TaskContext, x: number, y: number) => [x, y]);
+  app.task({ name: 'par.badd', bind: true, params: true }, (_self: TaskContext, x: number, y: number) => [x, y]);
 
   // 3. Soft time limits (the limits come with the message)
   app.task('par.soft_handled', async () => {
