@@ -73,7 +73,6 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
     const value = opts.bind ? task.fn(new BoundContext(app, task, req, env, storeOpts), ...args) : task.fn(...args);
     // A synchronous task has finished here; only a pending promise can be stopped while it runs.
     if (isThenable(value)) {
-      const tag = `${task.name}[${req.id}]`;
       const stopped = new Promise<never>((_, reject) => {
         abort.onAbort((reason) => {
           if (reason instanceof TaskRevokedError || reason instanceof TimeLimitExceeded) reject(reason);
@@ -83,14 +82,14 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
         });
         if (soft) {
           softTimer = setTimeout(() => {
-            (env.log ?? log()).warning(`Soft time limit (${soft}s) exceeded for ${tag}`);
+            (env.log ?? log()).warning(`Soft time limit (${soft}s) exceeded for ${task.name}[${req.id}]`);
             abort.abort(pyError(new SoftTimeLimitExceeded('SoftTimeLimitExceeded()'), []));
           }, soft * 1000);
         }
         if (hard) {
           // Not through abort(): after a soft limit has aborted the run, the hard one must still end it.
           hardTimer = setTimeout(() => {
-            (env.log ?? log()).error(`Hard time limit (${hard}s) exceeded for ${tag}`);
+            (env.log ?? log()).error(`Hard time limit (${hard}s) exceeded for ${task.name}[${req.id}]`);
             const error = pyError(new TimeLimitExceeded(`TimeLimitExceeded(${hard},)`), [hard]);
             abort.abort(error);
             reject(error);
