@@ -12,6 +12,7 @@
  *   ├── TaskError                 a task failed remotely (excType, excMessage, excModule, traceback)
  *   ├── TaskRevokedError          task revoked, terminated or expired
  *   ├── TimeLimitExceeded / SoftTimeLimitExceeded
+ *   ├── WorkerLostError           the process running a task went away
  *   ├── MaxRetriesExceededError
  *   └── control flow thrown from inside a task:
  *       ├── Retry                 re-publish the task (self.retry())
@@ -100,6 +101,11 @@ export class TimeLimitExceeded extends CeleriacError {
 
 export class SoftTimeLimitExceeded extends CeleriacError {
   override readonly code = 'ESOFTTIMELIMIT';
+}
+
+/** The process running a task went away (Celery's, from billiard). */
+export class WorkerLostError extends CeleriacError {
+  override readonly code = 'EWORKERLOST';
 }
 
 export class MaxRetriesExceededError extends CeleriacError {

@@ -1,7 +1,8 @@
 export { Celery } from './app/celery.ts';
 export type { CeleryConfig } from './app/config.ts';
 export { Task } from './app/task.ts';
-export type { TaskOptions } from './app/task-options.ts';
+export type { TaskOptions, ParamSpec } from './app/task-options.ts';
+export { currentSignal } from './app/publish.ts';
 export type { CallOptions } from './app/call-options.ts';
 export type { TaskContext, RequestContext, RetryOptions } from './app/context.ts';
 export { AsyncResult, type GetOptions, type ResultNode } from './app/result.ts';

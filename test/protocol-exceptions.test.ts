@@ -67,7 +67,7 @@ describe('serializeException', () => {
   });
 
   it('celeriac errors: Celery namesakes in celery.exceptions / kombu.exceptions, others in celeriac', () => {
-    expect(serializeException(new TimeLimitExceeded('30'))).toEqual({ exc_type: 'TimeLimitExceeded', exc_message: ['30'], exc_module: 'celery.exceptions' });
+    expect(serializeException(new TimeLimitExceeded('30'))).toEqual({ exc_type: 'TimeLimitExceeded', exc_message: ['30'], exc_module: 'billiard.exceptions' });
     expect(serializeException(new Reject('bad input', true))).toEqual({ exc_type: 'Reject', exc_message: ['bad input', true], exc_module: 'celery.exceptions' });
     expect(serializeException(new EncodeError('no bytes'))).toMatchObject({ exc_type: 'EncodeError', exc_module: 'kombu.exceptions' });
     expect(serializeException(new ConfigurationError('bad'))).toEqual({ exc_type: 'ConfigurationError', exc_message: ['bad'], exc_module: 'celeriac' });

@@ -6,7 +6,15 @@ const app = new Celery('types', { broker: 'memory://types' });
 const add = app.task('types.add', (x: number, y: number) => x + y);
 const greet = app.task({ name: 'types.greet', bind: true }, async (self: TaskContext, name: string) => `${self.request.id}: hi ${name}`);
 
+const named = app.task({ name: 'types.named', params: ['x', { name: 'y', default: 1 }] }, (x: number, y: number) => x + y);
+
 function typeChecks() {
+  void named.applyAsync([2], { y: 3 });
+  void named.applyAsync([], { x: 2 });
+  // @ts-expect-error y is a number
+  void named.applyAsync([2], { y: 'three' });
+  // @ts-expect-error z is not a parameter
+  void named.applyAsync([2], { z: 3 });
   // @ts-expect-error a string is not a number
   void add.delay('a', 1);
   // @ts-expect-error too few arguments

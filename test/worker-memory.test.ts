@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Celery, TaskError, TimeoutError, type Worker } from '../src/index.ts';
+import { type Celery, currentSignal, TaskError, TimeoutError, type Worker } from '../src/index.ts';
 import { createTestApp, startTestWorker } from '../src/testing.ts';
 
 let app: Celery;
@@ -59,6 +59,29 @@ describe('worker on the memory broker', () => {
     const err = await (await hard.delay()).get({ timeout: 5 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TaskError);
     expect((err as TaskError).excType).toBe('TimeLimitExceeded');
+  });
+
+  it('an unbound task reaches its signal with currentSignal(); soft then hard limit; an eager run too', async () => {
+    app = createTestApp();
+    const handled = app.task({ name: 'handled', softTimeLimit: 0.05 }, async () => {
+      const signal = currentSignal()!;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      return (signal.reason as Error).name;
+    });
+    const unhandled = app.task({ name: 'unhandled', softTimeLimit: 0.05 }, () => new Promise(() => {}));
+    const both = app.task({ name: 'both', softTimeLimit: 0.05, timeLimit: 0.2 }, async () => {
+      currentSignal();
+      await new Promise(() => {});
+    });
+    expect(currentSignal()).toBeNull();
+    expect(await (await handled.apply()).get()).toBe('SoftTimeLimitExceeded');
+    worker = await startTestWorker(app);
+    expect(await (await handled.delay()).get({ timeout: 5 })).toBe('SoftTimeLimitExceeded');
+    for (const [task, excType] of [[unhandled, 'SoftTimeLimitExceeded'], [both, 'TimeLimitExceeded']] as const) {
+      const err = await (await task.delay()).get({ timeout: 5 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TaskError);
+      expect([(err as TaskError).excType, (err as TaskError).excModule]).toEqual([excType, 'billiard.exceptions']);
+    }
   });
 
   it('does not store a result for ignoreResult tasks', async () => {

@@ -18,8 +18,8 @@ import { type EagerOptions, EagerResult, runEager } from './eager.ts';
 import { publishTask } from './publish.ts';
 import { type SetupSecurityOptions, setupSecurity } from './security.ts';
 import { AsyncResult, type ResultSource } from './result.ts';
-import { type AnyFn, type BoundFn, Task } from './task.ts';
-import { type TaskOptions, validateTaskOptions } from './task-options.ts';
+import { type AnyFn, type BoundFn, type KwargsOf, Task } from './task.ts';
+import { type ParamSpec, type TaskOptions, validateTaskOptions } from './task-options.ts';
 
 /**
  * The application: configuration, the task registry, and the connections used to send tasks
@@ -57,6 +57,10 @@ export class Celery implements ResultSource {
 
   /** Register a task: `app.task('tasks.add', (x: number, y: number) => x + y)`. */
   task<A extends unknown[], R>(name: string, fn: (...args: A) => R): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(options: TaskOptions & { bind: true; params: true }, fn: BoundFn<A, R>): Task<A, Awaited<R>, Record<string, unknown>>;
+  task<A extends unknown[], R>(options: TaskOptions & { bind?: false; params: true }, fn: (...args: A) => R): Task<A, Awaited<R>, Record<string, unknown>>;
+  task<const P extends readonly ParamSpec[], A extends unknown[], R>(options: TaskOptions & { bind: true; params: P }, fn: BoundFn<A, R>): Task<A, Awaited<R>, KwargsOf<P, A>>;
+  task<const P extends readonly ParamSpec[], A extends unknown[], R>(options: TaskOptions & { bind?: false; params: P }, fn: (...args: A) => R): Task<A, Awaited<R>, KwargsOf<P, A>>;
   task<A extends unknown[], R>(options: TaskOptions & { bind: true }, fn: BoundFn<A, R>): Task<A, Awaited<R>>;
   task<A extends unknown[], R>(options: TaskOptions & { bind?: false }, fn: (...args: A) => R): Task<A, Awaited<R>>;
   task(nameOrOptions: string | TaskOptions, fn: AnyFn): Task {

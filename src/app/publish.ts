@@ -6,6 +6,7 @@ import { buildTaskMessage, type SignatureDict } from '../protocol/task-message.t
 import type { InternalCallOptions } from './call-options.ts';
 import type { Celery } from './celery.ts';
 import { retryPolicy } from './config.ts';
+import type { RunAbort } from './run-abort.ts';
 import type { TaskOptions } from './task-options.ts';
 
 /** The task a worker is running: what it publishes gets it as parent, and is recorded as its child. */
@@ -14,9 +15,20 @@ export interface TaskScope {
   rootId: string | null;
   /** Celery's `request.children`: result tuples of what the task published, stored with its result. */
   children: unknown[];
+  /** The run's abort controller, for `currentSignal()`. */
+  abort?: RunAbort;
 }
 
 export const currentTask = new AsyncLocalStorage<TaskScope>();
+
+/**
+ * The AbortSignal of the task running in this async context (null outside a task): how a task
+ * without `bind: true` sees its soft time limit, a revoke with terminate or a cold shutdown, as
+ * Python code catches SoftTimeLimitExceeded. A task that reads it handles the soft limit itself.
+ */
+export function currentSignal(): AbortSignal | null {
+  return currentTask.getStore()?.abort?.signal ?? null;
+}
 
 export interface PublishOptions extends InternalCallOptions {
   /** The `reply_to` property (default: this app's oid); canvas signatures carry their client's. */

@@ -6,9 +6,16 @@
 export class RunAbort {
   private controller: AbortController | undefined;
   private listener: ((reason: unknown) => void) | undefined;
+  private read = false;
 
   get signal(): AbortSignal {
+    this.read = true;
     return (this.controller ??= new AbortController()).signal;
+  }
+
+  /** Whether the task has looked at its signal, and so may handle a soft time limit itself. */
+  get watched(): boolean {
+    return this.read;
   }
 
   get aborted(): boolean {

@@ -7,6 +7,9 @@ import { parseRate } from './rate.ts';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ErrorClass = abstract new (...args: any[]) => Error;
 
+/** A declared parameter: its name, or its name and the default used when a caller gives none. */
+export type ParamSpec = string | { readonly name: string; readonly default: unknown };
+
 /** Per-task options, as Celery's task attributes in camelCase. */
 export interface TaskOptions {
   /** The task name every client uses to call it, e.g. `tasks.add`. */
@@ -45,12 +48,19 @@ export interface TaskOptions {
   compression?: string;
   /** Per-worker rate limit: `10/s`, `100/m`, `1000/h` (Celery's `rate_limit`). */
   rateLimit?: string | number | null;
+  /**
+   * The names of the task's parameters (after `self` for bound tasks), in order: keyword arguments
+   * (`add.delay(2, y=3)` from Python) then land in their positions, as in Python. Without it they
+   * arrive as one trailing object argument. `true` reads the names from the function's source
+   * (plain parameter names only; not with a minifier that renames them).
+   */
+  params?: readonly ParamSpec[] | true;
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'name', 'bind', 'maxRetries', 'defaultRetryDelay', 'autoretryFor', 'retryBackoff', 'retryBackoffMax', 'retryJitter',
   'acksLate', 'rejectOnWorkerLost', 'ignoreResult', 'trackStarted', 'softTimeLimit', 'timeLimit', 'expires', 'queue',
-  'priority', 'serializer', 'compression', 'rateLimit',
+  'priority', 'serializer', 'compression', 'rateLimit', 'params',
 ]);
 
 export function validateTaskOptions(o: TaskOptions): void {
@@ -79,6 +89,12 @@ export function validateTaskOptions(o: TaskOptions): void {
       parseRate(o.rateLimit);
     } catch (err) {
       throw new ConfigurationError(`${where}: ${(err as Error).message}`);
+    }
+  }
+  if (o.params !== undefined && o.params !== true) {
+    const names = Array.isArray(o.params) ? o.params.map((p) => (typeof p === 'string' ? p : (p as { name?: unknown } | null)?.name)) : null;
+    if (!names || names.some((n) => typeof n !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(n)) || new Set(names).size !== names.length) {
+      throw new ConfigurationError(`${where}: params must list distinct parameter names, e.g. ['x', { name: 'y', default: 1 }]`);
     }
   }
   if (o.serializer !== undefined && !isSerializer(o.serializer)) {

@@ -5,11 +5,13 @@ import { type LongTimeout, setLongTimeout } from '../timers.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskState } from '../protocol/states.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
-import { addToChordOf, chordPartOf, onChordPartReturn, replaceTask } from '../canvas/index.ts';
+import { addToChordOf, chordPartOf, GroupResult, onChordPartReturn, replaceTask } from '../canvas/index.ts';
+import { createLogger, type Logger } from '../worker/log.ts';
 import { applyCallbacks, applyFailure } from './callbacks.ts';
 import type { Celery } from './celery.ts';
 import type { RequestContext, RetryOptions, TaskContext } from './context.ts';
 import { currentTask, type TaskScope } from './publish.ts';
+import { AsyncResult, type ResultNode } from './result.ts';
 import type { RunAbort } from './run-abort.ts';
 import { backoffDelay, republishForRetry } from './retry.ts';
 import type { Task } from './task.ts';
@@ -27,6 +29,8 @@ export interface TraceEnv {
   abort: RunAbort;
   /** Where states are stored; undefined when the app has no result backend. */
   backend: ResultBackend | undefined;
+  /** The worker's logger (time limits, kwargs without params); a default one when absent. */
+  log?: Logger;
 }
 
 export type TraceOutcome =
@@ -45,7 +49,7 @@ type StoreOpts = { groupId: string | null; parentId: string | null; children: un
  * runs gets it as parent and is stored as its children.
  */
 export function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
-  const scope: TaskScope = { id: req.id, rootId: req.rootId, children: [] };
+  const scope: TaskScope = { id: req.id, rootId: req.rootId, children: [], abort: env.abort };
   return currentTask.run(scope, () => trace(app, task, req, env, scope));
 }
 
@@ -66,21 +70,39 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
     if (store && (opts.trackStarted ?? app.conf.taskTrackStarted)) {
       await store.storeResult(req.id, { pid: process.pid, hostname: env.hostname }, 'STARTED', storeOpts);
     }
-    const args = hasKeys(req.kwargs) ? [...req.args, req.kwargs] : req.args;
+    const args = task.argumentsFor(req.args, req.kwargs, env.log);
     const value = opts.bind ? task.fn(new BoundContext(app, task, req, env, storeOpts), ...args) : task.fn(...args);
     // A synchronous task has finished here; only a pending promise can be stopped while it runs.
     if (isThenable(value)) {
       const stopped = new Promise<never>((_, reject) => {
         abort.onAbort((reason) => {
           if (reason instanceof TaskRevokedError || reason instanceof TimeLimitExceeded) reject(reason);
+          // A task that never looked at its signal cannot handle the soft limit: it ends with it, as
+          // Python code that does not catch SoftTimeLimitExceeded.
+          else if (reason instanceof SoftTimeLimitExceeded && !abort.watched) reject(reason);
         });
+        if (soft) {
+          softTimer = setLongTimeout(() => {
+            (env.log ?? log()).warning(`Soft time limit (${soft}s) exceeded for ${task.name}[${req.id}]`);
+            abort.abort(pyError(new SoftTimeLimitExceeded('SoftTimeLimitExceeded()'), []));
+          }, soft * 1000);
+        }
+        if (hard) {
+          // Not through abort(): after a soft limit has aborted the run, the hard one must still end it.
+          hardTimer = setLongTimeout(() => {
+            (env.log ?? log()).error(`Hard time limit (${hard}s) exceeded for ${task.name}[${req.id}]`);
+            const error = pyError(new TimeLimitExceeded(`TimeLimitExceeded(${hard},)`), [hard]);
+            abort.abort(error);
+            reject(error);
+          }, hard * 1000);
+        }
       });
-      if (soft) softTimer = setLongTimeout(() => abort.abort(new SoftTimeLimitExceeded(`soft time limit (${soft} s) exceeded`)), soft * 1000);
-      if (hard) hardTimer = setLongTimeout(() => abort.abort(new TimeLimitExceeded(`TimeLimitExceeded(${hard})`)), hard * 1000);
       result = await Promise.race([value, stopped]);
     } else {
       result = value;
     }
+    // Celery's prepare_value: a result handle is stored as its as_tuple().
+    if (isResultNode(result)) result = result.asTuple();
     runtime = (performance.now() - started) / 1000;
     // Callbacks first, so that the stored result lists them as children (as Celery does).
     if (req.embed.callbacks?.length || req.embed.chain?.length) await applyCallbacks(app, req, result);
@@ -142,9 +164,18 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
-function hasKeys(o: object): boolean {
-  for (const _ in o) return true;
-  return false;
+function isResultNode(v: unknown): v is ResultNode {
+  return v instanceof AsyncResult || v instanceof GroupResult;
+}
+
+/** An error whose Python `args` (its stored exc_message) are given. */
+function pyError<E extends Error>(error: E, args: unknown[]): E {
+  return Object.assign(error, { args });
+}
+
+let fallbackLog: Logger | undefined;
+function log(): Logger {
+  return (fallbackLog ??= createLogger({ level: 'WARNING' }));
 }
 
 async function handleError(
@@ -158,7 +189,9 @@ async function handleError(
   storeOpts: StoreOpts,
 ): Promise<TraceOutcome> {
   if (error instanceof Retry) {
-    await store?.storeResult(req.id, serializeException(error.exc ?? error), 'RETRY', { ...storeOpts, traceback: formatTraceback(error.exc ?? error) });
+    // As Celery's mark_as_retry: the exception given to retry(), or null without one.
+    const exc = error.exc === undefined || error.exc === null ? null : serializeException(error.exc);
+    await store?.storeResult(req.id, exc, 'RETRY', { ...storeOpts, traceback: formatTraceback(error.exc ?? error) });
     return { state: 'RETRY', error: error.exc ?? error };
   }
   if (error instanceof Ignore) return { state: 'IGNORED' };

@@ -4,7 +4,7 @@
  * the task gets the replacement's result; the task itself ends without storing anything.
  */
 import type { Celery } from '../app/celery.ts';
-import { ConfigurationError, Ignore } from '../errors.ts';
+import { ConfigurationError, Ignore, ImproperlyConfigured } from '../errors.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
 import { Chain } from './chain.ts';
 import { Group } from './group.ts';
@@ -22,8 +22,8 @@ declare module '../app/context.ts' {
 
 export async function replaceTask(app: Celery, req: TaskRequest, eager: boolean, replacement: SigLike): Promise<never> {
   let sig: AnySignature = Signature.fromDict(replacement, app).clone();
-  if (sig.options.chord) throw new ConfigurationError('A signature replacing a task must not be part of a chord');
-  if (sig instanceof Chain && sig.tasks.length === 0) throw new ConfigurationError('Cannot replace with an empty chain');
+  if (sig.options.chord) throw new ImproperlyConfigured('A signature replacing a task must not be part of a chord');
+  if (sig instanceof Chain && sig.tasks.length === 0) throw new ImproperlyConfigured('Cannot replace with an empty chain');
   if (eager) throw new ConfigurationError(`task ${req.name}: replace() needs a worker; it is not supported for eager runs`);
   // A group becomes a chord, so that callbacks can be linked to its body (the list of results).
   if (sig instanceof Group) sig = sig.pipe(new Signature('celery.accumulate', [], { index: 0 }, {}, { app }));

@@ -21,7 +21,8 @@
  * | `EvalError`                                    | `RuntimeError` / `builtins`                 |
  * | `AggregateError`                               | `Exception` / `builtins`                    |
  * | node:assert `AssertionError`                   | `AssertionError` / `builtins`               |
- * | celeriac errors that Celery also has (`TaskRevokedError`, `NotRegistered`, `TimeLimitExceeded`, … ) | same name / `celery.exceptions` |
+ * | celeriac errors that Celery also has (`TaskRevokedError`, `NotRegistered`, `Retry`, … ) | same name / `celery.exceptions` |
+ * | `TimeLimitExceeded`, `SoftTimeLimitExceeded`, `WorkerLostError` | same name / `billiard.exceptions` (as Celery stores them) |
  * | celeriac `EncodeError` / `DecodeError`         | same name / `kombu.exceptions`              |
  * | other celeriac errors                          | class name / `celeriac`                     |
  * | `TaskError` (a remote failure re-thrown)       | its original excType / excMessage / excModule |
@@ -56,8 +57,10 @@ const JS_BUILTINS = new Map<unknown, string>([
 const CELERY_NAMESAKES: Record<string, string> = {
   TaskRevokedError: 'celery.exceptions',
   NotRegistered: 'celery.exceptions',
-  TimeLimitExceeded: 'celery.exceptions',
-  SoftTimeLimitExceeded: 'celery.exceptions',
+  // Celery re-exports these from billiard, and stores billiard's module.
+  TimeLimitExceeded: 'billiard.exceptions',
+  SoftTimeLimitExceeded: 'billiard.exceptions',
+  WorkerLostError: 'billiard.exceptions',
   MaxRetriesExceededError: 'celery.exceptions',
   TimeoutError: 'celery.exceptions',
   ImproperlyConfigured: 'celery.exceptions',

@@ -140,6 +140,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
     eager: false,
     abort: held.abort,
     backend: env.backend,
+    log: env.log,
   });
   env.processed.set(task.name, (env.processed.get(task.name) ?? 0) + 1);
   const fields = { taskId: request.id, task: request.name, state: outcome.state };
