@@ -97,6 +97,18 @@ export function redisOptions(url: URL, opts: Record<string, unknown>): RedisOpti
 }
 
 /**
+ * Options for a connection that SUBSCRIBEs. ioredis writes SUBSCRIBE at once while a new connection
+ * is still in its handshake (the command is allowed while Redis loads), so a SUBSCRIBE issued then
+ * goes out before the ready check's INFO, which Redis then refuses in subscribed mode: the ready
+ * check fails, ioredis drops the connection and the pending subscriptions with it. Without the ready
+ * check and the async CLIENT SETINFO, the handshake is SELECT and CLIENT SETNAME, both written before
+ * anything else can be.
+ */
+export function subscriberOptions(connection: RedisOptions): RedisOptions {
+  return { ...connection, enableReadyCheck: false, disableClientInfo: true };
+}
+
+/**
  * Reports each outage once ("connection lost … reconnecting", then "reconnected"), however many
  * connections of one broker or store see it.
  */

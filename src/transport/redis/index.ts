@@ -31,7 +31,7 @@ import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/env
 import { dumps } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
 import type { Broadcasting, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
-import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions } from './connection.ts';
+import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions, subscriberOptions } from './connection.ts';
 import { markRedelivered } from './envelope-edit.ts';
 import { RedisBroadcasting } from './broadcast.ts';
 import { booleanOption, fanoutPrefix, KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
@@ -93,13 +93,13 @@ export class RedisTransport implements Transport {
     this.client = withScripts(outage.watch(new Redis(connection)));
     this.pushes = new PushBatch(this.client);
     this.wake = new Wakeup(
-      () => outage.watch(new Redis({ ...connection, autoResubscribe: false, maxRetriesPerRequest: 1 })),
+      () => outage.watch(new Redis({ ...subscriberOptions(connection), autoResubscribe: false, maxRetriesPerRequest: 1 })),
       (reason) => log.info(`redis broker ${this.url}: no key-change notifications (${reason}); idle consumers poll every ${MAX_BACKOFF_MS} ms`),
     );
     this.broadcast = this.broadcasting = new RedisBroadcasting({
       client: this.client,
       keys: this.keys,
-      connect: () => outage.watch(new Redis(connection)),
+      connect: () => outage.watch(new Redis(subscriberOptions(connection))),
       pushed: () => this.wake.notify(),
       log,
     });

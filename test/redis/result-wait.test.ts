@@ -1,0 +1,66 @@
+/**
+ * Waiting for a result on the Redis backend (DB 13, task ids under a prefix unique to the run):
+ * fresh clients never lose their subscription to a handshake race, and a waiter whose message
+ * never comes still sees the stored result.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Celery } from '../../src/index.ts';
+import { deleteByPrefix, REDIS_HOST, redisClient, runPrefix } from './helpers.ts';
+
+const DB = 13;
+const prefix = runPrefix('result-wait');
+const raw = redisClient(DB);
+const meta = (id: string, result: unknown) => JSON.stringify({ status: 'SUCCESS', result, traceback: null, children: [], date_done: '2026-01-01T00:00:00', task_id: id });
+
+afterAll(async () => {
+  raw.disconnect();
+  await deleteByPrefix(DB, `celery-task-meta-${prefix}`);
+});
+
+function freshApp(logged: string[]): Celery {
+  const logger = { warning: (m: string) => logged.push(m), info: (m: string) => logged.push(m) };
+  return new Celery('wait', { broker: `redis://${REDIS_HOST}/10`, backend: `redis://${REDIS_HOST}/${DB}`, resultBackendTransportOptions: { logger } });
+}
+
+describe('AsyncResult.get on the Redis backend', () => {
+  it('1,000 fresh clients each get the results stored for them, and no subscriber connection is lost', async () => {
+    const logged: string[] = [];
+    const failures: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const app = freshApp(logged);
+      const ids = [`${prefix}${randomUUID()}`, `${prefix}${randomUUID()}`];
+      const backend = await app.backend();
+      // The second get subscribes a moment later: sometimes while the subscriber connection is in its handshake.
+      const gets = ids.map((id, j) =>
+        new Promise((r) => setTimeout(r, j * Math.random() * 3))
+          .then(() => app.AsyncResult(id).get({ timeout: 10 }))
+          .catch((err: Error) => failures.push(`${i}: ${err.message}`)),
+      );
+      setTimeout(() => void Promise.all(ids.map((id) => backend.storeResult(id, i, 'SUCCESS'))), Math.random() * 5);
+      const values = await Promise.all(gets);
+      await app.close();
+      await raw.del(...ids.map((id) => `celery-task-meta-${id}`));
+      if (values.some((v) => v !== i)) failures.push(`${i}: got ${JSON.stringify(values)}`);
+    }
+    expect(failures).toEqual([]);
+    expect(logged).toEqual([]);
+  }, 300_000);
+
+  it('a waiting get() without a timeout sees a result stored without a message (plain SET, no PUBLISH)', async () => {
+    const logged: string[] = [];
+    const app = freshApp(logged);
+    const id = `${prefix}${randomUUID()}`;
+    const stop = new AbortController();
+    try {
+      const got = app.AsyncResult(id).get({ signal: stop.signal });
+      await new Promise((r) => setTimeout(r, 300)); // subscribed and waiting
+      await raw.set(`celery-task-meta-${id}`, meta(id, 42));
+      const stillWaiting = new Promise((r) => setTimeout(() => r('still waiting 15 s after the result was stored'), 15_000).unref());
+      expect(await Promise.race([got, stillWaiting])).toBe(42);
+    } finally {
+      stop.abort();
+      await app.close();
+    }
+  }, 30_000);
+});
