@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/index.ts';
-import { deleteByPrefix, REDIS_HOST, redisClient, runPrefix } from './helpers.ts';
+import { Redis } from 'ioredis';
+import { deleteByPrefix, privateRedis, REDIS_HOST, redisClient, runPrefix } from './helpers.ts';
 
 const DB = 13;
 const prefix = runPrefix('result-wait');
@@ -63,4 +64,29 @@ describe('AsyncResult.get on the Redis backend', () => {
       await app.close();
     }
   }, 30_000);
+
+  it('get() with a timeout waits through a Redis restart, begun before or during the outage, and returns the result stored after it', async () => {
+    const server = await privateRedis();
+    const logged: string[] = [];
+    const logger = { warning: (m: string) => logged.push(m), info: (m: string) => logged.push(m) };
+    const app = new Celery('outage', { broker: `redis://127.0.0.1:${server.port}/0`, backend: `redis://127.0.0.1:${server.port}/0`, resultBackendTransportOptions: { logger } });
+    const ids = [randomUUID(), randomUUID()];
+    const outcome = (id: string) => app.AsyncResult(id).get({ timeout: 30 }).then((v) => ({ v }), (err: Error) => ({ err: err.message }));
+    try {
+      const before = outcome(ids[0]!);
+      await new Promise((r) => setTimeout(r, 300));
+      await server.stop();
+      const during = outcome(ids[1]!);
+      await new Promise((r) => setTimeout(r, 1500)); // longer than ioredis takes to give up on a command
+      await server.start();
+      const direct = new Redis({ port: server.port, lazyConnect: true });
+      for (const id of ids) await direct.set(`celery-task-meta-${id}`, meta(id, `${id} after the restart`));
+      direct.disconnect();
+      expect(await Promise.all([before, during])).toEqual(ids.map((id) => ({ v: `${id} after the restart` })));
+      expect(logged.some((l) => /connection lost/.test(l))).toBe(true);
+    } finally {
+      await app.close();
+      await server.stop();
+    }
+  }, 60_000);
 });
