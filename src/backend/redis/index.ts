@@ -49,7 +49,7 @@ export class RedisStore implements KeyValueStore {
     this.retry = retryPolicy(opts.retry_policy);
     this.chordOrdered = booleanOption('result_chord_ordered', opts.result_chord_ordered, true);
     this.log = lineLogger(opts.logger);
-    const outage = new OutageLog(`redis result backend ${this.url}`, this.log);
+    const outage = new OutageLog(`redis result backend ${this.url}`, this.log, this.url);
     this.client = outage.watch(new Redis(connection));
     this.client.defineCommand('celeriacStoreMany', { lua: STORE_MANY });
     this.openSubscriber = () => outage.watch(new Redis({ ...subscriberOptions(connection), maxRetriesPerRequest: 1 }));

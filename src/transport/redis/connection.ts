@@ -19,6 +19,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigurationError } from '../../errors.ts';
 import { maskUrl, mergeOptions } from '../sqlite/db.ts';
 import { explainTlsError, tlsSocketOptions, usesTls } from '../tls.ts';
+import { startupError, trackStartup } from './startup.ts';
 
 export { maskUrl, mergeOptions };
 
@@ -117,15 +118,21 @@ export class OutageLog {
   constructor(
     private readonly what: string,
     private readonly log: LineLogger,
+    /** The masked URL, for errors that end a connection before it was ever ready (startup.ts). */
+    private readonly url: string,
   ) {}
 
   watch(client: Redis): Redis {
+    trackStartup(client, this.url);
+    let everReady = false;
     client.on('error', (err: Error) => {
-      if (this.down) return;
+      if (this.down || startupError(client)) return; // the caller's error says it
       this.down = true;
-      this.log.warning(`${this.what}: connection lost (${explainTlsError(err).message}); reconnecting`);
+      const why = explainTlsError(err).message.split('\n')[0];
+      this.log.warning(everReady ? `${this.what}: connection lost (${why}); reconnecting` : `${this.what}: cannot connect (${why}); retrying`);
     });
     client.on('ready', () => {
+      everReady = true;
       if (!this.down) return;
       this.down = false;
       this.log.info(`${this.what}: reconnected`);

@@ -31,6 +31,7 @@ import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/env
 import { dumps } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
 import type { Broadcasting, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import { waitReady } from './startup.ts';
 import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions, subscriberOptions } from './connection.ts';
 import { markRedelivered } from './envelope-edit.ts';
 import { RedisBroadcasting } from './broadcast.ts';
@@ -71,6 +72,8 @@ export class RedisTransport implements Transport {
   private acks: PendingAck[] = [];
   private lastRestore = 0;
   private closed = false;
+  /** kombu's connect_timeout (Celery's broker_connection_timeout), in ms. */
+  private readonly connectTimeoutMs: number;
 
   constructor(url: URL, options: TransportOptions = {}) {
     const opts = mergeOptions(url, options);
@@ -88,8 +91,9 @@ export class RedisTransport implements Transport {
       mutexExpireS: numberOption('unacked_mutex_expire', opts.unacked_mutex_expire, 300),
       limit: limit > 0 ? Math.floor(limit) : undefined,
     };
+    this.connectTimeoutMs = numberOption('connect_timeout', opts.connect_timeout, 4) * 1000;
     const log = lineLogger(opts.logger);
-    const outage = new OutageLog(`redis broker ${this.url}`, log);
+    const outage = new OutageLog(`redis broker ${this.url}`, log, this.url);
     this.client = withScripts(outage.watch(new Redis(connection)));
     this.pushes = new PushBatch(this.client);
     this.wake = new Wakeup(
@@ -105,8 +109,13 @@ export class RedisTransport implements Transport {
     });
   }
 
+  connect(timeoutMs: number): Promise<void> {
+    return waitReady(this.client, timeoutMs, true);
+  }
+
   async declareQueue(queue: string): Promise<void> {
     this.assertOpen();
+    if (this.client.status !== 'ready') await waitReady(this.client, this.connectTimeoutMs);
     // kombu binds the queue to the direct exchange of the same name, routing key = queue name.
     await this.client.sadd(this.keys.binding(queue), this.keys.bindingMember(queue, '', queue));
     this.declared.add(queue);
@@ -114,6 +123,8 @@ export class RedisTransport implements Transport {
 
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
     this.assertOpen();
+    // Not connected: fail within the connection timeout with the reason, not ioredis' retry error.
+    if (this.client.status !== 'ready') await waitReady(this.client, this.connectTimeoutMs);
     if (!this.declared.has(queue)) await this.declareQueue(queue); // once per queue, as kombu's producer
     const envelope = toEnvelope(message, { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag: randomUUID() });
     await this.pushes.push(this.keys.list(queue, this.keys.step(message.properties.priority)), envelope);
