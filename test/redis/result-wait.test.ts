@@ -48,6 +48,32 @@ describe('AsyncResult.get on the Redis backend', () => {
     expect(logged).toEqual([]);
   }, 300_000);
 
+  it('bursts: 20 fresh clients each start 200 get()s at random moments of their first connection; every one gets its result and no subscriber connection is lost', async () => {
+    const logged: string[] = [];
+    const late: string[] = [];
+    const writer = freshApp(logged);
+    const backend = await writer.backend();
+    try {
+      for (let round = 0; round < 20; round++) {
+        const app = freshApp(logged);
+        const ids = Array.from({ length: 200 }, () => `${prefix}${randomUUID()}`);
+        const gets = ids.map((id, j) =>
+          new Promise((r) => setTimeout(r, Math.random() * 20))
+            .then(() => app.AsyncResult(id).get({ timeout: 30, interval: 0.05 }))
+            .then((v) => v === j || late.push(`${round}/${j}: ${JSON.stringify(v)}`), (err: Error) => late.push(`${round}/${j}: ${err.message}`)),
+        );
+        ids.forEach((id, j) => setTimeout(() => void backend.storeResult(id, j, 'SUCCESS'), Math.random() * 20));
+        await Promise.all(gets);
+        await app.close();
+        await raw.del(...ids.map((id) => `celery-task-meta-${id}`));
+      }
+    } finally {
+      await writer.close();
+    }
+    expect(late).toEqual([]);
+    expect(logged).toEqual([]);
+  }, 300_000);
+
   it('a waiting get() without a timeout sees a result stored without a message (plain SET, no PUBLISH)', async () => {
     const logged: string[] = [];
     const app = freshApp(logged);
