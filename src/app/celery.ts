@@ -105,7 +105,11 @@ export class Celery implements ResultSource {
 
   /** The broker connection, opened on first use. */
   async transport(): Promise<Transport> {
-    this.transportInstance ??= createTransport(this.conf.broker, { ...this.conf.brokerTransportOptions, ...brokerSslTransportOptions(this.conf.brokerUseSsl) });
+    this.transportInstance ??= createTransport(this.conf.broker, {
+      connect_timeout: this.conf.brokerConnectionTimeout,
+      ...this.conf.brokerTransportOptions,
+      ...brokerSslTransportOptions(this.conf.brokerUseSsl),
+    });
     return this.transportInstance;
   }
 

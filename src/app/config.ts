@@ -26,6 +26,10 @@ const SETTINGS = {
   backend: { kind: 'string', celery: 'result_backend', nullable: true },
   brokerTransportOptions: { kind: 'object', celery: 'broker_transport_options' },
   brokerUseSsl: { kind: 'brokerSsl', celery: 'broker_use_ssl' },
+  brokerConnectionTimeout: { kind: 'number', celery: 'broker_connection_timeout', min: 0 },
+  brokerConnectionRetry: { kind: 'boolean', celery: 'broker_connection_retry' },
+  brokerConnectionRetryOnStartup: { kind: 'boolean', celery: 'broker_connection_retry_on_startup', nullable: true },
+  brokerConnectionMaxRetries: { kind: 'number', celery: 'broker_connection_max_retries', min: 0, integer: true, nullable: true },
   resultExpires: { kind: 'number', celery: 'result_expires', min: 0, nullable: true },
   resultBackendTransportOptions: { kind: 'object', celery: 'result_backend_transport_options' },
   redisBackendUseSsl: { kind: 'brokerSsl', celery: 'redis_backend_use_ssl' },
@@ -94,6 +98,13 @@ export const DEFAULTS = {
   backend: undefined as string | null | undefined,
   brokerTransportOptions: {} as Record<string, unknown>,
   brokerUseSsl: false as boolean | BrokerSslConfig,
+  /** Seconds to wait for the broker before a call fails (Celery's default). */
+  brokerConnectionTimeout: 4,
+  brokerConnectionRetry: true,
+  /** null: as brokerConnectionRetry (Celery 5.3's rule). */
+  brokerConnectionRetryOnStartup: null as boolean | null,
+  /** Retries at worker start before giving up; null or 0: for ever, as Celery's. */
+  brokerConnectionMaxRetries: 100 as number | null,
   resultExpires: 86_400 as number | null,
   resultBackendTransportOptions: {} as Record<string, unknown>,
   redisBackendUseSsl: false as boolean | BrokerSslConfig,

@@ -1,3 +1,4 @@
+import { BrokerConnectionError } from '../transport/connect-error.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -101,7 +102,8 @@ export async function publishTask(
       if (scope && options.addToParent !== false) scope.children.push([[id, null], null]);
       return id;
     } catch (err) {
-      if (!retry || attempt >= policy.maxRetries) throw err;
+      // Not connected within brokerConnectionTimeout: retrying would only multiply that wait.
+      if (!retry || attempt >= policy.maxRetries || err instanceof BrokerConnectionError) throw err;
       await sleep(Math.min(policy.intervalStart + attempt * policy.intervalStep, policy.intervalMax) * 1000);
     }
   }

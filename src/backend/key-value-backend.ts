@@ -141,17 +141,34 @@ export class KeyValueBackend implements ResultBackend {
     return [...Array.from({ length: Math.max(0, count - unindexed) }, (_, i) => i), ...Array.from({ length: unindexed }, (_, i) => UNINDEXED + i)];
   }
 
-  /** Wait until the task is ready; resolves with its meta, or with the last meta seen at `timeoutMs`. */
+  /**
+   * Wait until the task is ready; resolves with its meta, or with the last meta seen at `timeoutMs`.
+   * A store error that may pass (an outage) is waited out until then; others reject.
+   */
   async waitForReady(taskId: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskMeta> {
     const deadline = Date.now() + timeoutMs;
     const key = this.key(taskId);
-    let raw = await this.store.get(key);
-    for (;;) {
-      const meta = this.parseMeta(taskId, raw);
+    let raw: string | null | undefined;
+    let known = false;
+    for (let pause = 100; ; ) {
+      try {
+        if (!known) raw = await this.store.get(key);
+      } catch (err) {
+        const left = deadline - Date.now();
+        if (!this.store.isTransient?.(err)) throw err;
+        if (left <= 0 || signal?.aborted) return this.parseMeta(taskId, raw ?? null);
+        await new Promise((r) => setTimeout(r, Math.min(left, pause)));
+        pause = Math.min(pause * 2, 1000);
+        continue;
+      }
+      pause = 100;
+      const seen = raw ?? null;
+      const meta = this.parseMeta(taskId, seen);
       const left = deadline - Date.now();
       if (READY_STATES.has(meta.status) || left <= 0 || signal?.aborted) return meta;
-      const changed = await this.store.waitForChange(key, left, signal, raw);
-      raw = typeof changed === 'string' ? changed : await this.store.get(key);
+      const changed = await this.store.waitForChange(key, left, signal, seen);
+      known = typeof changed === 'string';
+      if (known) raw = changed as string;
     }
   }
 

@@ -20,6 +20,8 @@ export interface KeyValueStore {
    */
   waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<string | undefined | void>;
   close(): Promise<void>;
+  /** Optional: whether an error of this store may pass (a lost connection); waiting goes on through it. */
+  isTransient?(err: unknown): boolean;
   /**
    * Optional native chord join (Redis: Celery's `celery-taskset-meta-<gid>.j` sorted set). Record
    * one header part; `count` is the parts recorded, `total` the chord size (+ extra) or null while

@@ -12,6 +12,13 @@ export interface Transport {
   /** Exchanges for events and remote control, when the broker has them. */
   readonly broadcast?: Broadcasting;
 
+  /**
+   * One attempt to connect now, taking at most `timeoutMs` (Celery's broker_connection_timeout);
+   * rejects with a BrokerConnectionError (src/transport/connect-error.ts). Brokers without a
+   * connection omit it.
+   */
+  connect?(timeoutMs: number): Promise<void>;
+
   /** Create the queue (and whatever the broker needs for it) if it does not exist. Idempotent. */
   declareQueue(queue: string): Promise<void>;
 

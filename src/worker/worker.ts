@@ -2,6 +2,7 @@ import type { Celery } from '../app/celery.ts';
 import type { ResultBackend } from '../backend/result-backend.ts';
 import type { Transport } from '../transport/types.ts';
 import { banner } from './banner.ts';
+import { connectBroker } from './connect.ts';
 import { createLogger, type Logger } from './log.ts';
 import { RevokeChecker } from './revokes.ts';
 import { Slots } from './slots.ts';
@@ -88,6 +89,7 @@ export class Worker implements ControlTarget {
     if (this.options.statedb) loadState(this.options.statedb, this.revoked, this.clock);
     this.transport = await this.app.transport();
     if (this.app.conf.workerRestoreLost) this.transport.recordHolder?.(this.hostname);
+    await connectBroker(this.transport, this.app.conf, this.log, this.stopFetching.signal);
     for (const q of this.queues) await this.transport.declareQueue(q);
     const backend = this.app.backendUrl() ? await this.app.backend() : undefined;
     if (this.transport.broadcast) this.cluster = new Cluster(this, this.transport.broadcast, this.options);

@@ -54,14 +54,12 @@ describe('AMQP URLs', () => {
 });
 
 describe('AMQP broker unreachable', () => {
-  it('fetch rejects at once with a clear error; publish waits publish_timeout, then says why', async () => {
+  it('fetch rejects at once with a clear error; a publish before any connection fails with the reason of the attempt', async () => {
     const port = await sparePort();
     const t = createTransport(`amqp://guest:secret@127.0.0.1:${port}//?publish_timeout=0.5`, { logger: { warning: () => undefined, info: () => undefined } });
     open.push(t);
     await expect(t.fetch(['q'], 1, 1000)).rejects.toThrow(new RegExp(`^AMQP broker amqp://guest:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}//\\?publish_timeout=0\\.5 unreachable \\(connect ECONNREFUSED .*\\); reconnecting$`));
-    const start = Date.now();
-    await expect(t.publish('q', task('a'))).rejects.toThrow(/unreachable for 0\.5 s \(connect ECONNREFUSED/);
-    expect(Date.now() - start).toBeGreaterThanOrEqual(450);
+    await expect(t.publish('q', task('a'))).rejects.toThrow(new RegExp(`^Cannot connect to amqp://guest:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}//\\?publish_timeout=0\\.5: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}$`));
   });
 });
 

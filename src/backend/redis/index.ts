@@ -14,10 +14,12 @@
  * waitForChange SUBSCRIBEs on one subscriber connection shared by every waiter of this store,
  * reference-counting the channels; it subscribes first, then reads the key, and only waits if
  * the value still equals the one the caller saw, so no update between reading and waiting is lost.
+ * Every second the waited-on keys are read again (one MGET), so a lost message (a subscription
+ * dropped with its connection) delays a waiter by that second at most, never for ever.
  */
 import { Redis } from 'ioredis';
 import { booleanOption } from '../../transport/redis/keys.ts';
-import { type LineLogger, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, closeClient, redisOptions, transientError } from '../../transport/redis/connection.ts';
+import { type LineLogger, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, closeClient, redisOptions, subscriberOptions, transientError } from '../../transport/redis/connection.ts';
 import type { ChordPart, ChordProgress, KeyValueStore, KeyValueStoreOptions } from '../types.ts';
 import { addChordPart, addToChord, chordParts, deleteChord } from './chord.ts';
 
@@ -26,7 +28,9 @@ export class RedisStore implements KeyValueStore {
   readonly client: Redis;
   private readonly openSubscriber: () => Redis;
   private sub: Redis | undefined;
-  private readonly listeners = new Map<string, Set<(value?: string) => void>>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private fallback: NodeJS.Timeout | undefined;
+  private fallbackRunning = false;
   /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
 
@@ -45,10 +49,10 @@ export class RedisStore implements KeyValueStore {
     this.retry = retryPolicy(opts.retry_policy);
     this.chordOrdered = booleanOption('result_chord_ordered', opts.result_chord_ordered, true);
     this.log = lineLogger(opts.logger);
-    const outage = new OutageLog(`redis result backend ${this.url}`, this.log);
+    const outage = new OutageLog(`redis result backend ${this.url}`, this.log, this.url);
     this.client = outage.watch(new Redis(connection));
     this.client.defineCommand('celeriacStoreMany', { lua: STORE_MANY });
-    this.openSubscriber = () => outage.watch(new Redis({ ...connection, maxRetriesPerRequest: 1 }));
+    this.openSubscriber = () => outage.watch(new Redis({ ...subscriberOptions(connection), maxRetriesPerRequest: 1 }));
   }
 
   get(key: string): Promise<string | null> {
@@ -134,12 +138,14 @@ export class RedisStore implements KeyValueStore {
     if (signal?.aborted || timeoutMs <= 0) return undefined;
     let wake!: (value?: string) => void;
     const changed = new Promise<string | undefined>((resolve) => (wake = resolve));
-    const release = this.listen(key, wake);
+    const listener: Listener = { wake, before: undefined };
+    const release = this.listen(key, listener);
     const timer = setTimeout(wake, timeoutMs);
     const aborted = () => wake();
     signal?.addEventListener('abort', aborted, { once: true });
     try {
       const before = lastSeen === undefined ? await this.client.get(key) : lastSeen;
+      listener.before = before; // from now on the fallback read compares with it
       await Promise.race([this.subscribed.get(key), changed]); // subscribed before the re-read
       const now = await this.client.get(key);
       if (now !== before) return now ?? undefined;
@@ -155,42 +161,81 @@ export class RedisStore implements KeyValueStore {
     return undefined;
   }
 
+  /** Redis errors a retry may cure (the connection, a server loading or failing over). */
+  isTransient(err: unknown): boolean {
+    return transientError(err);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    for (const set of this.listeners.values()) for (const wake of set) wake();
+    for (const set of this.listeners.values()) for (const l of set) l.wake();
     this.listeners.clear();
     this.subscribed.clear();
+    this.stopFallback();
     this.sub?.disconnect();
     await closeClient(this.client);
   }
 
   /** Add a listener for the key's channel; returns its release (unsubscribing after the last one). */
-  private listen(channel: string, wake: (value?: string) => void): () => void {
+  private listen(channel: string, listener: Listener): () => void {
     let set = this.listeners.get(channel);
     if (!set) {
       this.listeners.set(channel, (set = new Set()));
       this.subscribed.set(channel, this.subscriber().subscribe(channel).catch(() => undefined));
     }
-    set.add(wake);
+    set.add(listener);
+    this.fallback ??= setInterval(() => void this.fallbackRead(), FALLBACK_READ_MS);
     return () => {
-      if (!set.delete(wake) || set.size > 0 || this.listeners.get(channel) !== set) return;
+      if (!set.delete(listener) || set.size > 0 || this.listeners.get(channel) !== set) return;
       this.listeners.delete(channel);
       this.subscribed.delete(channel);
       this.sub?.unsubscribe(channel).catch(() => undefined);
+      if (this.listeners.size === 0) this.stopFallback();
     };
+  }
+
+  /**
+   * Read every waited-on key again (one MGET per 1,000), so a result whose message was lost (a
+   * subscription dropped with its connection, a PUBLISH that never came) wakes its waiters anyway.
+   */
+  private async fallbackRead(): Promise<void> {
+    if (this.fallbackRunning) return;
+    this.fallbackRunning = true;
+    try {
+      const keys = [...this.listeners.keys()];
+      for (let i = 0; i < keys.length; i += 1000) {
+        const part = keys.slice(i, i + 1000);
+        const values = await this.client.mget(...part);
+        part.forEach((key, j) => {
+          const value = values[j] ?? null;
+          for (const l of [...(this.listeners.get(key) ?? [])]) if (l.before !== undefined && value !== l.before) l.wake(value ?? undefined);
+        });
+      }
+    } catch {
+      // An outage: the next tick reads again.
+    } finally {
+      this.fallbackRunning = false;
+    }
+  }
+
+  private stopFallback(): void {
+    if (this.fallback) clearInterval(this.fallback);
+    this.fallback = undefined;
   }
 
   private subscriber(): Redis {
     if (this.sub) return this.sub;
     const sub = this.openSubscriber();
     sub.on('message', (channel: string, value: string) => {
-      for (const wake of [...(this.listeners.get(channel) ?? [])]) wake(value);
+      for (const l of [...(this.listeners.get(channel) ?? [])]) l.wake(value);
     });
-    // After a reconnection ioredis subscribes again; wake everyone so nobody sleeps through the gap.
-    let connectedBefore = false;
+    // After a lost connection ioredis subscribes again only if it had been ready: wake everyone, who
+    // read again and subscribe anew, so nobody sleeps through the gap.
+    let dropped = false;
+    sub.on('close', () => (dropped = true));
     sub.on('ready', () => {
-      if (connectedBefore) for (const set of this.listeners.values()) for (const wake of set) wake();
-      connectedBefore = true;
+      if (dropped) for (const set of this.listeners.values()) for (const l of set) l.wake();
+      dropped = false;
     });
     return (this.sub = sub);
   }
@@ -216,6 +261,15 @@ return #KEYS
 `;
 /** Writes per script run: keeps each run short (Redis runs nothing else meanwhile). */
 const MAX_PER_SCRIPT = 500;
+
+/** How often waited-on keys are read again, in case their message was lost. */
+const FALLBACK_READ_MS = 1000;
+
+interface Listener {
+  wake: (value?: string) => void;
+  /** The value the waiter last saw; undefined until it has read it. */
+  before: string | null | undefined;
+}
 
 interface StoringRedis extends Redis {
   celeriacStoreMany(numKeys: number, ...args: (string | number)[]): Promise<number>;

@@ -10,6 +10,7 @@
  */
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { CeleriacError } from '../../errors.ts';
+import { BrokerConnectionError } from '../connect-error.ts';
 import { explainTlsError } from '../tls.ts';
 import type { AmqpSettings } from './options.ts';
 import { coalesceWrites, patchHeaderDecoding } from './wire.ts';
@@ -73,6 +74,11 @@ export class Link {
   private lastError: Error | undefined;
   private outage = false;
   private closed = false;
+  /** Connected once: until then a failed attempt fails the callers waiting for it (startup). */
+  private everConnected = false;
+  private failures = 0;
+  /** What ended the link before it ever connected, when retrying cannot help (a refused login). */
+  private fatal: BrokerConnectionError | undefined;
   private readonly waiters = new Set<() => void>();
 
   constructor(
@@ -90,6 +96,8 @@ export class Link {
   async ready(waitMs: number): Promise<Session> {
     this.assertOpen();
     if (this.session) return this.session;
+    if (this.fatal) throw this.fatal;
+    const failuresBefore = this.failures;
     this.start();
     return new Promise<Session>((resolve, reject) => {
       const done = () => {
@@ -103,12 +111,16 @@ export class Link {
         } else if (this.closed) {
           done();
           reject(this.closedError());
+        } else if (this.fatal || (!this.everConnected && this.failures > failuresBefore)) {
+          // Never connected: the attempt's reason is the caller's error, not a wait of waitMs.
+          done();
+          reject(this.fatal ?? new BrokerConnectionError(this.settings.url, this.lastError?.message ?? 'connection closed', true));
         }
       };
       const timer = setTimeout(() => {
         done();
         const why = this.lastError ? ` (${this.lastError.message})` : '';
-        reject(new CeleriacError(`AMQP broker ${this.settings.url} unreachable for ${Math.round(waitMs / 100) / 10} s${why}`));
+        reject(new BrokerConnectionError(this.settings.url, `unreachable for ${Math.round(waitMs / 100) / 10} s${why}`, true));
       }, waitMs);
       this.waiters.add(check);
     });
@@ -173,6 +185,7 @@ export class Link {
         return;
       }
       this.session = s;
+      this.everConnected = true;
       this.attempts = 0;
       this.lastError = undefined;
       if (this.outage) this.settings.log.info(`AMQP broker ${this.settings.url}: reconnected`);
@@ -187,7 +200,16 @@ export class Link {
   private failed(failure: Error): void {
     const err = explainTlsError(failure);
     this.lastError = err;
+    this.failures++;
     if (this.closed) return;
+    const why = this.everConnected ? undefined : startupFailure(err);
+    if (why) {
+      // Retrying cannot help: stop, and say why to every caller.
+      this.fatal = new BrokerConnectionError(this.settings.url, why, false);
+      for (const w of [...this.waiters]) w();
+      return;
+    }
+    for (const w of [...this.waiters]) w();
     if (!this.outage) this.settings.log.warning(`AMQP broker ${this.settings.url}: cannot connect (${err.message}); retrying`);
     this.outage = true;
     const delay = Math.min(100 * 2 ** this.attempts++, MAX_BACKOFF_MS);
@@ -226,6 +248,13 @@ export class Link {
   private closedError(): CeleriacError {
     return new CeleriacError(`transport ${this.settings.url} is closed`);
   }
+}
+
+/** Why a first connection cannot succeed by retrying (a refused login, an untrusted certificate). */
+function startupFailure(err: Error): string | undefined {
+  const m = err.message.split('\n')[0]!;
+  if (/ACCESS.REFUSED|\b403\b/.test(m)) return `authentication failed (${m.replace(/^Handshake terminated by server: /, '')}); check the user name and password in the URL`;
+  return explainTlsError(err) !== err || m.startsWith('TLS: ') ? m : undefined;
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

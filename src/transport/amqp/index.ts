@@ -62,6 +62,10 @@ export class AmqpTransport implements Transport {
     this.broadcast = new AmqpBroadcasting(this.link, this.ctx, this.settings.publishTimeoutMs, (p) => this.track(p));
   }
 
+  async connect(timeoutMs: number): Promise<void> {
+    await this.link.ready(timeoutMs);
+  }
+
   async declareQueue(queue: string): Promise<void> {
     const s = await this.link.ready(this.settings.publishTimeoutMs);
     await this.declareOn(s, queue);

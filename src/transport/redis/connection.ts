@@ -19,6 +19,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigurationError } from '../../errors.ts';
 import { maskUrl, mergeOptions } from '../sqlite/db.ts';
 import { explainTlsError, tlsSocketOptions, usesTls } from '../tls.ts';
+import { startupError, trackStartup } from './startup.ts';
 
 export { maskUrl, mergeOptions };
 
@@ -97,6 +98,18 @@ export function redisOptions(url: URL, opts: Record<string, unknown>): RedisOpti
 }
 
 /**
+ * Options for a connection that SUBSCRIBEs. ioredis writes SUBSCRIBE at once while a new connection
+ * is still in its handshake (the command is allowed while Redis loads), so a SUBSCRIBE issued then
+ * goes out before the ready check's INFO, which Redis then refuses in subscribed mode: the ready
+ * check fails, ioredis drops the connection and the pending subscriptions with it. Without the ready
+ * check and the async CLIENT SETINFO, the handshake is SELECT and CLIENT SETNAME, both written before
+ * anything else can be.
+ */
+export function subscriberOptions(connection: RedisOptions): RedisOptions {
+  return { ...connection, enableReadyCheck: false, disableClientInfo: true };
+}
+
+/**
  * Reports each outage once ("connection lost … reconnecting", then "reconnected"), however many
  * connections of one broker or store see it.
  */
@@ -105,15 +118,21 @@ export class OutageLog {
   constructor(
     private readonly what: string,
     private readonly log: LineLogger,
+    /** The masked URL, for errors that end a connection before it was ever ready (startup.ts). */
+    private readonly url: string,
   ) {}
 
   watch(client: Redis): Redis {
+    trackStartup(client, this.url);
+    let everReady = false;
     client.on('error', (err: Error) => {
-      if (this.down) return;
+      if (this.down || startupError(client)) return; // the caller's error says it
       this.down = true;
-      this.log.warning(`${this.what}: connection lost (${explainTlsError(err).message}); reconnecting`);
+      const why = explainTlsError(err).message.split('\n')[0];
+      this.log.warning(everReady ? `${this.what}: connection lost (${why}); reconnecting` : `${this.what}: cannot connect (${why}); retrying`);
     });
     client.on('ready', () => {
+      everReady = true;
       if (!this.down) return;
       this.down = false;
       this.log.info(`${this.what}: reconnected`);

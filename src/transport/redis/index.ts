@@ -31,7 +31,8 @@ import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/env
 import { dumps } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
 import type { Broadcasting, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
-import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions } from './connection.ts';
+import { waitReady } from './startup.ts';
+import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions, subscriberOptions } from './connection.ts';
 import { markRedelivered } from './envelope-edit.ts';
 import { RedisBroadcasting } from './broadcast.ts';
 import { booleanOption, fanoutPrefix, KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
@@ -74,6 +75,8 @@ export class RedisTransport implements Transport {
   private keepAlive: NodeJS.Timeout | undefined;
   /** The worker hostname recorded with each fetched message (workerRestoreLost), or "". */
   private holder = '';
+  /** kombu's connect_timeout (Celery's broker_connection_timeout), in ms. */
+  private readonly connectTimeoutMs: number;
 
   constructor(url: URL, options: TransportOptions = {}) {
     const opts = mergeOptions(url, options);
@@ -91,25 +94,31 @@ export class RedisTransport implements Transport {
       mutexExpireS: numberOption('unacked_mutex_expire', opts.unacked_mutex_expire, 300),
       limit: limit > 0 ? Math.floor(limit) : undefined,
     };
+    this.connectTimeoutMs = numberOption('connect_timeout', opts.connect_timeout, 4) * 1000;
     const log = lineLogger(opts.logger);
-    const outage = new OutageLog(`redis broker ${this.url}`, log);
+    const outage = new OutageLog(`redis broker ${this.url}`, log, this.url);
     this.client = withScripts(outage.watch(new Redis(connection)));
     this.pushes = new PushBatch(this.client, this.keys);
     this.wake = new Wakeup(
-      () => outage.watch(new Redis({ ...connection, autoResubscribe: false, maxRetriesPerRequest: 1 })),
+      () => outage.watch(new Redis({ ...subscriberOptions(connection), autoResubscribe: false, maxRetriesPerRequest: 1 })),
       (reason) => log.info(`redis broker ${this.url}: no key-change notifications (${reason}); idle consumers poll every ${MAX_BACKOFF_MS} ms`),
     );
     this.broadcast = this.broadcasting = new RedisBroadcasting({
       client: this.client,
       keys: this.keys,
-      connect: () => outage.watch(new Redis(connection)),
+      connect: () => outage.watch(new Redis(subscriberOptions(connection))),
       pushed: () => this.wake.notify(),
       log,
     });
   }
 
+  connect(timeoutMs: number): Promise<void> {
+    return waitReady(this.client, timeoutMs, true);
+  }
+
   async declareQueue(queue: string): Promise<void> {
     this.assertOpen();
+    if (this.client.status !== 'ready') await waitReady(this.client, this.connectTimeoutMs);
     // kombu binds the queue to the direct exchange of the same name, routing key = queue name.
     await this.client.sadd(this.keys.binding(queue), this.keys.bindingMember(queue, '', queue));
     this.declared.add(queue);
@@ -117,6 +126,8 @@ export class RedisTransport implements Transport {
 
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
     this.assertOpen();
+    // Not connected: fail within the connection timeout with the reason, not ioredis' retry error.
+    if (this.client.status !== 'ready') await waitReady(this.client, this.connectTimeoutMs);
     if (!this.declared.has(queue)) await this.declareQueue(queue); // once per queue, as kombu's producer
     const envelope = toEnvelope(message, { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag: randomUUID() });
     await this.pushes.push(this.keys.list(queue, this.keys.step(message.properties.priority)), envelope);

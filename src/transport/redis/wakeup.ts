@@ -22,6 +22,7 @@
  * (re)registered before the script runs.
  */
 import type { Redis } from 'ioredis';
+import { transientError } from './connection.ts';
 
 const CHANNEL = '__redis__:invalidate';
 
@@ -113,7 +114,8 @@ export class Wakeup {
       this.registered = signature;
       return true;
     } catch (err) {
-      if ((err as Error).name === 'ReplyError') {
+      // A server still loading its data says so with a reply error too (no ready check waits for it here).
+      if ((err as Error).name === 'ReplyError' && !transientError(err)) {
         this.unsupported = true;
         this.onUnsupported((err as Error).message);
       }
