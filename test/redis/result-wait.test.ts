@@ -1,5 +1,5 @@
 /**
- * Waiting for a result on the Redis backend (DB 13, task ids under a prefix unique to the run):
+ * Waiting for a result on the Redis backend (the results DB, task ids under a prefix unique to the run):
  * fresh clients never lose their subscription to a handshake race, and a waiter whose message
  * never comes still sees the stored result.
  */
@@ -7,9 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/index.ts';
 import { Redis } from 'ioredis';
-import { deleteByPrefix, privateRedis, REDIS_HOST, redisClient, runPrefix } from './helpers.ts';
+import { deleteByPrefix, privateRedis, REDIS_HOST, redisClient, RESULTS_DB, runPrefix, TEST_DB } from './helpers.ts';
 
-const DB = 13;
+const DB = RESULTS_DB;
 const prefix = runPrefix('result-wait');
 const raw = redisClient(DB);
 const meta = (id: string, result: unknown) => JSON.stringify({ status: 'SUCCESS', result, traceback: null, children: [], date_done: '2026-01-01T00:00:00', task_id: id });
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 function freshApp(logged: string[]): Celery {
   const logger = { warning: (m: string) => logged.push(m), info: (m: string) => logged.push(m) };
-  return new Celery('wait', { broker: `redis://${REDIS_HOST}/10`, backend: `redis://${REDIS_HOST}/${DB}`, resultBackendTransportOptions: { logger } });
+  return new Celery('wait', { broker: `redis://${REDIS_HOST}/${TEST_DB}`, backend: `redis://${REDIS_HOST}/${DB}`, resultBackendTransportOptions: { logger } });
 }
 
 describe('AsyncResult.get on the Redis backend', () => {
