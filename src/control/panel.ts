@@ -2,6 +2,8 @@ import os from 'node:os';
 import { pyRepr } from '../protocol/repr.ts';
 import { VERSION } from '../version.ts';
 import { parseRate } from '../app/rate.ts';
+import { filterHiddenSettings, maybeSanitizeUrl } from '../app/censor.ts';
+import { celeryTable } from '../app/config.ts';
 import type { ControlTarget, HeldRequest } from './target.ts';
 
 type Args = Record<string, unknown>;
@@ -42,9 +44,9 @@ export const PANEL: Record<string, Handler> = {
     return out;
   },
   revoked: (w) => w.revoked.ids(),
-  conf: (w) => ({ ...w.app.conf }),
-  dump_conf: (w) => ({ ...w.app.conf }),
-  report: (w) => ok(`software -> celeriac:${VERSION} node:${process.version}\nplatform -> system:${os.type()} arch:${os.arch()}\napp -> ${w.app.main}\nbroker -> ${w.app.conf.broker}\n`),
+  conf: (w, a) => conf(w, a.with_defaults === true),
+  dump_conf: (w, a) => conf(w, a.with_defaults === true),
+  report: (w) => ok(report(w)),
   active_queues: (w) => w.queues.map((q) => ({ name: q, exchange: { name: q, type: 'direct' }, routing_key: q, durable: true, exclusive: false, auto_delete: false, no_ack: false })),
   revoke: (w, a) => revoke(w, list(a.task_id), a.terminate === true),
   terminate: (w, a) => revoke(w, list(a.task_id), true),
@@ -102,6 +104,26 @@ export const PANEL: Record<string, Handler> = {
     return NO_REPLY;
   },
 };
+
+function conf(w: ControlTarget, withDefaults: boolean): Record<string, unknown> {
+  return filterHiddenSettings(celeryTable(w.app.conf, withDefaults));
+}
+
+/** Celery's `bugreport`: versions, platform, then the changed settings, censored. */
+function report(w: ControlTarget): string {
+  const backend = w.app.conf.backend;
+  const settings = Object.entries(conf(w, false)).map(([k, v]) => `${k}: ${pyRepr(v)}`);
+  return [
+    `software -> celeriac:${VERSION} node:${process.version}`,
+    `platform -> system:${os.type()} arch:${os.arch()}`,
+    `            kernel version:${os.release()}`,
+    `loader   -> celeriac`,
+    `settings -> transport:${w.app.conf.broker.split(':')[0]} results:${maybeSanitizeUrl(backend ?? 'disabled')}`,
+    '',
+    ...settings,
+    '',
+  ].join('\n');
+}
 
 function revoke(w: ControlTarget, ids: string[], terminate: boolean): unknown {
   for (const id of ids) w.revoked.add(id);
