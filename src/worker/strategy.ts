@@ -128,6 +128,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
   const outcome = await traceTask(env.app, task, request, {
     hostname: env.hostname,
     deliveryInfo: delivery.info,
+    properties: delivery.properties ?? { ...delivery.message.properties },
     queue: delivery.queue,
     eager: false,
     abort: held.abort,

@@ -181,6 +181,8 @@ export class AmqpTransport implements Transport {
     return {
       message,
       info,
+      // py-amqp's message.properties, which kombu hands to Celery's request.
+      properties: { content_type: message.contentType, content_encoding: message.contentEncoding, application_headers: message.headers, ...message.properties },
       deliveryTag: `${s.gen}.${msg.fields.deliveryTag}`,
       queue,
       ack: () => settle(() => this.consumer.ack(s, msg)),
