@@ -57,15 +57,18 @@ export const PANEL: Record<string, Handler> = {
     return ok('time limits set successfully');
   },
   rate_limit: (w, a) => {
-    const task = w.app.tasks.get(String(a.task_name));
-    if (!task) return { error: 'unknown task' };
+    // As Celery: the rate is checked first (bounded, linear), then the task.
+    let perSecond: number;
     try {
-      w.rateLimits.set(task.name, a.rate_limit as string | number | null);
+      perSecond = parseRate(a.rate_limit as string | number | null);
     } catch (err) {
       return { error: (err as Error).message };
     }
+    const task = w.app.tasks.get(String(a.task_name));
+    if (!task) return { error: 'unknown task' };
+    w.rateLimits.set(task.name, a.rate_limit as string | number | null);
     Object.assign(task.options as object, { rateLimit: a.rate_limit ?? null });
-    return ok(parseRate(a.rate_limit as string | number | null) > 0 ? 'new rate limit set successfully' : 'rate limit disabled successfully');
+    return ok(perSecond > 0 ? 'new rate limit set successfully' : 'rate limit disabled successfully');
   },
   enable_events: (w) => setEvents(w, true),
   disable_events: (w) => setEvents(w, false),
