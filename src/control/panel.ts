@@ -4,7 +4,8 @@ import { VERSION } from '../version.ts';
 import { parseRate } from '../app/rate.ts';
 import { filterHiddenSettings, maybeSanitizeUrl } from '../app/censor.ts';
 import { celeryTable } from '../app/config.ts';
-import type { ControlTarget, HeldRequest } from './target.ts';
+import { maxPriorityOf, queueInfo, requestInfo, scheduledInfo, stats } from './info.ts';
+import type { ControlTarget } from './target.ts';
 
 type Args = Record<string, unknown>;
 export type Handler = (w: ControlTarget, args: Args) => unknown | Promise<unknown>;
@@ -27,19 +28,15 @@ export const PANEL: Record<string, Handler> = {
   stats: (w) => stats(w),
   active: (w, a) => w.heldRequests().filter((h) => h.state === 'active').map((h) => requestInfo(w, h, a.safe === true)),
   reserved: (w) => w.heldRequests().filter((h) => h.state === 'reserved').map((h) => requestInfo(w, h, false)),
-  scheduled: (w) =>
-    w.heldRequests().filter((h) => h.state === 'scheduled').map((h) => ({
-      eta: h.request.eta?.toISOString() ?? null,
-      priority: h.info.priority ?? 0,
-      request: requestInfo(w, h, false),
-    })),
+  scheduled: (w) => w.heldRequests().filter((h) => h.state === 'scheduled').map((h) => scheduledInfo(w, h)),
   registered: (w, a) => registered(w, a),
   dump_tasks: (w, a) => registered(w, a),
   query_task: (w, a) => {
     const ids = new Set(list(a.ids ?? a.id));
     const out: Record<string, [string, unknown]> = {};
     for (const h of w.heldRequests()) {
-      if (ids.has(h.request.id)) out[h.request.id] = [h.state === 'active' ? 'active' : h.state === 'reserved' ? 'reserved' : 'scheduled', requestInfo(w, h, false)];
+      // As Celery: a request waiting for its ETA is not among the worker's requests yet.
+      if (ids.has(h.request.id) && h.state !== 'scheduled') out[h.request.id] = [h.state, requestInfo(w, h, false)];
     }
     return out;
   },
@@ -47,7 +44,7 @@ export const PANEL: Record<string, Handler> = {
   conf: (w, a) => conf(w, a.with_defaults === true),
   dump_conf: (w, a) => conf(w, a.with_defaults === true),
   report: (w) => ok(report(w)),
-  active_queues: (w) => w.queues.map((q) => ({ name: q, exchange: { name: q, type: 'direct' }, routing_key: q, durable: true, exclusive: false, auto_delete: false, no_ack: false })),
+  active_queues: (w) => w.queues.map((q) => queueInfo(q, maxPriorityOf(w))),
   revoke: (w, a) => revoke(w, list(a.task_id), a.terminate === true),
   terminate: (w, a) => revoke(w, list(a.task_id), true),
   time_limit: (w, a) => {
@@ -151,36 +148,4 @@ function registered(w: ControlTarget, a: Args): string[] {
     const fields = items.map((k) => `${k}=${(t.options as unknown as Record<string, unknown>)[k] ?? 'None'}`);
     return `${t.name} [${fields.join(' ')}]`;
   });
-}
-
-function requestInfo(w: ControlTarget, h: HeldRequest, safe: boolean): Record<string, unknown> {
-  const r = h.request;
-  return {
-    id: r.id,
-    name: r.name,
-    args: safe ? r.argsrepr : r.args,
-    kwargs: safe ? r.kwargsrepr : r.kwargs,
-    type: r.name,
-    hostname: w.hostname,
-    time_start: h.timeStart,
-    acknowledged: h.acked,
-    delivery_info: { exchange: h.info.exchange, routing_key: h.info.routingKey, priority: h.info.priority ?? 0, redelivered: h.info.redelivered },
-    worker_pid: process.pid,
-  };
-}
-
-function stats(w: ControlTarget): Record<string, unknown> {
-  const usage = process.resourceUsage();
-  return {
-    total: w.processedTotals(),
-    pid: process.pid,
-    clock: String(w.clock.value),
-    uptime: Math.round(Date.now() / 1000 - w.startedAt),
-    pool: { 'max-concurrency': w.concurrency, processes: [process.pid], implementation: 'celeriac:async' },
-    broker: { transport: w.app.conf.broker.split(':')[0] },
-    prefetch_count: w.prefetchLimit,
-    rusage: { utime: usage.userCPUTime / 1e6, stime: usage.systemCPUTime / 1e6, maxrss: usage.maxRSS },
-    sw_ident: 'celeriac',
-    sw_ver: VERSION,
-  };
 }
