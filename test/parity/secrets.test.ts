@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filterHiddenSettings, maybeSanitizeUrl } from '../../src/app/censor.ts';
+import { createLogger } from '../../src/worker/log.ts';
 import { PYTHON } from '../helpers/python-worker.ts';
 import { celeriacCli, PASSWORD, type Parity, pyInspect, startBroker, startCeleriac, startPython, type Worker } from './helpers.ts';
 
@@ -30,6 +31,16 @@ print(json.dumps({'urls': [maybe_sanitize_url(u) for u in urls], 'masked': [mayb
     expect(URLS.map((u) => maybeSanitizeUrl(u))).toEqual(py.urls);
     expect(URLS.map((u) => maybeSanitizeUrl(u, '********'))).toEqual(py.masked);
     expect(filterHiddenSettings(SETTINGS)).toEqual(py.settings);
+  });
+
+  it('log lines show URLs with their passwords masked', () => {
+    const lines: string[] = [];
+    const log = createLogger({ format: 'text', write: (l) => lines.push(l) });
+    log.error('consumer: cannot connect to redis://:hunter2@10.0.0.1:6379/0 or amqp://u:hunter2@h//: refused');
+    createLogger({ format: 'json', write: (l) => lines.push(l) }).warning('backend rediss://u:hunter2@h:6380/1 down');
+    expect(lines.join('\n')).not.toContain('hunter2');
+    expect(lines[0]).toContain('redis://:**@10.0.0.1:6379/0 or amqp://u:**@h//: refused');
+    expect(JSON.parse(lines[1]!).message).toBe('backend rediss://u:**@h:6380/1 down');
   });
 });
 
