@@ -4,7 +4,12 @@
  * one reserved, one waiting for its ETA, one id revoked), asked by Python's `celery inspect`,
  * their replies compared field by field (key sets and value types; values where they must agree).
  */
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../src/app/config.ts';
+import { brokerInfo } from '../../src/control/info.ts';
+import type { ControlTarget } from '../../src/control/target.ts';
+import { PYTHON } from '../helpers/python-worker.ts';
 import { celeryCli, type Parity, pyClient, pyInspect, startBroker, startCeleriac, startPython, type Worker } from './helpers.ts';
 
 const TS = 'ts@inspect';
@@ -106,5 +111,21 @@ describe('inspect replies of a Python and a celeriac worker in the same state', 
     const { mine, theirs } = (await ask('conf')) as { mine: Record<string, unknown>; theirs: Record<string, unknown> };
     expect(mine.broker_url).toBe(theirs.broker_url);
     expect(mine.result_backend).toBe(theirs.result_backend);
+  });
+});
+
+describe("stats' broker: kombu's Connection.info() as the worker's connection has it", () => {
+  it('matches Python for AMQP and Redis URLs (connect_timeout 4 and heartbeat 120, as a worker sets them)', () => {
+    const urls = ['amqp://guest:guest@127.0.0.1:5672//', 'amqp://u:p@h/vh', 'redis://127.0.0.1:6379', 'redis://:p@h:6380/2', 'sqlite://x.db'];
+    const py = JSON.parse(execFileSync(PYTHON, ['-c', `
+import json, sys
+from kombu import Connection
+out = []
+for u in json.loads(sys.argv[1])[:-1]:
+    i = Connection(u, connect_timeout=4, heartbeat=120.0).info(); i.pop('password', None); out.append(i)
+print(json.dumps(out))`, JSON.stringify(urls)]).toString()) as unknown[];
+    const mine = urls.map((broker) => brokerInfo({ app: { conf: { ...DEFAULTS, broker } } } as unknown as ControlTarget));
+    expect(mine.slice(0, -1)).toEqual(py);
+    expect(mine.at(-1)).toMatchObject({ transport: 'sqlite', userid: null });
   });
 });
