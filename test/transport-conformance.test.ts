@@ -220,7 +220,7 @@ describe('transport registry', () => {
   });
 
   it('masks passwords in url', async () => {
-    expect(maskUrl(new URL('sqlite://user:secret@host/x.db'))).toBe('sqlite://user:****@host/x.db');
+    expect(maskUrl(new URL('sqlite://user:secret@host/x.db'))).toBe('sqlite://user:**@host/x.db');
     expect(maskUrl(new URL('sqlite:///x.db?visibility_timeout=5'))).toBe('sqlite:///x.db?visibility_timeout=5');
     const m = createTransport('memory://user:secret@box');
     expect(m.url).toBe('memory://box');

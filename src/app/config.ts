@@ -240,3 +240,23 @@ export function retryPolicy(p: Record<string, unknown>): RetryPolicy {
   const n = (k: string, d: number) => (typeof p[k] === 'number' ? (p[k] as number) : d);
   return { maxRetries: n('maxRetries', 3), intervalStart: n('intervalStart', 0), intervalStep: n('intervalStep', 0.2), intervalMax: n('intervalMax', 0.2) };
 }
+
+/**
+ * The configuration under Celery's setting names (`broker_url`, `task_acks_late`, …), as
+ * `app.conf.table()`: only what differs from the defaults unless `withDefaults`. Not censored:
+ * pass it through `filterHiddenSettings` (censor.ts) before it leaves the process.
+ */
+export function celeryTable(conf: ResolvedConfig, withDefaults = false): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [SettingKey, Setting][]) {
+    const value = (conf as Record<string, unknown>)[key];
+    if (value === undefined) continue;
+    if (!withDefaults && sameValue(value, (DEFAULTS as Record<string, unknown>)[key])) continue;
+    out[setting.celery] = value;
+  }
+  return out;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return a === b || (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && JSON.stringify(a) === JSON.stringify(b));
+}

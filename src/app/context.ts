@@ -7,6 +7,8 @@ export interface RequestContext extends Omit<TaskRequest, 'name'> {
   task: string;
   hostname: string;
   deliveryInfo: DeliveryInfo | null;
+  /** The message properties as received (`correlation_id`, `reply_to`, `priority`, `delivery_mode`, …), as Celery's `request.properties`. */
+  properties: Record<string, unknown>;
   isEager: boolean;
 }
 
@@ -21,6 +23,8 @@ export interface RetryOptions {
   args?: unknown[];
   kwargs?: Record<string, unknown>;
   queue?: string;
+  /** The retry's priority (default: the priority the message was delivered with). */
+  priority?: number;
 }
 
 /** What a bound task (`bind: true`) receives as its first argument (Celery's `self`). */

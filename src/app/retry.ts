@@ -1,3 +1,4 @@
+import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
 import type { Celery } from './celery.ts';
 import type { RetryOptions } from './context.ts';
@@ -15,16 +16,21 @@ export function backoffDelay(opts: Readonly<TaskOptions>, retries: number): numb
 
 /**
  * Publish the retry of a request, as Celery 5.2 does: same id, retries + 1, `parent_id` set to
- * its own id, root kept, back to the queue it came from.
+ * its own id, root kept, back to the queue it came from with the message's priority, exchange
+ * and routing key (Celery's `signature_from_request`).
  */
-export async function republishForRetry(app: Celery, req: TaskRequest, queue: string | null, options: RetryOptions & { eta: Date }): Promise<void> {
+export async function republishForRetry(app: Celery, req: TaskRequest, queue: string | null, info: DeliveryInfo | null, options: RetryOptions & { eta: Date }): Promise<void> {
   const custom = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !STANDARD_HEADERS.has(k)));
+  // A message sent through a named exchange goes back through it; the default exchange routes by queue.
+  const route = !options.queue && info?.exchange ? { exchange: info.exchange, routingKey: info.routingKey } : {};
   await publishTask(app, req.name, options.args ?? req.args, options.kwargs ?? req.kwargs, {
     taskId: req.id,
     retries: req.retries + 1,
     eta: options.eta,
     expires: req.expires ?? undefined,
     queue: options.queue ?? queue ?? undefined,
+    ...route,
+    priority: options.priority ?? info?.priority,
     parentId: req.id,
     rootId: req.rootId,
     group: req.group,

@@ -19,6 +19,8 @@ import type { Task } from './task.ts';
 export interface TraceEnv {
   hostname: string;
   deliveryInfo: DeliveryInfo | null;
+  /** The message properties as received; empty in eager mode. */
+  properties?: Record<string, unknown>;
   /** The queue the message came from; retries go back to it. */
   queue: string | null;
   eager: boolean;
@@ -136,7 +138,7 @@ class BoundContext implements TaskContext {
 
   get request(): RequestContext {
     const { req, env } = this;
-    return (this.requestContext ??= { ...req, task: req.name, hostname: env.hostname, deliveryInfo: env.deliveryInfo, isEager: env.eager });
+    return (this.requestContext ??= { ...req, task: req.name, hostname: env.hostname, deliveryInfo: env.deliveryInfo, properties: env.properties ?? {}, isEager: env.eager });
   }
 
   get signal(): AbortSignal {
@@ -228,6 +230,6 @@ async function retry(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, o
   const countdown = options.countdown ?? task.options.defaultRetryDelay ?? 180;
   const when = options.eta ?? new Date(Date.now() + countdown * 1000);
   if (env.eager) throw new Retry(`Retry in ${countdown}s`, options.exc, when);
-  await republishForRetry(app, req, env.queue, { ...options, eta: when });
+  await republishForRetry(app, req, env.queue, env.deliveryInfo, { ...options, eta: when });
   throw new Retry(`Retry in ${countdown}s`, options.exc, when);
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { censorText } from '../app/censor.ts';
 import { CeleriacError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerBeat } from './beat-command.ts';
@@ -36,7 +37,7 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (err) {
     if (err instanceof CeleriacError) {
-      process.stderr.write(`Error: ${err.message}\n`);
+      process.stderr.write(`Error: ${censorText(err.message)}\n`);
       process.exit(2);
     }
     throw err;

@@ -2,7 +2,10 @@ import os from 'node:os';
 import { pyRepr } from '../protocol/repr.ts';
 import { VERSION } from '../version.ts';
 import { parseRate } from '../app/rate.ts';
-import type { ControlTarget, HeldRequest } from './target.ts';
+import { filterHiddenSettings, maybeSanitizeUrl } from '../app/censor.ts';
+import { celeryTable } from '../app/config.ts';
+import { maxPriorityOf, queueInfo, requestInfo, scheduledInfo, stats } from './info.ts';
+import type { ControlTarget } from './target.ts';
 
 type Args = Record<string, unknown>;
 export type Handler = (w: ControlTarget, args: Args) => unknown | Promise<unknown>;
@@ -25,27 +28,23 @@ export const PANEL: Record<string, Handler> = {
   stats: (w) => stats(w),
   active: (w, a) => w.heldRequests().filter((h) => h.state === 'active').map((h) => requestInfo(w, h, a.safe === true)),
   reserved: (w) => w.heldRequests().filter((h) => h.state === 'reserved').map((h) => requestInfo(w, h, false)),
-  scheduled: (w) =>
-    w.heldRequests().filter((h) => h.state === 'scheduled').map((h) => ({
-      eta: h.request.eta?.toISOString() ?? null,
-      priority: h.info.priority ?? 0,
-      request: requestInfo(w, h, false),
-    })),
+  scheduled: (w) => w.heldRequests().filter((h) => h.state === 'scheduled').map((h) => scheduledInfo(w, h)),
   registered: (w, a) => registered(w, a),
   dump_tasks: (w, a) => registered(w, a),
   query_task: (w, a) => {
     const ids = new Set(list(a.ids ?? a.id));
     const out: Record<string, [string, unknown]> = {};
     for (const h of w.heldRequests()) {
-      if (ids.has(h.request.id)) out[h.request.id] = [h.state === 'active' ? 'active' : h.state === 'reserved' ? 'reserved' : 'scheduled', requestInfo(w, h, false)];
+      // As Celery: a request waiting for its ETA is not among the worker's requests yet.
+      if (ids.has(h.request.id) && h.state !== 'scheduled') out[h.request.id] = [h.state, requestInfo(w, h, false)];
     }
     return out;
   },
   revoked: (w) => w.revoked.ids(),
-  conf: (w) => ({ ...w.app.conf }),
-  dump_conf: (w) => ({ ...w.app.conf }),
-  report: (w) => ok(`software -> celeriac:${VERSION} node:${process.version}\nplatform -> system:${os.type()} arch:${os.arch()}\napp -> ${w.app.main}\nbroker -> ${w.app.conf.broker}\n`),
-  active_queues: (w) => w.queues.map((q) => ({ name: q, exchange: { name: q, type: 'direct' }, routing_key: q, durable: true, exclusive: false, auto_delete: false, no_ack: false })),
+  conf: (w, a) => conf(w, a.with_defaults === true),
+  dump_conf: (w, a) => conf(w, a.with_defaults === true),
+  report: (w) => ok(report(w)),
+  active_queues: (w) => w.queues.map((q) => queueInfo(q, maxPriorityOf(w))),
   revoke: (w, a) => revoke(w, list(a.task_id), a.terminate === true),
   terminate: (w, a) => revoke(w, list(a.task_id), true),
   time_limit: (w, a) => {
@@ -55,15 +54,18 @@ export const PANEL: Record<string, Handler> = {
     return ok('time limits set successfully');
   },
   rate_limit: (w, a) => {
-    const task = w.app.tasks.get(String(a.task_name));
-    if (!task) return { error: 'unknown task' };
+    // As Celery: the rate is checked first (bounded, linear), then the task.
+    let perSecond: number;
     try {
-      w.rateLimits.set(task.name, a.rate_limit as string | number | null);
+      perSecond = parseRate(a.rate_limit as string | number | null);
     } catch (err) {
       return { error: (err as Error).message };
     }
+    const task = w.app.tasks.get(String(a.task_name));
+    if (!task) return { error: 'unknown task' };
+    w.rateLimits.set(task.name, a.rate_limit as string | number | null);
     Object.assign(task.options as object, { rateLimit: a.rate_limit ?? null });
-    return ok(parseRate(a.rate_limit as string | number | null) > 0 ? 'new rate limit set successfully' : 'rate limit disabled successfully');
+    return ok(perSecond > 0 ? 'new rate limit set successfully' : 'rate limit disabled successfully');
   },
   enable_events: (w) => setEvents(w, true),
   disable_events: (w) => setEvents(w, false),
@@ -103,6 +105,26 @@ export const PANEL: Record<string, Handler> = {
   },
 };
 
+function conf(w: ControlTarget, withDefaults: boolean): Record<string, unknown> {
+  return filterHiddenSettings(celeryTable(w.app.conf, withDefaults));
+}
+
+/** Celery's `bugreport`: versions, platform, then the changed settings, censored. */
+function report(w: ControlTarget): string {
+  const backend = w.app.conf.backend;
+  const settings = Object.entries(conf(w, false)).map(([k, v]) => `${k}: ${pyRepr(v)}`);
+  return [
+    `software -> celeriac:${VERSION} node:${process.version}`,
+    `platform -> system:${os.type()} arch:${os.arch()}`,
+    `            kernel version:${os.release()}`,
+    `loader   -> celeriac`,
+    `settings -> transport:${w.app.conf.broker.split(':')[0]} results:${maybeSanitizeUrl(backend ?? 'disabled')}`,
+    '',
+    ...settings,
+    '',
+  ].join('\n');
+}
+
 function revoke(w: ControlTarget, ids: string[], terminate: boolean): unknown {
   for (const id of ids) w.revoked.add(id);
   if (terminate) {
@@ -126,36 +148,4 @@ function registered(w: ControlTarget, a: Args): string[] {
     const fields = items.map((k) => `${k}=${(t.options as unknown as Record<string, unknown>)[k] ?? 'None'}`);
     return `${t.name} [${fields.join(' ')}]`;
   });
-}
-
-function requestInfo(w: ControlTarget, h: HeldRequest, safe: boolean): Record<string, unknown> {
-  const r = h.request;
-  return {
-    id: r.id,
-    name: r.name,
-    args: safe ? r.argsrepr : r.args,
-    kwargs: safe ? r.kwargsrepr : r.kwargs,
-    type: r.name,
-    hostname: w.hostname,
-    time_start: h.timeStart,
-    acknowledged: h.acked,
-    delivery_info: { exchange: h.info.exchange, routing_key: h.info.routingKey, priority: h.info.priority ?? 0, redelivered: h.info.redelivered },
-    worker_pid: process.pid,
-  };
-}
-
-function stats(w: ControlTarget): Record<string, unknown> {
-  const usage = process.resourceUsage();
-  return {
-    total: w.processedTotals(),
-    pid: process.pid,
-    clock: String(w.clock.value),
-    uptime: Math.round(Date.now() / 1000 - w.startedAt),
-    pool: { 'max-concurrency': w.concurrency, processes: [process.pid], implementation: 'celeriac:async' },
-    broker: { transport: w.app.conf.broker.split(':')[0] },
-    prefetch_count: w.prefetchLimit,
-    rusage: { utime: usage.userCPUTime / 1e6, stime: usage.systemCPUTime / 1e6, maxrss: usage.maxRSS },
-    sw_ident: 'celeriac',
-    sw_ver: VERSION,
-  };
 }

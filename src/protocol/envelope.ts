@@ -47,6 +47,8 @@ export interface DecodedEnvelope {
   message: Message;
   delivery: DeliveryInfo;
   deliveryTag: string | undefined;
+  /** The envelope's properties as they are, `delivery_info`, `body_encoding` and `delivery_tag` included. */
+  properties: Record<string, unknown>;
 }
 
 export function fromEnvelope(raw: string): DecodedEnvelope {
@@ -80,6 +82,7 @@ export function fromEnvelope(raw: string): DecodedEnvelope {
       priority: typeof props.priority === 'number' ? props.priority : undefined,
     },
     deliveryTag: typeof tag === 'string' ? tag : undefined,
+    properties: props,
   };
 }
 

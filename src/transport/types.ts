@@ -60,6 +60,8 @@ export interface TransportCapabilities {
 export interface Delivery {
   readonly message: Message;
   readonly info: DeliveryInfo;
+  /** The message's properties as received (kombu's `message.properties`, a task's `self.request.properties`). */
+  readonly properties?: Record<string, unknown>;
   /** Unique per delivery (a uuid on the virtual transports, an integer on AMQP). */
   readonly deliveryTag: string;
   /** The queue the message was fetched from. */

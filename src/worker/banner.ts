@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { ResultBackend } from '../backend/result-backend.ts';
+import { maskUrl } from '../app/censor.ts';
 import { VERSION } from '../version.ts';
 import type { Worker } from './worker.ts';
 
@@ -16,7 +17,7 @@ export function banner(worker: Worker, backend: ResultBackend | undefined): stri
     `- ** ---------- [config]`,
     `- ** ---------- .> app:         ${app.main}`,
     `- ** ---------- .> transport:   ${maskedBroker(worker)}`,
-    `- ** ---------- .> results:     ${backend ? backend.url : 'disabled://'}`,
+    `- ** ---------- .> results:     ${backend ? maskUrl(backend.url) : 'disabled://'}`,
     `- *** --- * --- .> concurrency: ${worker.concurrency} (async)`,
     `-- ******* ---- .> task events: ${worker.events?.taskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)'}`,
     `--- ***** ----- `,
@@ -32,11 +33,5 @@ export function banner(worker: Worker, backend: ResultBackend | undefined): stri
 }
 
 function maskedBroker(worker: Worker): string {
-  try {
-    const url = new URL(worker.app.conf.broker);
-    if (url.password) url.password = '**';
-    return url.toString();
-  } catch {
-    return worker.app.conf.broker;
-  }
+  return maskUrl(worker.app.conf.broker);
 }

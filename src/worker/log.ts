@@ -1,3 +1,4 @@
+import { censorText } from '../app/censor.ts';
 import { ConfigurationError } from '../errors.ts';
 /** Log lines that read like Celery's, or one JSON object per line for machines. */
 export const LEVELS = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 } as const;
@@ -29,8 +30,9 @@ export function createLogger(opts: { level?: LogLevel; format?: LogFormat; write
   const format = opts.format ?? 'text';
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const min = LEVELS[level];
-  const emit = (lvl: LogLevel) => (msg: string, fields?: Record<string, unknown>) => {
+  const emit = (lvl: LogLevel) => (text: string, fields?: Record<string, unknown>) => {
     if (LEVELS[lvl] < min) return;
+    const msg = censorText(text);
     const now = new Date();
     if (format === 'json') {
       write(JSON.stringify({ time: now.toISOString(), level: lvl, pid: process.pid, message: msg, ...fields }));

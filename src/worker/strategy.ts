@@ -131,18 +131,20 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
   }
   held.state = 'active';
   held.timeStart = Date.now() / 1000;
+  // Counted when accepted, as Celery's total_count: `stats` shows running tasks in `total` already.
+  env.processed.set(task.name, (env.processed.get(task.name) ?? 0) + 1);
   env.events?.task('task-started', { uuid: request.id });
   await early;
   const outcome = await traceTask(env.app, task, request, {
     hostname: env.hostname,
     deliveryInfo: delivery.info,
+    properties: delivery.properties ?? { ...delivery.message.properties },
     queue: delivery.queue,
     eager: false,
     abort: held.abort,
     backend: env.backend,
     log: env.log,
   });
-  env.processed.set(task.name, (env.processed.get(task.name) ?? 0) + 1);
   const fields = { taskId: request.id, task: request.name, state: outcome.state };
   switch (outcome.state) {
     case 'SUCCESS':

@@ -37,7 +37,7 @@ afterAll(() => deleteVhosts([vhost]));
 describe('AMQP URLs', () => {
   it('reads host, port, vhost and credentials, and masks the password', () => {
     const t = new AmqpTransport(new URL('amqp://user:s%40cret@rabbit:5673/%2Fprod?heartbeat=10&queue_max_priority=10'));
-    expect(t.url).toBe('amqp://user:****@rabbit:5673/%2Fprod?heartbeat=10&queue_max_priority=10');
+    expect(t.url).toBe('amqp://user:**@rabbit:5673/%2Fprod?heartbeat=10&queue_max_priority=10');
     expect(t.settings.connect).toMatchObject({ protocol: 'amqp', hostname: 'rabbit', port: 5673, username: 'user', password: 's@cret', vhost: '/prod', heartbeat: 10 });
     expect(t.settings.maxPriority).toBe(10);
     expect(new AmqpTransport(new URL('amqp://h//')).settings.connect).toMatchObject({ vhost: '/', port: 5672, username: 'guest', password: 'guest' });
@@ -58,8 +58,8 @@ describe('AMQP broker unreachable', () => {
     const port = await sparePort();
     const t = createTransport(`amqp://guest:secret@127.0.0.1:${port}//?publish_timeout=0.5`, { logger: { warning: () => undefined, info: () => undefined } });
     open.push(t);
-    await expect(t.fetch(['q'], 1, 1000)).rejects.toThrow(new RegExp(`^AMQP broker amqp://guest:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}//\\?publish_timeout=0\\.5 unreachable \\(connect ECONNREFUSED .*\\); reconnecting$`));
-    await expect(t.publish('q', task('a'))).rejects.toThrow(new RegExp(`^Cannot connect to amqp://guest:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}//\\?publish_timeout=0\\.5: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}$`));
+    await expect(t.fetch(['q'], 1, 1000)).rejects.toThrow(new RegExp(`^AMQP broker amqp://guest:\\*\\*@127\\.0\\.0\\.1:${port}//\\?publish_timeout=0\\.5 unreachable \\(connect ECONNREFUSED .*\\); reconnecting$`));
+    await expect(t.publish('q', task('a'))).rejects.toThrow(new RegExp(`^Cannot connect to amqp://guest:\\*\\*@127\\.0\\.0\\.1:${port}//\\?publish_timeout=0\\.5: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}$`));
   });
 });
 

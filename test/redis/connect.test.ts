@@ -75,7 +75,7 @@ describe('Redis broker connection at start', () => {
 
   it('a wrong password fails at once with one line, not retried, the password masked', async () => {
     const { worker, client, log } = await attempt(`redis://:wrongpass@127.0.0.1:${lockedPort}/0`);
-    const line = `Cannot connect to redis://:****@127.0.0.1:${lockedPort}/0: authentication failed (WRONGPASS invalid username-password pair or user is disabled.); check the user name and password in the URL`;
+    const line = `Cannot connect to redis://:**@127.0.0.1:${lockedPort}/0: authentication failed (WRONGPASS invalid username-password pair or user is disabled.); check the user name and password in the URL`;
     expect({ worker, client }).toEqual({ worker: line, client: line });
     expect(log.join('\n')).not.toMatch(/Trying again|wrongpass/);
   });

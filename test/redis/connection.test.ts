@@ -170,6 +170,6 @@ describe('URL schemes', () => {
     expect(() => createTransport('redis://:s3cret@h:6379/x')).toThrow(/^(?!.*s3cret).*invalid Redis database/);
     expect(() => createTransport('redis://h/0?queue_order_strategy=random')).toThrow(/queue_order_strategy/);
     expect(() => createTransport('redis://h/0?priority_steps=3,1')).toThrow(/priority_steps/);
-    expect(createTransport('redis://:s3cret@h:6379/0').url).toBe('redis://:****@h:6379/0');
+    expect(createTransport('redis://:s3cret@h:6379/0').url).toBe('redis://:**@h:6379/0');
   });
 });

@@ -185,6 +185,7 @@ export class AmqpTransport implements Transport {
     return {
       message,
       info,
+      properties: receivedProperties(message),
       deliveryTag: `${s.gen}.${msg.fields.deliveryTag}`,
       queue,
       ack: () => settle(() => this.consumer.ack(s, msg)),
@@ -211,3 +212,12 @@ export function createAmqpTransport(url: URL, options: TransportOptions): Transp
 
 /** The URL schemes this broker serves. */
 export const AMQP_TRANSPORTS = { 'amqp:': createAmqpTransport, 'amqps:': createAmqpTransport } as const;
+
+/** py-amqp's `message.properties`, in its order, which kombu hands to Celery's request. */
+const AMQP_PROPERTY_ORDER = ['delivery_mode', 'priority', 'correlation_id', 'reply_to', 'expiration', 'message_id', 'timestamp', 'type', 'user_id', 'app_id'];
+
+function receivedProperties(message: Message): Record<string, unknown> {
+  const out: Record<string, unknown> = { content_type: message.contentType, content_encoding: message.contentEncoding, application_headers: message.headers };
+  for (const k of AMQP_PROPERTY_ORDER) if (message.properties[k] !== undefined) out[k] = message.properties[k];
+  return out;
+}

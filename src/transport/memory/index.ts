@@ -159,10 +159,11 @@ export class MemoryTransport implements Transport {
       if (!this.unsettled.delete(e)) return; // settled already, or given back by close()
       fn();
     };
-    const { message, delivery } = fromEnvelope(e.envelope);
+    const { message, delivery, properties } = fromEnvelope(e.envelope);
     return {
       message,
       info: { ...delivery, redelivered: e.redelivered, priority: e.priority },
+      properties,
       deliveryTag: e.deliveryTag,
       queue,
       ack: () => settle(() => {}),

@@ -25,6 +25,7 @@ export class RedisDelivery implements Delivery {
     private readonly held: Held,
     readonly message: Message,
     readonly info: DeliveryInfo,
+    readonly properties?: Record<string, unknown>,
   ) {}
 
   get deliveryTag(): string {

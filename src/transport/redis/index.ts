@@ -260,17 +260,19 @@ export class RedisTransport implements Transport {
   private toDelivery(h: Held): Delivery {
     let message: Message;
     let info: DeliveryInfo;
+    let properties: Record<string, unknown> | undefined;
     try {
       const d = fromEnvelope(h.raw);
       message = d.message;
       info = d.delivery;
+      properties = d.properties;
     } catch (err) {
       // Still recorded in unacked: hand it to the worker, which rejects it into the dead letters.
       message = undecodableMessage(h.raw, err);
       info = { exchange: '', routingKey: h.queue, redelivered: false };
     }
     this.held.set(h.tag, h);
-    return new RedisDelivery(this.settler, h, message, info);
+    return new RedisDelivery(this.settler, h, message, info, properties);
   }
 
   /** What deliveries call when settled: one object per transport, not closures per delivery. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { maskUrl as censorUrl } from '../../app/censor.ts';
 import { ConfigurationError } from '../../errors.ts';
 
 /**
@@ -18,12 +19,9 @@ export function sqlitePath(url: URL): string {
   return path.resolve(raw === '' || raw === '/' ? 'celeriac.db' : raw);
 }
 
-/** The URL as text with any password replaced by `****`. */
+/** The URL as text with any password masked (src/app/censor.ts). */
 export function maskUrl(url: URL): string {
-  if (!url.password) return url.href;
-  const copy = new URL(url.href);
-  copy.password = '****';
-  return copy.href;
+  return censorUrl(url);
 }
 
 export type SqliteSynchronous = 'off' | 'normal' | 'full';

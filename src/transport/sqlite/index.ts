@@ -161,9 +161,11 @@ export class SqliteTransport implements Transport {
   private toDelivery(row: ReadyRow): Delivery {
     let message: Message;
     let info: DeliveryInfo;
+    let properties: Record<string, unknown> | undefined;
     try {
       const d = fromEnvelope(row.envelope);
       message = d.message;
+      properties = d.properties;
       info = { ...d.delivery, redelivered: d.delivery.redelivered || row.delivery_count > 0 };
     } catch (err) {
       // Never drop it (and never leave it locked by us with no delivery to settle): the worker rejects it with the reason.
@@ -182,6 +184,7 @@ export class SqliteTransport implements Transport {
     return {
       message,
       info,
+      properties,
       deliveryTag: row.delivery_tag,
       queue: row.queue,
       ack: () => settle(() => s.ack.run(key), false),
