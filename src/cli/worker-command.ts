@@ -60,6 +60,6 @@ export function registerWorker(program: Command): Command {
       await beat?.start();
       await worker.join();
       await beat?.stop();
-      process.exit(0);
+      process.exit(worker.exitCode);
     });
 }

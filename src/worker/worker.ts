@@ -14,7 +14,7 @@ import { loadState, saveState } from './statedb.ts';
 import { LamportClock } from '../events/clock.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
 import type { ControlTarget, HeldRequest } from '../control/target.ts';
-import { TaskRevokedError } from '../errors.ts';
+import { DatabaseFileGone, TaskRevokedError } from '../errors.ts';
 
 export interface WorkerOptions {
   /** Queues to consume (default: the app's taskDefaultQueue). */
@@ -59,6 +59,8 @@ export class Worker implements ControlTarget {
   cluster: Cluster | undefined;
   concurrency: number;
   prefetchLimit: number;
+  /** Set when the worker stopped on an error it cannot recover from; the CLI exits with it. */
+  exitCode = 0;
   readonly log: Logger;
   private readonly slots: Slots;
   private readonly held = new Set<Held>();
@@ -158,6 +160,13 @@ export class Worker implements ControlTarget {
       try {
         deliveries = await transport.fetch(this.queues, room, 1000, signal);
       } catch (err) {
+        if (err instanceof DatabaseFileGone) {
+          // Retrying cannot help: every later fetch would read a file nobody else writes.
+          this.log.critical(`consumer: ${err.message}. Stopping the worker.`);
+          this.exitCode = 1;
+          void this.shutdown();
+          return;
+        }
         this.log.error(`consumer: cannot fetch from the broker: ${(err as Error).message}; retrying in 1 s`);
         await new Promise((r) => setTimeout(r, 1000));
         continue;

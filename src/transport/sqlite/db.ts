@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { ConfigurationError } from '../../errors.ts';
+import { ConfigurationError, DatabaseFileGone } from '../../errors.ts';
 
 /**
  * Shared by the SQLite broker and the SQLite result store: URL → file path, opening a
@@ -9,13 +9,15 @@ import { ConfigurationError } from '../../errors.ts';
  */
 
 /**
- * `sqlite://rel/path.db` → `<cwd>/rel/path.db`; `sqlite:///abs/path.db` → `/abs/path.db`;
- * `sqlite://` → `<cwd>/celeriac.db`.
+ * SQLAlchemy's convention: `sqlite:///rel/path.db` → `<cwd>/rel/path.db`,
+ * `sqlite:////abs/path.db` → `/abs/path.db`; also `sqlite://file.db` (→ `<cwd>/file.db`) and
+ * `sqlite://` (→ `<cwd>/celeriac.db`).
  */
 export function sqlitePath(url: URL): string {
   if (url.protocol !== 'sqlite:') throw new ConfigurationError(`not a sqlite:// URL: ${maskUrl(url)}`);
-  const raw = decodeURIComponent(url.host + url.pathname);
-  return path.resolve(raw === '' || raw === '/' ? 'celeriac.db' : raw);
+  // With an empty host the path starts with the slash that ends `sqlite://`: drop it.
+  const raw = decodeURIComponent(url.host ? url.host + url.pathname : url.pathname.replace(/^\//, ''));
+  return path.resolve(raw === '' ? 'celeriac.db' : raw);
 }
 
 /** The URL as text with any password replaced by `****`. */
@@ -36,7 +38,7 @@ export interface OpenOptions {
 }
 
 export function openDatabase(file: string, opts: OpenOptions, schema: string): Database.Database {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  createPrivate(file);
   const db = new Database(file);
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
@@ -51,6 +53,46 @@ export function openDatabase(file: string, opts: OpenOptions, schema: string): D
     throw err;
   }
   return db;
+}
+
+/**
+ * Create the file owner-only (0600) if it is missing: it holds task arguments and results.
+ * SQLite gives the -wal and -shm files the mode of the database file. A missing directory is
+ * an error, not created: it is most often a mistyped URL.
+ */
+function createPrivate(file: string): void {
+  const dir = path.dirname(file);
+  if (!fs.existsSync(dir)) {
+    throw new ConfigurationError(
+      `SQLite database directory ${dir} does not exist: create it, or fix the URL ` +
+      '(sqlite:///rel/path.db is relative to the working directory, sqlite:////abs/path.db is absolute)',
+    );
+  }
+  fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
+}
+
+/** The file's identity (device and inode), or null if it no longer exists. */
+export function fileIdentity(file: string): string | null {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Throws DatabaseFileGone when `file` is no longer the file opened as `identity`. We stop rather
+ * than reopen: the messages and locks of the old file are gone with it, and a process that
+ * silently switched files would hide that; a supervisor restarting the worker reopens cleanly.
+ */
+export function assertSameFile(file: string, identity: string | null, what: string): void {
+  const now = fileIdentity(file);
+  if (now === identity) return;
+  throw new DatabaseFileGone(
+    `the SQLite ${what} file ${file} was ${now === null ? 'deleted' : 'replaced by another file'} while in use; ` +
+    'messages and results written to it since are lost to this process: restart it (and every process using the file)',
+  );
 }
 
 function retryBusy<T>(fn: () => T, budgetMs: number): T {

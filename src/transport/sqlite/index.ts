@@ -2,8 +2,9 @@
  * The embedded default broker: one SQLite file shared by any number of client and worker
  * processes on one machine (WAL mode, BEGIN IMMEDIATE for every fetch).
  *
- * URLs: `sqlite://path/to/file.db` (relative to the current directory), `sqlite:///abs/file.db`,
- * `sqlite://` (= ./celeriac.db). Transport options, given in code or in the URL query
+ * URLs, as SQLAlchemy's: `sqlite:///rel/file.db` (relative to the current directory),
+ * `sqlite:////abs/file.db`; also `sqlite://file.db` and `sqlite://` (= ./celeriac.db); the
+ * directory must exist. The file is created owner-only (0600). Transport options, given in code or in the URL query
  * (the query wins; camelCase or snake_case):
  *   visibility_timeout  seconds before a locked message of a consumer that stopped refreshing
  *                       its lock is delivered again (default 1800)
@@ -28,7 +29,7 @@ import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/env
 import { parsePythonDate } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
 import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
-import { ChangeFeed, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
+import { assertSameFile, ChangeFeed, fileIdentity, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
 import { BROKER_SCHEMA, SQL, type ReadyRow } from './schema.ts';
 
 const DEAD_OWNER_CHECK_MS = 2000;
@@ -52,6 +53,8 @@ export class SqliteTransport implements Transport {
   private readonly db: Database.Database;
   private readonly sql: Statements;
   private readonly feed: ChangeFeed;
+  /** Device and inode of the file we opened: see assertSameFile. */
+  private readonly identity: string | null;
   private readonly maxPollMs: number;
   private readonly refreshTimer: NodeJS.Timeout;
   private writes: PendingWrite[] = [];
@@ -70,6 +73,7 @@ export class SqliteTransport implements Transport {
       busyTimeoutMs: numberOption('busy_timeout', opts.busy_timeout, 10_000),
       synchronous: parseSynchronous(opts.synchronous),
     }, BROKER_SCHEMA);
+    this.identity = fileIdentity(this.file);
     this.sql = Object.fromEntries(Object.entries(SQL).map(([k, q]) => [k, this.db.prepare(q)])) as Statements;
     this.owner = `${this.host}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.feed = new ChangeFeed(this.file);
@@ -83,6 +87,7 @@ export class SqliteTransport implements Transport {
 
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
     this.assertOpen();
+    assertSameFile(this.file, this.identity, 'broker');
     const deliveryTag = randomUUID();
     const envelope = toEnvelope(message, { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag });
     const p = Number(message.properties.priority);
@@ -111,6 +116,8 @@ export class SqliteTransport implements Transport {
       const left = deadline - Date.now();
       if (left <= 0) return [];
       await this.feed.wait(Math.min(pause, left), signal);
+      // On the wake-up path only: a stat per idle poll costs nothing, and a busy consumer gets here soon enough.
+      if (!this.closed) assertSameFile(this.file, this.identity, 'broker');
       pause = Math.min(pause * 2, this.maxPollMs);
     }
   }
