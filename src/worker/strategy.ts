@@ -22,6 +22,8 @@ export interface Held {
   task: Task;
   state: 'scheduled' | 'reserved' | 'active';
   acked: boolean;
+  /** Given back to the broker by a shutdown (so `acked` without having run). */
+  restored?: boolean;
   abort: RunAbort;
   timer?: NodeJS.Timeout;
   /** Unix seconds when it started running. */

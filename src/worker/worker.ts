@@ -214,8 +214,19 @@ export class Worker implements ControlTarget {
   private async coldShutdown(): Promise<void> {
     this.log.warning('worker: Cold shutdown (MainProcess)');
     this.stopFetching.abort();
-    for (const h of this.held) h.abort.abort(new Error('worker cold shutdown'));
+    const running = [...this.held].filter((h) => h.state === 'active');
+    // Give back first: an aborted task must not settle its message before it is restored.
     await this.giveBack(() => true);
+    for (const h of running) h.abort.abort(new Error('worker cold shutdown'));
+    // Early-acked tasks that were running cannot come back; Celery 5.2 stores nothing for them
+    // either, so their state stays as last stored (PENDING, or STARTED with trackStarted). Say so.
+    for (const h of running.filter((r) => r.acked && !r.restored)) {
+      this.log.error(
+        `Task ${h.request.name}[${h.request.id}] was running and is lost: its message was acknowledged before it ran ` +
+        '(acksLate is off), so it will not run again; its state stays as last stored',
+        { taskId: h.request.id, task: h.request.name },
+      );
+    }
     await this.cluster?.stop();
     this.persist();
     await this.app.close();
@@ -227,6 +238,7 @@ export class Worker implements ControlTarget {
       this.held.delete(h);
       clearTimeout(h.timer);
       h.acked = true;
+      h.restored = true;
       try {
         await h.delivery.restore();
       } catch (err) {
