@@ -1,6 +1,10 @@
 /** What a worker builds and holds for large task values. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Worker } from '../src/index.ts';
+import { resolveConfig } from '../src/app/config.ts';
+import { Celery, MessageTooLarge, type Worker } from '../src/index.ts';
 import { createTestApp, startTestWorker } from '../src/testing.ts';
 
 let worker: Worker | undefined;
@@ -33,4 +37,26 @@ describe('task event payloads', () => {
       expect(reads).toBe(taskEvents ? 1 : 0);
     });
   }
+});
+
+describe('brokerMaxMessageSize', () => {
+  it('refuses a message over the limit before anything is written, and says what to do', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-maxsize-'));
+    const app = new Celery('maxsize', { broker: `sqlite:///${path.join(dir, 'b.db')}`, brokerMaxMessageSize: 1024 * 1024 });
+    try {
+      const echo = app.task('echo', (s: string) => s.length);
+      const err = await echo.delay('x'.repeat(2 * 1024 * 1024)).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(MessageTooLarge);
+      expect(String(err)).toMatch(/task echo\[[0-9a-f-]{36}\] not sent: its message is 2\.0 MiB \(\d+ bytes\), over brokerMaxMessageSize \(1\.0 MiB \(1048576 bytes\)\)\. Pass a reference/);
+      const transport = await app.transport();
+      expect(await transport.size('celery')).toBe(0);
+      await echo.delay('x'.repeat(1000));
+      expect(await transport.size('celery')).toBe(1);
+      expect(resolveConfig({}).brokerMaxMessageSize).toBe(64 * 1024 * 1024);
+      expect(() => resolveConfig({ brokerMaxMessageSize: -1 })).toThrow('brokerMaxMessageSize');
+    } finally {
+      await app.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -49,6 +49,9 @@ const SETTINGS = {
   workerSendTaskEvents: { kind: 'boolean', celery: 'worker_send_task_events' },
   workerConcurrency: { kind: 'number', celery: 'worker_concurrency', min: 1, integer: true },
   workerPrefetchMultiplier: { kind: 'number', celery: 'worker_prefetch_multiplier', min: 0, integer: true },
+  // celeriac's own (no Celery equivalent): sizes in bytes, 0 = no limit.
+  brokerMaxMessageSize: { kind: 'number', celery: 'broker_max_message_size', min: 0, integer: true },
+  workerPrefetchBytes: { kind: 'number', celery: 'worker_prefetch_bytes', min: 0, integer: true },
   beatSchedule: { kind: 'beatSchedule', celery: 'beat_schedule' },
   beatScheduleFilename: { kind: 'string', celery: 'beat_schedule_filename' },
   beatMaxLoopInterval: { kind: 'number', celery: 'beat_max_loop_interval', min: 0 },
@@ -109,6 +112,10 @@ export const DEFAULTS = {
   workerSendTaskEvents: false,
   workerConcurrency: 10,
   workerPrefetchMultiplier: 4,
+  /** Under RabbitMQ's own limit (128 MiB), and a message is held several times over while sent. */
+  brokerMaxMessageSize: 64 * 1024 * 1024,
+  /** Bytes of message bodies a worker reserves beyond the one it must take to make progress. */
+  workerPrefetchBytes: 64 * 1024 * 1024,
   beatSchedule: {} as Record<string, BeatEntryConfig>,
   /** Celery's default is `celerybeat-schedule`, a Python shelve file; celeriac keeps JSON under its own name. */
   beatScheduleFilename: 'celerybeat-schedule.json',
