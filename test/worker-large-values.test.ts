@@ -60,3 +60,38 @@ describe('brokerMaxMessageSize', () => {
     }
   });
 });
+
+describe('workerPrefetchBytes', () => {
+  it('bounds the bytes of messages a worker holds under a burst of large ones, and still runs them all', async () => {
+    const size = 100_000;
+    const app = createTestApp('prefetch-bytes', { workerPrefetchBytes: Math.floor(3.5 * size) });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const echo = app.task('echo', async (s: string) => {
+      await gate;
+      return s.length;
+    });
+    worker = await startTestWorker(app, { concurrency: 10, prefetchMultiplier: 4 });
+    const results = await Promise.all(Array.from({ length: 20 }, () => echo.delay('x'.repeat(size))));
+    let most = 0;
+    try {
+      for (let i = 0; i < 50; i++) {
+        most = Math.max(most, worker.heldRequests().length);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      open();
+    }
+    // 3 bodies fit in 3.5 of them; without the limit the worker would hold all 20.
+    expect(most).toBe(3);
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 20 })))).toEqual(Array(20).fill(size));
+  });
+
+  it('a message bigger than the whole budget still runs, alone', async () => {
+    const app = createTestApp('prefetch-bytes-big', { workerPrefetchBytes: 1000 });
+    const len = app.task('len', (s: string) => s.length);
+    worker = await startTestWorker(app);
+    const results = await Promise.all([len.delay('y'.repeat(50_000)), len.delay('z'.repeat(60_000))]);
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 20 })))).toEqual([50_000, 60_000]);
+  });
+});

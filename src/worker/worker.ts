@@ -70,6 +70,8 @@ export class Worker implements ControlTarget {
   private loop: Promise<void> | undefined;
   private transport: Transport | undefined;
   private stopping: Promise<void> | undefined;
+  /** The largest message body fetched so far: the size estimate for workerPrefetchBytes. */
+  private largestBody = 0;
 
   constructor(
     readonly app: Celery,
@@ -105,14 +107,28 @@ export class Worker implements ControlTarget {
   }
 
   /** The prefetch window (reserved or running, not yet acknowledged), and how many wait for a slot. */
-  private windowCounts(): { window: number; reserved: number } {
+  private windowCounts(): { window: number; reserved: number; bytes: number } {
     let window = 0;
     let reserved = 0;
+    let bytes = 0;
     for (const h of this.held) {
       if (!h.acked && h.state !== 'scheduled') window++;
       if (h.state === 'reserved') reserved++;
+      bytes += h.delivery.message.body.length;
     }
-    return { window, reserved };
+    return { window, reserved, bytes };
+  }
+
+  /**
+   * workerPrefetchBytes: how many more messages fit in the byte budget, and the refill batch. A
+   * fetch asks for a count, not bytes, so sizes are estimated by the largest body seen (before
+   * any, by brokerMaxMessageSize: the first fetch takes one message).
+   */
+  private byteRoom(bytes: number): { room: number; batch: number } {
+    const limit = this.app.conf.workerPrefetchBytes;
+    if (!limit) return { room: Infinity, batch: Infinity };
+    const size = Math.max(1, this.largestBody || this.app.conf.brokerMaxMessageSize || limit);
+    return { room: Math.floor((limit - bytes) / size), batch: Math.max(1, Math.floor(limit / size / 4)) };
   }
 
   private get refillBatch(): number {
@@ -135,12 +151,15 @@ export class Worker implements ControlTarget {
     };
     const signal = this.stopFetching.signal;
     while (!signal.aborted) {
-      const { window, reserved } = this.windowCounts();
-      const room = this.prefetchLimit - window;
+      const { window, reserved, bytes } = this.windowCounts();
       // Refill a quarter of the window at a time, not one message per finished task (one broker
       // round trip per task), unless the pool has a free slot and nothing reserved to put in it.
       const starving = reserved === 0 && this.slots.active < this.slots.size;
-      if (room <= 0 || (room < this.refillBatch && !starving)) {
+      const byBytes = this.byteRoom(bytes);
+      let room = Math.min(this.prefetchLimit - window, byBytes.room);
+      // A worker that holds nothing takes one message, however large: progress first.
+      if (room <= 0 && this.held.size === 0) room = 1;
+      if (room <= 0 || (room < Math.min(this.refillBatch, byBytes.batch) && !starving)) {
         await new Promise<void>((resolve) => {
           const done = () => {
             signal.removeEventListener('abort', done);
@@ -171,6 +190,7 @@ export class Worker implements ControlTarget {
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
+      for (const d of deliveries) this.largestBody = Math.max(this.largestBody, d.message.body.length);
       // A broker that answers "nothing" at once (closed, or polling) must not starve the timers.
       if (deliveries.length === 0) await new Promise((resolve) => setImmediate(resolve));
       for (const delivery of deliveries) {
