@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parsePythonDate } from '../src/protocol/json.ts';
 import { buildTaskMessage } from '../src/protocol/task-message.ts';
 import { createTransport } from '../src/transport/registry.ts';
-import { UNDECODABLE_CONTENT_TYPE } from '../src/protocol/envelope.ts';
+import { toEnvelope, UNDECODABLE_CONTENT_TYPE } from '../src/protocol/envelope.ts';
 import { SqliteTransport } from '../src/transport/sqlite/index.ts';
 import { sqlitePath } from '../src/transport/sqlite/db.ts';
 import type { Transport } from '../src/transport/types.ts';
@@ -242,5 +242,33 @@ describe('sqlite transport', () => {
     await expect(consumer.fetch(['q'], 1, 200)).rejects.toThrow('was replaced by another file while in use');
     await expect(client.publish('q', task('lost'))).rejects.toThrow('was replaced by another file');
     expect(await fresh.fetch(['q'], 1, 0)).toHaveLength(1);
+  });
+
+  it('gives the space of a large message back to the filesystem once it is acknowledged', async () => {
+    const t = make(newUrl());
+    const big = buildTaskMessage({ id: 'big', name: 'tasks.echo', args: ['x'.repeat(20 * 1024 * 1024)], origin: 'test@host', replyTo: 'reply' });
+    await t.publish('q', big);
+    const [d] = await t.fetch(['q'], 1, 0);
+    expect(d!.message.body.length).toBeGreaterThan(20 * 1024 * 1024);
+    await d!.ack();
+    const size = () => fs.statSync(t.file).size;
+    for (let i = 0; i < 300 && size() > 4 * 1024 * 1024; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(size()).toBeLessThan(4 * 1024 * 1024);
+    // Still a working broker afterwards.
+    await t.publish('q', task('after'));
+    expect((await t.fetch(['q'], 1, 0)).map((x) => x.deliveryTag)).toHaveLength(1);
+  });
+
+  it('still delivers rows written by earlier versions, with the envelope in the message row', async () => {
+    const t = make(newUrl());
+    const db = raw(t);
+    const envelope = toEnvelope(task('old-row'), { exchange: '', routingKey: 'q', deliveryTag: 'tag-old' });
+    db.prepare(`INSERT INTO celeriac_messages (queue, priority, visible_at, delayed, envelope, delivery_tag)
+                VALUES ('q', 0, 0, 0, ?, 'tag-old')`).run(envelope);
+    db.close();
+    const [d] = await t.fetch(['q'], 1, 0);
+    expect(d!.message.headers.id).toBe('old-row');
+    await d!.ack();
+    expect(await t.size('q')).toBe(0);
   });
 });

@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import { CeleriacError, DatabaseFileGone } from '../../errors.ts';
-import { assertSameFile, ChangeFeed, fileIdentity, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, sqlitePath } from '../../transport/sqlite/db.ts';
+import { assertSameFile, ChangeFeed, fileIdentity, Vacuum, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, sqlitePath } from '../../transport/sqlite/db.ts';
 import type { KeyValueStore, KeyValueStoreOptions } from '../types.ts';
 
 const SCHEMA = `
@@ -46,6 +46,7 @@ export class SqliteStore implements KeyValueStore {
   private readonly sql: { [K in keyof typeof SQL]: Database.Statement };
   private readonly feed: ChangeFeed;
   private readonly identity: string | null;
+  private readonly vacuum: Vacuum;
   private lastSweep = 0;
   private closed = false;
 
@@ -58,6 +59,7 @@ export class SqliteStore implements KeyValueStore {
       synchronous: parseSynchronous(opts.synchronous),
     }, SCHEMA);
     this.identity = fileIdentity(this.file);
+    this.vacuum = new Vacuum(this.db);
     this.sql = Object.fromEntries(Object.entries(SQL).map(([k, q]) => [k, this.db.prepare(q)])) as SqliteStore['sql'];
     this.feed = new ChangeFeed(this.file);
   }
@@ -120,6 +122,7 @@ export class SqliteStore implements KeyValueStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.vacuum.stop();
     this.feed.close();
     this.db.close();
   }

@@ -29,7 +29,7 @@ import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/env
 import { parsePythonDate } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
 import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
-import { assertSameFile, ChangeFeed, fileIdentity, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
+import { assertSameFile, ChangeFeed, fileIdentity, Vacuum, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
 import { BROKER_SCHEMA, SQL, type ReadyRow } from './schema.ts';
 
 const DEAD_OWNER_CHECK_MS = 2000;
@@ -55,6 +55,7 @@ export class SqliteTransport implements Transport {
   private readonly feed: ChangeFeed;
   /** Device and inode of the file we opened: see assertSameFile. */
   private readonly identity: string | null;
+  private readonly vacuum: Vacuum;
   private readonly maxPollMs: number;
   private readonly refreshTimer: NodeJS.Timeout;
   private writes: PendingWrite[] = [];
@@ -74,6 +75,7 @@ export class SqliteTransport implements Transport {
       synchronous: parseSynchronous(opts.synchronous),
     }, BROKER_SCHEMA);
     this.identity = fileIdentity(this.file);
+    this.vacuum = new Vacuum(this.db);
     this.sql = Object.fromEntries(Object.entries(SQL).map(([k, q]) => [k, this.db.prepare(q)])) as Statements;
     this.owner = `${this.host}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.feed = new ChangeFeed(this.file);
@@ -95,8 +97,11 @@ export class SqliteTransport implements Transport {
     const now = Date.now();
     const eta = typeof message.headers.eta === 'string' ? parsePythonDate(message.headers.eta)?.getTime() : undefined;
     const visibleAt = eta !== undefined && eta > now ? eta : now;
-    const row = { queue, priority, visibleAt, delayed: visibleAt > now ? 1 : 0, envelope, deliveryTag };
-    return this.write(() => this.sql.insert.run(row), true);
+    const row = { queue, priority, visibleAt, delayed: visibleAt > now ? 1 : 0, deliveryTag };
+    return this.write(() => {
+      this.sql.insert.run(row);
+      this.sql.insertPayload.run({ deliveryTag, envelope });
+    }, true);
   }
 
   async fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]> {
@@ -124,7 +129,12 @@ export class SqliteTransport implements Transport {
 
   async purge(queue: string): Promise<number> {
     this.assertOpen();
-    return this.db.transaction(() => this.sql.purgeReady.run(queue).changes + this.sql.purgeDelayed.run(queue).changes).immediate();
+    const s = this.sql;
+    return this.db.transaction(() => {
+      s.purgeReadyPayloads.run(queue);
+      s.purgeDelayedPayloads.run(queue);
+      return s.purgeReady.run(queue).changes + s.purgeDelayed.run(queue).changes;
+    }).immediate();
   }
 
   async size(queue: string): Promise<number> {
@@ -136,6 +146,7 @@ export class SqliteTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.refreshTimer);
+    this.vacuum.stop();
     this.flush();
     try {
       // Like an AMQP connection closing: whatever we still hold goes back to the queue now.
@@ -162,19 +173,20 @@ export class SqliteTransport implements Transport {
       return picked;
     }).immediate();
     this.inflight += rows.length;
-    return rows.map((r) => this.toDelivery(r));
+    // Read after the commit: the rows are ours now, and a large envelope does not hold the write lock.
+    return rows.map((r) => this.toDelivery(r, (s.envelope.get(r.id) as { envelope: string } | undefined)?.envelope ?? ''));
   }
 
-  private toDelivery(row: ReadyRow): Delivery {
+  private toDelivery(row: ReadyRow, envelope: string): Delivery {
     let message: Message;
     let info: DeliveryInfo;
     try {
-      const d = fromEnvelope(row.envelope);
+      const d = fromEnvelope(envelope);
       message = d.message;
       info = { ...d.delivery, redelivered: d.delivery.redelivered || row.delivery_count > 0 };
     } catch (err) {
       // Never drop it (and never leave it locked by us with no delivery to settle): the worker rejects it with the reason.
-      message = undecodableMessage(row.envelope, err);
+      message = undecodableMessage(envelope, err);
       info = { exchange: '', routingKey: row.queue, redelivered: row.delivery_count > 0, priority: row.priority };
     }
     const key = { id: row.id, owner: this.owner, count: row.delivery_count + 1 };
@@ -191,10 +203,14 @@ export class SqliteTransport implements Transport {
       info,
       deliveryTag: row.delivery_tag,
       queue: row.queue,
-      ack: () => settle(() => s.ack.run(key), false),
+      // The payload goes with the last copy of the message (a requeued copy keeps the delivery tag).
+      ack: () => settle(() => { if (s.ack.run(key).changes) s.deletePayload.run(row.delivery_tag); }, false),
       reject: (requeue, reason) => requeue
         ? settle(() => { s.requeueCopy.run({ ...key, now: Date.now() }); s.ack.run(key); }, true)
-        : settle(() => { s.deadLetterCopy.run({ ...key, now: Date.now(), reason: reason ?? null }); s.ack.run(key); }, false),
+        : settle(() => {
+          s.deadLetterCopy.run({ ...key, now: Date.now(), reason: reason ?? null });
+          if (s.ack.run(key).changes) s.deletePayload.run(row.delivery_tag);
+        }, false),
       restore: () => settle(() => s.restore.run(key), true),
     };
   }
