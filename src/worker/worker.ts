@@ -59,7 +59,7 @@ export class Worker implements ControlTarget {
   cluster: Cluster | undefined;
   concurrency: number;
   prefetchLimit: number;
-  /** Set when the worker stopped on an error it cannot recover from; the CLI exits with it. */
+  /** 1 after a cold shutdown or an error the worker cannot recover from; the CLI exits with it. */
   exitCode = 0;
   readonly log: Logger;
   private readonly slots: Slots;
@@ -233,6 +233,8 @@ export class Worker implements ControlTarget {
 
   private async coldShutdown(): Promise<void> {
     this.log.warning('worker: Cold shutdown (MainProcess)');
+    // A warm shutdown under way may finish first (its tasks are aborted): it must not exit 0.
+    this.exitCode = 1;
     this.stopFetching.abort();
     const running = [...this.held].filter((h) => h.state === 'active');
     // Give back first: an aborted task must not settle its message before it is restored.
