@@ -1,7 +1,7 @@
 /**
  * The celeriac app the benchmark runs (bundled by lib/build.ts; worker: `-A ./bench/.build/tasks.mjs:app`), configured from the
  * environment by bench/systems/celeriac.ts:
- *   BENCH_BROKER       broker URL (sqlite:///tmp/…/bench.db or redis://127.0.0.1:6379/14)
+ *   BENCH_BROKER       broker URL (sqlite:////tmp/…/bench.db or redis://127.0.0.1:6379/14)
  *   BENCH_BACKEND      result backend URL (unset: the broker's own store for sqlite)
  *   BENCH_COUNTER_URL  Redis URL of the execution counter (key COUNTER_KEY)
  *

@@ -139,3 +139,16 @@ export class Reject extends CeleriacError {
     super(reason);
   }
 }
+
+/**
+ * The SQLite file a process has open was deleted or replaced by another file: this process would
+ * go on using the old one while others use the new one. Fatal for a worker.
+ */
+export class DatabaseFileGone extends CeleriacError {
+  override readonly code = 'EDBFILEGONE';
+}
+
+/** A message larger than `brokerMaxMessageSize`, refused before anything is written. */
+export class MessageTooLarge extends CeleriacError {
+  override readonly code = 'EMSGTOOLARGE';
+}

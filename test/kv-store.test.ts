@@ -17,7 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const kinds = [
   { name: 'memory', newUrl: () => `memory://kv-${seq++}` },
-  { name: 'sqlite', newUrl: () => `sqlite://${path.join(dir, `kv-${seq++}.db`)}` },
+  { name: 'sqlite', newUrl: () => `sqlite:///${path.join(dir, `kv-${seq++}.db`)}` },
 ];
 
 describe.each(kinds)('$name key-value store', (kind) => {
@@ -108,7 +108,7 @@ describe.each(kinds)('$name key-value store', (kind) => {
 
 describe('sqlite key-value store across processes', () => {
   it('incr is atomic across two processes', async () => {
-    const url = `sqlite://${path.join(dir, 'incr.db')}`;
+    const url = `sqlite:///${path.join(dir, 'incr.db')}`;
     const fixture = path.join(root, 'test/fixtures/sqlite-consumer.ts');
     const run = () =>
       new Promise<void>((resolve, reject) => {
@@ -122,7 +122,7 @@ describe('sqlite key-value store across processes', () => {
   }, 30_000);
 
   it('can share a file with the broker', async () => {
-    const url = `sqlite://${path.join(dir, 'both.db')}`;
+    const url = `sqlite:///${path.join(dir, 'both.db')}`;
     const t = createTransport(url);
     const s = createKeyValueStore(url);
     await s.set('k', 'v', null);

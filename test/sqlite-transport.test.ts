@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parsePythonDate } from '../src/protocol/json.ts';
 import { buildTaskMessage } from '../src/protocol/task-message.ts';
 import { createTransport } from '../src/transport/registry.ts';
-import { UNDECODABLE_CONTENT_TYPE } from '../src/protocol/envelope.ts';
+import { toEnvelope, UNDECODABLE_CONTENT_TYPE } from '../src/protocol/envelope.ts';
 import { SqliteTransport } from '../src/transport/sqlite/index.ts';
 import { sqlitePath } from '../src/transport/sqlite/db.ts';
 import type { Transport } from '../src/transport/types.ts';
@@ -18,7 +18,7 @@ const fixture = path.join(root, 'test/fixtures/sqlite-consumer.ts');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-sqlite-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 let seq = 0;
-const newUrl = (query = ''): string => `sqlite://${path.join(dir, `t-${seq++}.db`)}${query}`;
+const newUrl = (query = ''): string => `sqlite:///${path.join(dir, `t-${seq++}.db`)}${query}`;
 
 const open: Transport[] = [];
 const children: ChildProcess[] = [];
@@ -62,7 +62,10 @@ describe('sqlite transport', () => {
   it('parses URLs and transport options', () => {
     expect(sqlitePath(new URL('sqlite://'))).toBe(path.resolve('celeriac.db'));
     expect(sqlitePath(new URL('sqlite://data/broker.db'))).toBe(path.resolve('data/broker.db'));
-    expect(sqlitePath(new URL('sqlite:///abs/broker.db'))).toBe('/abs/broker.db');
+    expect(sqlitePath(new URL('sqlite://file.db'))).toBe(path.resolve('file.db'));
+    // SQLAlchemy's convention: three slashes then a relative path, four for an absolute one.
+    expect(sqlitePath(new URL('sqlite:///rel/broker.db'))).toBe(path.resolve('rel/broker.db'));
+    expect(sqlitePath(new URL('sqlite:////abs/broker.db'))).toBe('/abs/broker.db');
     const t = make(newUrl('?visibility_timeout=5'));
     expect(t.visibilityTimeoutMs).toBe(5000);
     expect(t.capabilities).toEqual({ delaysEta: true, deadLetters: true });
@@ -187,5 +190,85 @@ describe('sqlite transport', () => {
     const check = raw(t);
     expect(check.prepare('SELECT count(*) AS n FROM celeriac_messages').get()).toEqual({ n: 1 });
     check.close();
+  });
+
+  it('refuses a directory that does not exist, naming it, and creates nothing', () => {
+    const missing = path.join(dir, 'no-such-dir');
+    expect(() => make(`sqlite:///${missing}/x.db`)).toThrow(`SQLite database directory ${missing} does not exist`);
+    expect(fs.existsSync(missing)).toBe(false);
+  });
+
+  it('creates a relative sqlite:/// path under the working directory, not at the filesystem root', async () => {
+    const cwd = process.cwd();
+    const name = `rel-${process.pid}-${seq++}.db`;
+    process.chdir(dir);
+    try {
+      const t = make(`sqlite:///${name}`);
+      await t.publish('q', task('rel'));
+      expect(t.file).toBe(path.join(fs.realpathSync(dir), name));
+      expect(fs.existsSync(path.join(dir, name))).toBe(true);
+      expect(fs.existsSync(path.join('/', name))).toBe(false);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it('creates the database and its -wal and -shm files readable by their owner only', async () => {
+    const old = process.umask(0o022);
+    try {
+      const t = make(newUrl());
+      await t.publish('q', task('private'));
+      expect(await t.fetch(['q'], 1, 0)).toHaveLength(1);
+      for (const f of [t.file, `${t.file}-wal`, `${t.file}-shm`]) expect((fs.statSync(f).mode & 0o777).toString(8)).toBe('600');
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('stops with a clear error when the file is deleted or replaced under a consumer and a client', async () => {
+    const url = newUrl();
+    const consumer = make(url);
+    const client = make(url);
+    await client.publish('q', task('before'));
+    expect(await consumer.fetch(['q'], 1, 0)).toHaveLength(1);
+    fs.rmSync(consumer.file);
+    fs.rmSync(`${consumer.file}-wal`, { force: true });
+    fs.rmSync(`${consumer.file}-shm`, { force: true });
+    await expect(consumer.fetch(['q'], 1, 200)).rejects.toThrow(`the SQLite broker file ${consumer.file} was deleted while in use`);
+    await expect(client.publish('q', task('lost'))).rejects.toThrow('was deleted while in use');
+    // A new process creates a new file; the old handles say it was replaced.
+    const fresh = make(url);
+    await fresh.publish('q', task('after'));
+    await expect(consumer.fetch(['q'], 1, 200)).rejects.toThrow('was replaced by another file while in use');
+    await expect(client.publish('q', task('lost'))).rejects.toThrow('was replaced by another file');
+    expect(await fresh.fetch(['q'], 1, 0)).toHaveLength(1);
+  });
+
+  it('gives the space of a large message back to the filesystem once it is acknowledged', async () => {
+    const t = make(newUrl());
+    const big = buildTaskMessage({ id: 'big', name: 'tasks.echo', args: ['x'.repeat(20 * 1024 * 1024)], origin: 'test@host', replyTo: 'reply' });
+    await t.publish('q', big);
+    const [d] = await t.fetch(['q'], 1, 0);
+    expect(d!.message.body.length).toBeGreaterThan(20 * 1024 * 1024);
+    await d!.ack();
+    const size = () => fs.statSync(t.file).size;
+    for (let i = 0; i < 300 && size() > 4 * 1024 * 1024; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(size()).toBeLessThan(4 * 1024 * 1024);
+    // Still a working broker afterwards.
+    await t.publish('q', task('after'));
+    expect((await t.fetch(['q'], 1, 0)).map((x) => x.deliveryTag)).toHaveLength(1);
+  });
+
+  it('still delivers rows written by earlier versions, with the envelope in the message row', async () => {
+    const t = make(newUrl());
+    const db = raw(t);
+    const envelope = toEnvelope(task('old-row'), { exchange: '', routingKey: 'q', deliveryTag: 'tag-old' });
+    db.prepare(`INSERT INTO celeriac_messages (queue, priority, visible_at, delayed, envelope, delivery_tag)
+                VALUES ('q', 0, 0, 0, ?, 'tag-old')`).run(envelope);
+    db.close();
+    const [d] = await t.fetch(['q'], 1, 0);
+    expect(d!.message.headers.id).toBe('old-row');
+    await d!.ack();
+    expect(await t.size('q')).toBe(0);
   });
 });

@@ -35,7 +35,7 @@ const kinds: Kind[] = [
   },
   {
     name: 'sqlite',
-    newUrl: () => `sqlite://${path.join(dir, `broker-${seq++}.db`)}`,
+    newUrl: () => `sqlite:///${path.join(dir, `broker-${seq++}.db`)}`,
     deadLetters: (t) => {
       const db = new Database((t as unknown as { file: string }).file, { readonly: true });
       try {

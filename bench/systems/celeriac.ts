@@ -39,7 +39,7 @@ function sharedFor(broker: Broker): Shared {
   if (!s) {
     if (broker === 'sqlite') {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-bench-'));
-      s = { agent: undefined, dir, env: { BENCH_BROKER: `sqlite://${path.join(dir, 'bench.db')}`, BENCH_COUNTER_URL: REDIS_BROKER_URL } };
+      s = { agent: undefined, dir, env: { BENCH_BROKER: `sqlite:///${path.join(dir, 'bench.db')}`, BENCH_COUNTER_URL: REDIS_BROKER_URL } };
     } else {
       s = { agent: undefined, env: { BENCH_BROKER: BROKER_URL[broker], BENCH_BACKEND: REDIS_RESULTS_URL, BENCH_COUNTER_URL: REDIS_BROKER_URL } };
     }

@@ -61,6 +61,9 @@ const SETTINGS = {
   workerConcurrency: { kind: 'number', celery: 'worker_concurrency', min: 1, integer: true },
   workerPrefetchMultiplier: { kind: 'number', celery: 'worker_prefetch_multiplier', min: 0, integer: true },
   workerRestoreLost: { kind: 'boolean', celery: 'worker_restore_lost (celeriac)' },
+  // celeriac's own (no Celery equivalent): sizes in bytes, 0 = no limit.
+  brokerMaxMessageSize: { kind: 'number', celery: 'broker_max_message_size', min: 0, integer: true },
+  workerPrefetchBytes: { kind: 'number', celery: 'worker_prefetch_bytes', min: 0, integer: true },
   beatSchedule: { kind: 'beatSchedule', celery: 'beat_schedule' },
   beatScheduleFilename: { kind: 'string', celery: 'beat_schedule_filename' },
   beatMaxLoopInterval: { kind: 'number', celery: 'beat_max_loop_interval', min: 0 },
@@ -137,6 +140,10 @@ export const DEFAULTS = {
   workerPrefetchMultiplier: 4,
   /** celeriac only: restore at once the Redis messages of a celeriac worker whose heartbeats stopped. */
   workerRestoreLost: false,
+  /** Under RabbitMQ's own limit (128 MiB), and a message is held several times over while sent. */
+  brokerMaxMessageSize: 64 * 1024 * 1024,
+  /** Bytes of message bodies a worker reserves beyond the one it must take to make progress. */
+  workerPrefetchBytes: 64 * 1024 * 1024,
   beatSchedule: {} as Record<string, BeatEntryConfig>,
   /** Celery's default is `celerybeat-schedule`, a Python shelve file; celeriac keeps JSON under its own name. */
   beatScheduleFilename: 'celerybeat-schedule.json',

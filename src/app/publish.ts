@@ -7,6 +7,7 @@ import { buildTaskMessage, type SignatureDict } from '../protocol/task-message.t
 import type { InternalCallOptions } from './call-options.ts';
 import type { Celery } from './celery.ts';
 import { retryPolicy } from './config.ts';
+import { MessageTooLarge } from '../errors.ts';
 import type { RunAbort } from './run-abort.ts';
 import type { TaskOptions } from './task-options.ts';
 
@@ -58,8 +59,6 @@ export async function publishTask(
   const queue = options.queue ?? routeFor(app, name) ?? taskOptions?.queue ?? conf.taskDefaultQueue;
   const ignoreResult = options.ignoreResult ?? taskOptions?.ignoreResult ?? conf.taskIgnoreResult;
   const replyTo = options.replyTo ?? app.oid;
-  // rpc://: the reply queue must exist before a worker can answer (Celery's on_task_call).
-  if (!ignoreResult && isRpcUrl(app.backendUrl())) await (await app.backend()).onTaskCall?.(replyTo);
   const message = buildTaskMessage({
     id,
     name,
@@ -85,6 +84,15 @@ export async function publishTask(
     serializer: options.serializer ?? taskOptions?.serializer ?? conf.taskSerializer,
     compression: options.compression ?? taskOptions?.compression ?? conf.taskCompression ?? undefined,
   });
+  const max = conf.brokerMaxMessageSize;
+  if (max > 0 && message.body.length > max) {
+    throw new MessageTooLarge(
+      `task ${name}[${id}] not sent: its message is ${mib(message.body.length)}, over brokerMaxMessageSize (${mib(max)}). ` +
+      'Pass a reference to the data (a path, URL or key) instead of the data, or raise brokerMaxMessageSize.',
+    );
+  }
+  // rpc://: the reply queue must exist before a worker can answer (Celery's on_task_call).
+  if (!ignoreResult && isRpcUrl(app.backendUrl())) await (await app.backend()).onTaskCall?.(replyTo);
   const transport = await app.transport();
   const route = { exchange: options.exchange ?? '', routingKey: options.routingKey ?? queue };
   const policy = retryPolicy({ ...conf.taskPublishRetryPolicy, ...options.retryPolicy });
@@ -125,4 +133,8 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 function list(v: SignatureDict | SignatureDict[] | undefined): SignatureDict[] | null {
   if (!v) return null;
   return Array.isArray(v) ? v : [v];
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(bytes < 1048576 ? 3 : 1)} MiB (${bytes} bytes)`;
 }

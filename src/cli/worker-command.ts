@@ -49,7 +49,7 @@ export function registerWorker(program: Command): Command {
         if (signals === 1) {
           logger.warning(`worker: ${sig} received; finishing active tasks (press again for cold shutdown)`);
           // Beat first: the worker's shutdown closes the app's connections.
-          void Promise.resolve(beat?.stop()).then(() => worker.shutdown()).then(() => process.exit(0));
+          void Promise.resolve(beat?.stop()).then(() => worker.shutdown()).then(() => process.exit(worker.exitCode));
         } else {
           void worker.shutdown({ cold: true }).finally(() => process.exit(1));
         }
@@ -60,6 +60,6 @@ export function registerWorker(program: Command): Command {
       await beat?.start();
       await worker.join();
       await beat?.stop();
-      process.exit(0);
+      process.exit(worker.exitCode);
     });
 }

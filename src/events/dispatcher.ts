@@ -34,10 +34,13 @@ export class EventDispatcher {
     await this.broadcast.publishExchange(EVENT_EXCHANGE, routingKeyFor(type), eventMessage(event, this.hostname)).catch(this.onError);
   }
 
-  /** Buffer a task event (when task events are on). */
-  task(type: string, fields: Record<string, unknown>): void {
+  /**
+   * Buffer a task event (when task events are on). Pass a function when the fields cost something
+   * to build (a result's repr): it is called only if the event is sent.
+   */
+  task(type: string, fields: Record<string, unknown> | (() => Record<string, unknown>)): void {
     if (!this.taskEvents) return;
-    this.buffer.push(makeEvent(type, this.hostname, this.clock.forward(), fields));
+    this.buffer.push(makeEvent(type, this.hostname, this.clock.forward(), typeof fields === 'function' ? fields() : fields));
     if (this.buffer.length >= FLUSH_AT) void this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;

@@ -24,6 +24,8 @@ export interface Held {
   task: Task;
   state: 'scheduled' | 'reserved' | 'active';
   acked: boolean;
+  /** Given back to the broker by a shutdown (so `acked` without having run). */
+  restored?: boolean;
   abort: RunAbort;
   timer?: LongTimeout;
   /** Unix seconds when it started running. */
@@ -83,10 +85,10 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
   const held: Held = { delivery, request, task, state: 'reserved', acked: false, abort: new RunAbort(), timeStart: null };
   env.held.add(held);
   if (LEVELS[env.log.level] <= LEVELS.INFO) env.log.info(`Task ${request.name}[${request.id}] received`, { taskId: request.id, task: request.name });
-  env.events?.task('task-received', {
+  env.events?.task('task-received', () => ({
     uuid: request.id, name: request.name, args: request.argsrepr, kwargs: request.kwargsrepr, root_id: request.rootId,
     parent_id: request.parentId, retries: request.retries, eta: request.eta?.toISOString() ?? null, expires: request.expires?.toISOString() ?? null,
-  });
+  }));
   const eta = request.eta?.getTime();
   if (eta !== undefined && eta > Date.now()) {
     held.state = 'scheduled';
@@ -150,15 +152,15 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
     case 'SUCCESS':
       // Building the line (a repr of the result) is skipped when INFO is not logged: it is on the hot path.
       if (LEVELS[env.log.level] <= LEVELS.INFO) env.log.info(`Task ${tag} succeeded in ${outcome.runtime.toFixed(6)}s: ${pyRepr(outcome.result, 200)}`, { ...fields, runtime: outcome.runtime });
-      env.events?.task('task-succeeded', { uuid: request.id, result: pyRepr(outcome.result), runtime: outcome.runtime });
+      env.events?.task('task-succeeded', () => ({ uuid: request.id, result: pyRepr(outcome.result), runtime: outcome.runtime }));
       break;
     case 'FAILURE':
       env.log.error(`Task ${tag} raised unexpected: ${describe(outcome.error)}\n${outcome.traceback}`, fields);
-      env.events?.task('task-failed', { uuid: request.id, exception: describe(outcome.error), traceback: outcome.traceback });
+      env.events?.task('task-failed', () => ({ uuid: request.id, exception: describe(outcome.error), traceback: outcome.traceback }));
       break;
     case 'RETRY':
       env.log.info(`Task ${tag} retry: ${describe(outcome.error)}`, fields);
-      env.events?.task('task-retried', { uuid: request.id, exception: describe(outcome.error), traceback: null });
+      env.events?.task('task-retried', () => ({ uuid: request.id, exception: describe(outcome.error), traceback: null }));
       break;
     case 'REVOKED':
       env.log.warning(`Terminating ${tag}: revoked`, fields);

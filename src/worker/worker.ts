@@ -15,7 +15,7 @@ import { loadState, saveState } from './statedb.ts';
 import { LamportClock } from '../events/clock.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
 import type { ControlTarget, HeldRequest } from '../control/target.ts';
-import { TaskRevokedError } from '../errors.ts';
+import { DatabaseFileGone, TaskRevokedError } from '../errors.ts';
 
 export interface WorkerOptions {
   /** Queues to consume (default: the app's taskDefaultQueue). */
@@ -60,6 +60,8 @@ export class Worker implements ControlTarget {
   cluster: Cluster | undefined;
   concurrency: number;
   prefetchLimit: number;
+  /** 1 after a cold shutdown or an error the worker cannot recover from; the CLI exits with it. */
+  exitCode = 0;
   readonly log: Logger;
   private readonly slots: Slots;
   private readonly held = new Set<Held>();
@@ -69,6 +71,8 @@ export class Worker implements ControlTarget {
   private loop: Promise<void> | undefined;
   private transport: Transport | undefined;
   private stopping: Promise<void> | undefined;
+  /** The largest message body fetched so far: the size estimate for workerPrefetchBytes. */
+  private largestBody = 0;
 
   constructor(
     readonly app: Celery,
@@ -106,14 +110,28 @@ export class Worker implements ControlTarget {
   }
 
   /** The prefetch window (reserved or running, not yet acknowledged), and how many wait for a slot. */
-  private windowCounts(): { window: number; reserved: number } {
+  private windowCounts(): { window: number; reserved: number; bytes: number } {
     let window = 0;
     let reserved = 0;
+    let bytes = 0;
     for (const h of this.held) {
       if (!h.acked && h.state !== 'scheduled') window++;
       if (h.state === 'reserved') reserved++;
+      bytes += h.delivery.message.body.length;
     }
-    return { window, reserved };
+    return { window, reserved, bytes };
+  }
+
+  /**
+   * workerPrefetchBytes: how many more messages fit in the byte budget, and the refill batch. A
+   * fetch asks for a count, not bytes, so sizes are estimated by the largest body seen (before
+   * any, by brokerMaxMessageSize: the first fetch takes one message).
+   */
+  private byteRoom(bytes: number): { room: number; batch: number } {
+    const limit = this.app.conf.workerPrefetchBytes;
+    if (!limit) return { room: Infinity, batch: Infinity };
+    const size = Math.max(1, this.largestBody || this.app.conf.brokerMaxMessageSize || limit);
+    return { room: Math.floor((limit - bytes) / size), batch: Math.max(1, Math.floor(limit / size / 4)) };
   }
 
   private get refillBatch(): number {
@@ -136,12 +154,15 @@ export class Worker implements ControlTarget {
     };
     const signal = this.stopFetching.signal;
     while (!signal.aborted) {
-      const { window, reserved } = this.windowCounts();
-      const room = this.prefetchLimit - window;
+      const { window, reserved, bytes } = this.windowCounts();
       // Refill a quarter of the window at a time, not one message per finished task (one broker
       // round trip per task), unless the pool has a free slot and nothing reserved to put in it.
       const starving = reserved === 0 && this.slots.active < this.slots.size;
-      if (room <= 0 || (room < this.refillBatch && !starving)) {
+      const byBytes = this.byteRoom(bytes);
+      let room = Math.min(this.prefetchLimit - window, byBytes.room);
+      // A worker that holds nothing takes one message, however large: progress first.
+      if (room <= 0 && this.held.size === 0) room = 1;
+      if (room <= 0 || (room < Math.min(this.refillBatch, byBytes.batch) && !starving)) {
         await new Promise<void>((resolve) => {
           const done = () => {
             signal.removeEventListener('abort', done);
@@ -161,10 +182,18 @@ export class Worker implements ControlTarget {
       try {
         deliveries = await transport.fetch(this.queues, room, 1000, signal);
       } catch (err) {
+        if (err instanceof DatabaseFileGone) {
+          // Retrying cannot help: every later fetch would read a file nobody else writes.
+          this.log.critical(`consumer: ${err.message}. Stopping the worker.`);
+          this.exitCode = 1;
+          void this.shutdown();
+          return;
+        }
         this.log.error(`consumer: cannot fetch from the broker: ${(err as Error).message}; retrying in 1 s`);
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
+      for (const d of deliveries) this.largestBody = Math.max(this.largestBody, d.message.body.length);
       // A broker that answers "nothing" at once (closed, or polling) must not starve the timers.
       if (deliveries.length === 0) await new Promise((resolve) => setImmediate(resolve));
       for (const delivery of deliveries) {
@@ -207,9 +236,22 @@ export class Worker implements ControlTarget {
 
   private async coldShutdown(): Promise<void> {
     this.log.warning('worker: Cold shutdown (MainProcess)');
+    // A warm shutdown under way may finish first (its tasks are aborted): it must not exit 0.
+    this.exitCode = 1;
     this.stopFetching.abort();
-    for (const h of this.held) h.abort.abort(new Error('worker cold shutdown'));
+    const running = [...this.held].filter((h) => h.state === 'active');
+    // Give back first: an aborted task must not settle its message before it is restored.
     await this.giveBack(() => true);
+    for (const h of running) h.abort.abort(new Error('worker cold shutdown'));
+    // Early-acked tasks that were running cannot come back; Celery 5.2 stores nothing for them
+    // either, so their state stays as last stored (PENDING, or STARTED with trackStarted). Say so.
+    for (const h of running.filter((r) => r.acked && !r.restored)) {
+      this.log.error(
+        `Task ${h.request.name}[${h.request.id}] was running and is lost: its message was acknowledged before it ran ` +
+        '(acksLate is off), so it will not run again; its state stays as last stored',
+        { taskId: h.request.id, task: h.request.name },
+      );
+    }
     await this.cluster?.stop();
     this.persist();
     await this.app.close();
@@ -221,6 +263,7 @@ export class Worker implements ControlTarget {
       this.held.delete(h);
       h.timer?.clear();
       h.acked = true;
+      h.restored = true;
       try {
         await h.delivery.restore();
       } catch (err) {

@@ -11,7 +11,7 @@ import { chain, chord, GroupResult, group, TaskError } from '../../src/index.ts'
 import { type ChildWorker, startWorkerProcess } from './helpers.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-canvas-'));
-const broker = `sqlite://${path.join(dir, 'broker.db')}`;
+const broker = `sqlite:///${path.join(dir, 'broker.db')}`;
 process.env.CANVAS_TEST_BROKER = broker;
 process.env.CANVAS_TEST_DIR = dir;
 const t = await import('./app.ts');

@@ -30,8 +30,8 @@ beforeAll(() => {
   // The project depends on celeriac, as a user's project would.
   fs.mkdirSync(path.join(dir, 'node_modules'));
   fs.symlinkSync(projectRoot, path.join(dir, 'node_modules', 'celeriac'), 'dir');
-  fs.writeFileSync(path.join(dir, 'tasks.mjs'), MODULE(`sqlite://${path.join(dir, 'js.db')}`));
-  fs.writeFileSync(path.join(dir, 'tasks.mts'), MODULE(`sqlite://${path.join(dir, 'ts.db')}`));
+  fs.writeFileSync(path.join(dir, 'tasks.mjs'), MODULE(`sqlite:///${path.join(dir, 'js.db')}`));
+  fs.writeFileSync(path.join(dir, 'tasks.mts'), MODULE(`sqlite:///${path.join(dir, 'ts.db')}`));
 }, 60_000);
 
 afterAll(async () => {

@@ -37,7 +37,7 @@ export interface Sandbox {
 export async function createSandbox(name: string, brokerQuery = ''): Promise<Sandbox> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `celeriac-it-${name}-`));
   const dbFile = path.join(dir, 'broker.db');
-  const brokerUrl = `sqlite://${dbFile}${brokerQuery}`;
+  const brokerUrl = `sqlite:///${dbFile}${brokerQuery}`;
   process.env.CELERIAC_TEST_BROKER = brokerUrl;
   process.env.CELERIAC_TEST_DIR = dir;
   const tasks: FixtureModule = await import('../fixtures/worker-app/tasks.ts');

@@ -116,4 +116,24 @@ describe('cold shutdown (second SIGTERM)', () => {
     expect(runs.map((e) => e.redelivered)).toEqual([false, true]);
     expect(queueSize(sb)).toBe(0);
   });
+  it('with early acks, names every task that was running and is lost, and gives back the rest', async () => {
+    const worker = await startWorker(sb, ['-c', '2', '--prefetch-multiplier', '2']);
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await sb.tasks.gated.delay('cold-early', `e${i}`));
+    const ids = results.map((r) => r.id);
+    await waitFor('two tasks running', () => startedIds(ids).length === 2);
+    await waitFor('all four reserved by the worker', () => queueSize(sb) === 0);
+
+    worker.signal('SIGINT');
+    await worker.waitForLine('Restoring 2 unacknowledged message(s)');
+    worker.signal('SIGINT');
+    const status = await worker.exited;
+    expect(status.code).not.toBe(0);
+    const running = startedIds(ids);
+    for (const id of running) expect(worker.output()).toMatch(new RegExp(`Task tasks\\.gated\\[${id}\\] was running and is lost: its message was acknowledged`));
+    for (const id of ids.filter((i) => !running.includes(i))) expect(worker.output()).not.toContain(`[${id}] was running`);
+    // The two that had not started are back in the queue; the two lost ones are not.
+    expect(queueSize(sb)).toBe(2);
+    expect(await states(results)).toEqual(['PENDING', 'PENDING', 'PENDING', 'PENDING']);
+  });
 });

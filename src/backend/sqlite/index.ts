@@ -6,8 +6,8 @@
  * synchronous (off | normal | full, default normal).
  */
 import type Database from 'better-sqlite3';
-import { CeleriacError } from '../../errors.ts';
-import { ChangeFeed, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, sqlitePath } from '../../transport/sqlite/db.ts';
+import { CeleriacError, DatabaseFileGone } from '../../errors.ts';
+import { assertSameFile, ChangeFeed, fileIdentity, Vacuum, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, sqlitePath } from '../../transport/sqlite/db.ts';
 import type { KeyValueStore, KeyValueStoreOptions } from '../types.ts';
 
 const SCHEMA = `
@@ -45,6 +45,8 @@ export class SqliteStore implements KeyValueStore {
   private readonly db: Database.Database;
   private readonly sql: { [K in keyof typeof SQL]: Database.Statement };
   private readonly feed: ChangeFeed;
+  private readonly identity: string | null;
+  private readonly vacuum: Vacuum;
   private lastSweep = 0;
   private closed = false;
 
@@ -56,6 +58,8 @@ export class SqliteStore implements KeyValueStore {
       busyTimeoutMs: numberOption('busy_timeout', opts.busy_timeout, 10_000),
       synchronous: parseSynchronous(opts.synchronous),
     }, SCHEMA);
+    this.identity = fileIdentity(this.file);
+    this.vacuum = new Vacuum(this.db);
     this.sql = Object.fromEntries(Object.entries(SQL).map(([k, q]) => [k, this.db.prepare(q)])) as SqliteStore['sql'];
     this.feed = new ChangeFeed(this.file);
   }
@@ -104,9 +108,13 @@ export class SqliteStore implements KeyValueStore {
         if (left <= 0 || signal?.aborted || this.closed) return;
         await this.feed.wait(Math.min(pause, left), signal);
         pause = Math.min(pause * 2, 50);
-        if (this.closed || this.read(key) !== before) return;
+        if (this.closed) return;
+        // A waiter on a deleted or replaced file would wait forever: say so instead.
+        assertSameFile(this.file, this.identity, 'result');
+        if (this.read(key) !== before) return;
       }
-    } catch {
+    } catch (err) {
+      if (err instanceof DatabaseFileGone) throw err;
       // Busy or closed: the caller reads again and decides; waiting must not fail.
     }
   }
@@ -114,6 +122,7 @@ export class SqliteStore implements KeyValueStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.vacuum.stop();
     this.feed.close();
     this.db.close();
   }

@@ -2,8 +2,9 @@
  * The embedded default broker: one SQLite file shared by any number of client and worker
  * processes on one machine (WAL mode, BEGIN IMMEDIATE for every fetch).
  *
- * URLs: `sqlite://path/to/file.db` (relative to the current directory), `sqlite:///abs/file.db`,
- * `sqlite://` (= ./celeriac.db). Transport options, given in code or in the URL query
+ * URLs, as SQLAlchemy's: `sqlite:///rel/file.db` (relative to the current directory),
+ * `sqlite:////abs/file.db`; also `sqlite://file.db` and `sqlite://` (= ./celeriac.db); the
+ * directory must exist. The file is created owner-only (0600). Transport options, given in code or in the URL query
  * (the query wins; camelCase or snake_case):
  *   visibility_timeout  seconds before a locked message of a consumer that stopped refreshing
  *                       its lock is delivered again (default 1800)
@@ -28,7 +29,7 @@ import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/env
 import { parsePythonDate } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
 import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
-import { ChangeFeed, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
+import { assertSameFile, ChangeFeed, fileIdentity, Vacuum, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
 import { BROKER_SCHEMA, SQL, type ReadyRow } from './schema.ts';
 
 const DEAD_OWNER_CHECK_MS = 2000;
@@ -52,6 +53,9 @@ export class SqliteTransport implements Transport {
   private readonly db: Database.Database;
   private readonly sql: Statements;
   private readonly feed: ChangeFeed;
+  /** Device and inode of the file we opened: see assertSameFile. */
+  private readonly identity: string | null;
+  private readonly vacuum: Vacuum;
   private readonly maxPollMs: number;
   private readonly refreshTimer: NodeJS.Timeout;
   private writes: PendingWrite[] = [];
@@ -70,6 +74,8 @@ export class SqliteTransport implements Transport {
       busyTimeoutMs: numberOption('busy_timeout', opts.busy_timeout, 10_000),
       synchronous: parseSynchronous(opts.synchronous),
     }, BROKER_SCHEMA);
+    this.identity = fileIdentity(this.file);
+    this.vacuum = new Vacuum(this.db);
     this.sql = Object.fromEntries(Object.entries(SQL).map(([k, q]) => [k, this.db.prepare(q)])) as Statements;
     this.owner = `${this.host}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.feed = new ChangeFeed(this.file);
@@ -83,6 +89,7 @@ export class SqliteTransport implements Transport {
 
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
     this.assertOpen();
+    assertSameFile(this.file, this.identity, 'broker');
     const deliveryTag = randomUUID();
     const envelope = toEnvelope(message, { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag });
     const p = Number(message.properties.priority);
@@ -90,8 +97,11 @@ export class SqliteTransport implements Transport {
     const now = Date.now();
     const eta = typeof message.headers.eta === 'string' ? parsePythonDate(message.headers.eta)?.getTime() : undefined;
     const visibleAt = eta !== undefined && eta > now ? eta : now;
-    const row = { queue, priority, visibleAt, delayed: visibleAt > now ? 1 : 0, envelope, deliveryTag };
-    return this.write(() => this.sql.insert.run(row), true);
+    const row = { queue, priority, visibleAt, delayed: visibleAt > now ? 1 : 0, deliveryTag };
+    return this.write(() => {
+      this.sql.insert.run(row);
+      this.sql.insertPayload.run({ deliveryTag, envelope });
+    }, true);
   }
 
   async fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]> {
@@ -111,13 +121,20 @@ export class SqliteTransport implements Transport {
       const left = deadline - Date.now();
       if (left <= 0) return [];
       await this.feed.wait(Math.min(pause, left), signal);
+      // On the wake-up path only: a stat per idle poll costs nothing, and a busy consumer gets here soon enough.
+      if (!this.closed) assertSameFile(this.file, this.identity, 'broker');
       pause = Math.min(pause * 2, this.maxPollMs);
     }
   }
 
   async purge(queue: string): Promise<number> {
     this.assertOpen();
-    return this.db.transaction(() => this.sql.purgeReady.run(queue).changes + this.sql.purgeDelayed.run(queue).changes).immediate();
+    const s = this.sql;
+    return this.db.transaction(() => {
+      s.purgeReadyPayloads.run(queue);
+      s.purgeDelayedPayloads.run(queue);
+      return s.purgeReady.run(queue).changes + s.purgeDelayed.run(queue).changes;
+    }).immediate();
   }
 
   async size(queue: string): Promise<number> {
@@ -129,6 +146,7 @@ export class SqliteTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.refreshTimer);
+    this.vacuum.stop();
     this.flush();
     try {
       // Like an AMQP connection closing: whatever we still hold goes back to the queue now.
@@ -155,21 +173,22 @@ export class SqliteTransport implements Transport {
       return picked;
     }).immediate();
     this.inflight += rows.length;
-    return rows.map((r) => this.toDelivery(r));
+    // Read after the commit: the rows are ours now, and a large envelope does not hold the write lock.
+    return rows.map((r) => this.toDelivery(r, (s.envelope.get(r.id) as { envelope: string } | undefined)?.envelope ?? ''));
   }
 
-  private toDelivery(row: ReadyRow): Delivery {
+  private toDelivery(row: ReadyRow, envelope: string): Delivery {
     let message: Message;
     let info: DeliveryInfo;
     let properties: Record<string, unknown> | undefined;
     try {
-      const d = fromEnvelope(row.envelope);
+      const d = fromEnvelope(envelope);
       message = d.message;
       properties = d.properties;
       info = { ...d.delivery, redelivered: d.delivery.redelivered || row.delivery_count > 0 };
     } catch (err) {
       // Never drop it (and never leave it locked by us with no delivery to settle): the worker rejects it with the reason.
-      message = undecodableMessage(row.envelope, err);
+      message = undecodableMessage(envelope, err);
       info = { exchange: '', routingKey: row.queue, redelivered: row.delivery_count > 0, priority: row.priority };
     }
     const key = { id: row.id, owner: this.owner, count: row.delivery_count + 1 };
@@ -187,10 +206,14 @@ export class SqliteTransport implements Transport {
       properties,
       deliveryTag: row.delivery_tag,
       queue: row.queue,
-      ack: () => settle(() => s.ack.run(key), false),
+      // The payload goes with the last copy of the message (a requeued copy keeps the delivery tag).
+      ack: () => settle(() => { if (s.ack.run(key).changes) s.deletePayload.run(row.delivery_tag); }, false),
       reject: (requeue, reason) => requeue
         ? settle(() => { s.requeueCopy.run({ ...key, now: Date.now() }); s.ack.run(key); }, true)
-        : settle(() => { s.deadLetterCopy.run({ ...key, now: Date.now(), reason: reason ?? null }); s.ack.run(key); }, false),
+        : settle(() => {
+          s.deadLetterCopy.run({ ...key, now: Date.now(), reason: reason ?? null });
+          if (s.ack.run(key).changes) s.deletePayload.run(row.delivery_tag);
+        }, false),
       restore: () => settle(() => s.restore.run(key), true),
     };
   }
