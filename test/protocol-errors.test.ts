@@ -126,7 +126,12 @@ describe('task headers', () => {
 });
 
 describe('content type', () => {
-  it.each(['application/x-python-serialize', 'application/x-yaml', 'application/data', ''])('%j is refused', (type) => {
+  it('a signed message (application/data, Celery\'s auth serializer) is refused where no security is set up', () => {
+    const m = message('[[], {}, {}]', { task: 'wiretasks.add', id: ID }, 'application/data');
+    expect(decodeError(() => decodeTaskMessage(m)).message).toMatch(/^the message is signed \(auth serializer\) but this app has no security set up to verify it/);
+  });
+
+  it.each(['application/x-python-serialize', 'application/x-yaml', ''])('%j is refused', (type) => {
     const m = message('[[], {}, {}]', { task: 'wiretasks.add', id: ID }, type);
     const err = decodeError(() => decodeTaskMessage(m));
     expect(err.message).toBe(`content type ${JSON.stringify(type)} is not supported (only application/json is accepted)`);

@@ -91,7 +91,6 @@ describe('commands re-sent after a lost reply', () => {
     await transport.size('q');
     proxy.cutReplyContaining('"m4"');
     const got = await transport.fetch(["q"], 5, 5_000);
-    console.log("DEBUG", got.map((d) => d.message.headers.id), await raw.hlen(`${p}unacked`), await raw.llen(`${p}q`));
     expect(proxy.cuts()).toBe(1);
     expect(got.map((d) => d.message.headers.id)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
     expect(await raw.hlen(`${p}unacked`)).toBe(5);
