@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ImproperlyConfigured } from '../errors.ts';
+import { ensureTypeScriptLoader } from './typescript-loader.ts';
 
 /** Tried in this order, first as `<name><ext>`, then as `<name>/index<ext>`. */
 export const MODULE_EXTENSIONS = ['.ts', '.js', '.mjs', '.cjs', '.mts', '.cts'] as const;
@@ -51,8 +52,9 @@ export function resolveModule(spec: string, cwd: string): ResolvedModule {
  * "module not found": we only import files that exist.
  */
 export async function importModule(name: string, file: string): Promise<Record<string, unknown>> {
+  await ensureTypeScriptLoader(file);
   try {
-    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    return withCommonJsExports((await import(pathToFileURL(file).href)) as Record<string, unknown>);
   } catch (cause) {
     const code = (cause as { code?: unknown } | null)?.code;
     const hint = code === 'ERR_UNKNOWN_FILE_EXTENSION'
@@ -66,6 +68,17 @@ export async function importModule(name: string, file: string): Promise<Record<s
     if (cause instanceof Error && cause.stack) err.stack = `${err.stack}\nCaused by: ${cause.stack}`;
     throw err;
   }
+}
+
+/**
+ * A CommonJS module imported from ESM has `module.exports` as `default`, and named exports only
+ * where Node's lexer spots them (not in compiled TypeScript); so its exports are read from there.
+ */
+function withCommonJsExports(ns: Record<string, unknown>): Record<string, unknown> {
+  const exported = ns['default'];
+  if (exported === null || typeof exported !== 'object' || Object.getPrototypeOf(exported) !== Object.prototype) return ns;
+  if (!('module.exports' in ns) && !Object.keys(ns).every((k) => k === 'default' || k in exported)) return ns;
+  return { ...(exported as Record<string, unknown>), ...ns };
 }
 
 function isFile(p: string): boolean {
