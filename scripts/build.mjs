@@ -20,6 +20,10 @@ for (const file of fs.readdirSync(dist, { recursive: true })) {
   // Node's types (Buffer, NodeJS.*) for consumers whose tsconfig lists no `types` (tsc --init's).
   if (file === 'index.d.ts' || file === 'testing.d.ts') fixed = '/// <reference types="node" />\n' + fixed;
   if (fixed !== text) fs.writeFileSync(p, fixed);
+  // The same declarations as CommonJS (.d.cts, `require` condition): a CommonJS consumer with
+  // `module: node16` may not require() what its tsc thinks is an ES module (TS1479), although
+  // Node 20.19+ does it (require(esm)). Runtime code is the ES build for both.
+  fs.writeFileSync(p.replace(/\.d\.ts$/, '.d.cts'), fixed.replace(/(from\s+|import\s*\(\s*|declare module\s+)(['"])(\.{1,2}\/[^'"]*?)\.js\2/g, '$1$2$3.cjs$2'));
 }
 // Files the code reads at run time, next to the modules that read them.
 fs.cpSync(path.join(root, 'src', 'transport', 'redis', 'scripts'), path.join(dist, 'transport', 'redis', 'scripts'), { recursive: true });
