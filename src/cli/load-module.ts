@@ -56,10 +56,7 @@ export async function importModule(name: string, file: string): Promise<Record<s
   try {
     return withCommonJsExports((await import(pathToFileURL(file).href)) as Record<string, unknown>);
   } catch (cause) {
-    const code = (cause as { code?: unknown } | null)?.code;
-    const hint = code === 'ERR_UNKNOWN_FILE_EXTENSION'
-      ? ' (TypeScript modules need the tsx loader; run through the celeriac command)'
-      : '';
+    const hint = loadHint(cause);
     const err = new ImproperlyConfigured(
       `Error while importing module ${name} (${file}): ${String((cause as Error | null)?.message ?? cause)}${hint}`,
       { cause },
@@ -68,6 +65,19 @@ export async function importModule(name: string, file: string): Promise<Record<s
     if (cause instanceof Error && cause.stack) err.stack = `${err.stack}\nCaused by: ${cause.stack}`;
     throw err;
   }
+}
+
+/** What to change when a module cannot load for its module system, in one line. */
+function loadHint(cause: unknown): string {
+  const code = (cause as { code?: unknown } | null)?.code;
+  const message = String((cause as Error | null)?.message ?? '');
+  if (code === 'ERR_UNKNOWN_FILE_EXTENSION') return ' (TypeScript modules need a loader: run `npm install --save-dev tsx` and start them with the celeriac command)';
+  if (message.includes('Top-level await is currently not supported with the "cjs" output format')) {
+    return ' (this TypeScript file is CommonJS, as its package.json has no "type": "module": add that, or rename it to .mts, to use top-level await)';
+  }
+  if (code === 'ERR_REQUIRE_ASYNC_MODULE') return ' (require() cannot load an ES module that uses top-level await: use `await import(...)` there, or make the requiring file an ES module)';
+  if (code === 'ERR_REQUIRE_CYCLE_MODULE') return ' (a require() cycle through an ES module: make the requiring file an ES module, or load one side with `await import(...)`)';
+  return '';
 }
 
 /**
