@@ -15,7 +15,6 @@ if (!hasSources() || (spec !== undefined && isJavaScriptModule(spec) && buildIsF
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  globalThis[Symbol.for('celeriac.typescriptLoader')] = true;
   registerHooks('./source-condition.js', import.meta.url);
   const { main } = await import('../src/cli/main.ts');
   await main(process.argv);

@@ -6,8 +6,10 @@
 import { createRequire } from 'node:module';
 import { ImproperlyConfigured } from '../errors.ts';
 
-/** Set by bin/celeriac.js when it runs celeriac's sources, which already need the loader. */
 const LOADED = Symbol.for('celeriac.typescriptLoader');
+
+/** This file runs as TypeScript (celeriac's sources, under tsx or a test runner): a loader is active. */
+const fromSources = import.meta.url.endsWith('.ts');
 
 export function isTypeScriptFile(file: string): boolean {
   return /\.[cm]?ts$/.test(file) && !file.endsWith('.d.ts');
@@ -16,7 +18,7 @@ export function isTypeScriptFile(file: string): boolean {
 /** Register tsx (for import and require) before a TypeScript module is imported; once per process. */
 export async function ensureTypeScriptLoader(file: string): Promise<void> {
   const g = globalThis as Record<symbol, unknown>;
-  if (!isTypeScriptFile(file) || g[LOADED]) return;
+  if (!isTypeScriptFile(file) || fromSources || g[LOADED]) return;
   let esm: { register(): unknown };
   let cjs: { register(): unknown };
   try {
