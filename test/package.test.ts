@@ -18,6 +18,7 @@ const TSC = path.join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc');
 const TSX_VERSION = (JSON.parse(fs.readFileSync(path.join(projectRoot, 'node_modules', 'tsx', 'package.json'), 'utf8')) as { version: string }).version;
 
 let dir: string;
+let bare: string;
 let tarball: string;
 const workers: ChildProcess[] = [];
 
@@ -50,7 +51,7 @@ afterAll(() => {
       // already gone
     }
   }
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  for (const d of [dir, bare]) if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
 function readJson(file: string): Record<string, unknown> {
@@ -184,3 +185,23 @@ it.each(Object.keys(PROJECTS))('%s: runs tasks on a worker started with `npx cel
     await stop(w);
   }
 }, 90_000);
+
+it('without tsx, a TypeScript task module fails with one line that says what to install', async () => {
+  // A project without the optional peer: celeriac copied (Node resolves a symlink to its real
+  // place, where tsx is), its dependencies linked from the shared install.
+  bare = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-no-tsx-'));
+  const modules = path.join(bare, 'node_modules');
+  fs.mkdirSync(modules);
+  const shared = path.join(dir, 'node_modules');
+  for (const entry of fs.readdirSync(shared)) {
+    if (entry === 'tsx' || entry === '.bin' || entry.startsWith('.')) continue;
+    if (entry === 'celeriac') fs.cpSync(path.join(shared, entry), path.join(modules, entry), { recursive: true });
+    else fs.symlinkSync(path.join(shared, entry), path.join(modules, entry), 'dir');
+  }
+  fs.writeFileSync(path.join(bare, 'package.json'), JSON.stringify({ name: 'no-tsx', type: 'module' }));
+  fs.writeFileSync(path.join(bare, 'tasks.ts'), `import { Celery } from 'celeriac';\nexport const app = new Celery('consumer');\n`);
+  const bin = path.join(modules, 'celeriac', 'bin', 'celeriac.js');
+  const res = await run(process.execPath, [bin, '-A', './tasks.ts', 'worker'], { cwd: bare }).then(() => null, (e: { code: number; stderr: string }) => e);
+  expect(res?.code).toBe(2);
+  expect(res?.stderr.trim().split('\n')).toEqual([expect.stringContaining('is TypeScript and no TypeScript loader is installed: run `npm install --save-dev tsx`')]);
+}, 60_000);
