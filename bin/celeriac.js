@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-// With a JavaScript task module (e.g. compiled by the user's build) and celeriac's own build
-// (dist/, made by `npm run build` on install) up to date, the CLI runs as plain JavaScript: no
-// TypeScript loader thread, about 50 MB less memory per worker. Otherwise tsx loads TypeScript
-// task modules and celeriac's sources, and `import 'celeriac'` resolves to the sources too, so a
-// process only ever holds one copy of celeriac's classes.
+// Installed from npm (no src/), or with a JavaScript task module and an up-to-date build in a
+// checkout, the CLI runs celeriac's build (dist/): a TypeScript task module then gets the tsx
+// loader when it is imported (src/cli/typescript-loader.ts), and `import`/`require('celeriac')`
+// in it resolve to that same build. In a checkout otherwise, tsx loads celeriac's sources and
+// `import 'celeriac'` resolves to the sources too. Either way a process holds one copy of
+// celeriac's classes.
 import { register as registerHooks } from 'node:module';
-import { appSpec, buildIsFresh, isJavaScriptModule } from './launch.js';
+import { appSpec, buildIsFresh, hasSources, isJavaScriptModule } from './launch.js';
 
 const spec = appSpec(process.argv.slice(2), process.env);
-if (spec !== undefined && isJavaScriptModule(spec) && buildIsFresh()) {
+if (!hasSources() || (spec !== undefined && isJavaScriptModule(spec) && buildIsFresh())) {
   const { main } = await import('../dist/cli/main.js');
   await main(process.argv);
 } else {

@@ -23,6 +23,11 @@ export function isJavaScriptModule(spec) {
   return /\.(m|c)?js(:[\w$.]+)?$/.test(spec);
 }
 
+/** A checkout with celeriac's TypeScript sources (the npm package ships only dist/). */
+export function hasSources() {
+  return fs.existsSync(path.join(root, 'src', 'cli', 'main.ts'));
+}
+
 /** dist/ was built after the last change to src/. */
 export function buildIsFresh() {
   let built;

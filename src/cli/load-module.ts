@@ -7,6 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ImproperlyConfigured } from '../errors.ts';
 import { locateError } from './error-location.ts';
+import { ensureTypeScriptLoader } from './typescript-loader.ts';
 
 /** Tried in this order, first as `<name><ext>`, then as `<name>/index<ext>`. */
 export const MODULE_EXTENSIONS = ['.ts', '.js', '.mjs', '.cjs', '.mts', '.cts'] as const;
@@ -52,19 +53,41 @@ export function resolveModule(spec: string, cwd: string): ResolvedModule {
  * "module not found": we only import files that exist.
  */
 export async function importModule(name: string, file: string): Promise<Record<string, unknown>> {
+  await ensureTypeScriptLoader(file);
   try {
-    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    return withCommonJsExports((await import(pathToFileURL(file).href)) as Record<string, unknown>);
   } catch (cause) {
-    const code = (cause as { code?: unknown } | null)?.code;
-    const hint = code === 'ERR_UNKNOWN_FILE_EXTENSION'
-      ? ' (TypeScript modules need the tsx loader; run through the celeriac command)'
-      : '';
+    const hint = loadHint(cause);
     const { where, message } = locateError(cause, file);
     const err = new ImproperlyConfigured(`Error while importing module ${name}: ${message} (at ${where})${hint}`, { cause });
     // Keep the original stack visible where only err.stack is printed.
     if (cause instanceof Error && cause.stack) err.stack = `${err.stack}\nCaused by: ${cause.stack}`;
     throw err;
   }
+}
+
+/** What to change when a module cannot load for its module system, in one line. */
+function loadHint(cause: unknown): string {
+  const code = (cause as { code?: unknown } | null)?.code;
+  const message = String((cause as Error | null)?.message ?? '');
+  if (code === 'ERR_UNKNOWN_FILE_EXTENSION') return ' (TypeScript modules need a loader: run `npm install --save-dev tsx` and start them with the celeriac command)';
+  if (message.includes('Top-level await is currently not supported with the "cjs" output format')) {
+    return ' (this TypeScript file is CommonJS, as its package.json has no "type": "module": add that, or rename it to .mts, to use top-level await)';
+  }
+  if (code === 'ERR_REQUIRE_ASYNC_MODULE') return ' (require() cannot load an ES module that uses top-level await: use `await import(...)` there, or make the requiring file an ES module)';
+  if (code === 'ERR_REQUIRE_CYCLE_MODULE') return ' (a require() cycle through an ES module: make the requiring file an ES module, or load one side with `await import(...)`)';
+  return '';
+}
+
+/**
+ * A CommonJS module imported from ESM has `module.exports` as `default`, and named exports only
+ * where Node's lexer spots them (not in compiled TypeScript); so its exports are read from there.
+ */
+function withCommonJsExports(ns: Record<string, unknown>): Record<string, unknown> {
+  const exported = ns['default'];
+  if (exported === null || typeof exported !== 'object' || Object.getPrototypeOf(exported) !== Object.prototype) return ns;
+  if (!('module.exports' in ns) && !Object.keys(ns).every((k) => k === 'default' || k in exported)) return ns;
+  return { ...(exported as Record<string, unknown>), ...ns };
 }
 
 function isFile(p: string): boolean {
