@@ -306,9 +306,13 @@ export class RedisTransport implements Transport {
     if (batch.length === 0) return;
     this.acks = [];
     const tags = batch.map((a) => a.tag);
-    const multi = this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags);
-    if (this.holder) multi.hdel(this.keys.holders(), ...tags);
-    this.persist(() => multi.exec().then(settled)).then(
+    // A fresh MULTI per attempt: persist() retries through an outage, and a pipeline runs once.
+    const settle = () => {
+      const multi = this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags);
+      if (this.holder) multi.hdel(this.keys.holders(), ...tags);
+      return multi.exec().then(settled);
+    };
+    this.persist(settle).then(
       () => batch.forEach((a) => a.resolve()),
       (err: unknown) => batch.forEach((a) => a.reject(err)),
     );
