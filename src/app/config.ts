@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.ts';
+import { dumps } from '../protocol/json.ts';
 import { type BeatEntryConfig, validateBeatSchedule } from '../beat/entries.ts';
 import { type BrokerSslConfig, validateBrokerSsl } from './broker-ssl.ts';
 import { checkTimezone } from '../beat/timezone.ts';
@@ -265,5 +266,5 @@ export function celeryTable(conf: ResolvedConfig, withDefaults = false): Record<
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
-  return a === b || (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && JSON.stringify(a) === JSON.stringify(b));
+  return a === b || (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && dumps(a) === dumps(b));
 }

@@ -101,7 +101,7 @@ describe('celeriac inspect against a worker on Redis', () => {
   it('prints big integers and Infinity in replies as Python\'s json does, with -j and without', async () => {
     const json = await runCli(sb, ['-b', broker, 'inspect', 'conf', '-j', '-t', '3', '-d', `epipe${process.pid}@test`], { appSpec: null });
     expect(json.stderr).toBe('');
-    expect(json.stdout).toContain('"resultBackendTransportOptions": {"big": 12345678901234567890, "inf": Infinity}');
+    expect(json.stdout).toContain('"result_backend_transport_options": {"big": 12345678901234567890, "inf": Infinity}');
     const text = await runCli(sb, ['-b', broker, 'inspect', 'conf', '-t', '3', '-d', `epipe${process.pid}@test`], { appSpec: null });
     expect(text.stderr).toBe('');
     expect(text.stdout).toMatch(/"big": 12345678901234567890,\n\s+"inf": Infinity\n/);
