@@ -67,13 +67,17 @@ export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
    * A signature of this task (Celery's `.s()`): arguments now, the rest later. In a chain or as a
    * callback the previous result is put in front of these arguments.
    */
-  s(...args: unknown[]): Signature<R> {
-    return new Signature<R>(this.name, args, {}, {}, { app: this.app });
+  s<P extends Suffix<A>>(...args: P): Signature<R, AsyncResult<R>, DropLast<A, P['length']>> {
+    return new Signature<R, AsyncResult<R>, DropLast<A, P['length']>>(this.name, args, {}, {}, { app: this.app });
   }
 
   /** An immutable signature (Celery's `.si()`): it ignores the previous result of a chain or callback. */
-  si(...args: unknown[]): Signature<R> {
-    return new Signature<R>(this.name, args, {}, {}, { immutable: true, app: this.app });
+  si(...args: A): Signature<R, AsyncResult<R>, []> {
+    return new Signature<R, AsyncResult<R>, []>(this.name, args, {}, {}, { immutable: true, app: this.app });
+  }
+
+  private blank(): Signature<R> {
+    return new Signature<R>(this.name, [], {}, {}, { app: this.app });
   }
 
   /** A signature with kwargs and calling options (camelCase or Celery's snake_case). */
@@ -83,17 +87,17 @@ export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
 
   /** `[task(x) for x in it]`, run by one worker in one message (Celery's `task.map`). */
   map(it: unknown[]): XMap<R> {
-    return new XMap<R>(this.s(), it, {}, this.app);
+    return new XMap<R>(this.blank(), it, {}, this.app);
   }
 
   /** `[task(...x) for x in it]` in one message (Celery's `task.starmap`). */
   starmap(it: unknown[][]): XStarmap<R> {
-    return new XStarmap<R>(this.s(), it, {}, this.app);
+    return new XStarmap<R>(this.blank(), it, {}, this.app);
   }
 
   /** Split argument lists into chunks of n: a group of starmaps (Celery's `task.chunks`). */
   chunks(it: unknown[][], n: number): Chunks<R> {
-    return new Chunks<R>(this.s(), it, n, {}, this.app);
+    return new Chunks<R>(this.blank(), it, n, {}, this.app);
   }
 
   /** Call the function directly, without a message (Celery's `__call__`). */
@@ -117,5 +121,18 @@ export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
     return `<@task: ${this.name} of ${this.app.main}>`;
   }
 }
+
+/**
+ * The argument lists a partial signature may fix: the last N of the task's (Celery puts the
+ * arguments given later, or a chain's previous result, in front of the stored ones).
+ */
+export type Suffix<A extends unknown[]> = A extends [unknown, ...infer T] ? A | Suffix<T> : A;
+
+/** A without its last N elements: what a signature with N stored arguments still needs. */
+export type DropLast<A extends unknown[], N extends number, Dropped extends unknown[] = []> = Dropped['length'] extends N
+  ? A
+  : A extends [...infer Init, infer Last]
+    ? DropLast<Init, N, [...Dropped, Last]>
+    : A;
 
 export type BoundFn<A extends unknown[], R> = (self: TaskContext, ...args: A) => R;

@@ -54,7 +54,8 @@ export const primitives = {} as {
 /** Options never overwritten by a merge once set (a task's place in its group). */
 const IMMUTABLE_OPTIONS = new Set(['group_id']);
 
-export class Signature<R = unknown, H extends ResultLike = AsyncResult<R>> {
+/** `Rest`: the arguments still to give when it is called (a task's signature knows them; untyped ones take any). */
+export class Signature<R = unknown, H extends ResultLike = AsyncResult<R>, Rest extends unknown[] = unknown[]> {
   /** subtask_type → how to rebuild that primitive from its dict. */
   static readonly TYPES = new Map<string, (d: SignatureDict, app?: Celery) => AnySignature>();
   /** Builtin task name → its class, for dicts whose subtask_type Celery leaves null (map, starmap, chunks). */
@@ -184,7 +185,7 @@ export class Signature<R = unknown, H extends ResultLike = AsyncResult<R>> {
   }
 
   /** Send with star arguments (prepended to the stored ones). */
-  delay(...args: unknown[]): Promise<H> {
+  delay(...args: Rest): Promise<H> {
     return this.applyAsync(args);
   }
 

@@ -108,7 +108,7 @@ describe('signatures serialise to Celery’s dict form', () => {
     const c = s.clone([1], { z: 3 }, { priority: 7 });
     expect(c.toJSON()).toMatchObject({ args: [1, 2], kwargs: { z: 3 }, options: { queue: 'a', priority: 7 } });
     expect(s.toJSON()).toMatchObject({ args: [2], kwargs: {}, options: { queue: 'a' } });
-    expect(add.si(2).clone([1]).args).toEqual([2]); // immutable: partial args ignored
+    expect(add.si(2, 5).clone([1]).args).toEqual([2, 5]); // immutable: partial args ignored
   });
 
   it('link and linkError append (once) and return the argument; onError returns the signature', () => {
