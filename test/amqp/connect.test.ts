@@ -5,31 +5,11 @@
  * at once with one line.
  */
 import { describe, expect, it } from 'vitest';
-import { Celery } from '../../src/index.ts';
 import type { CeleryConfig } from '../../src/app/config.ts';
-import { Worker } from '../../src/worker/worker.ts';
-import type { Logger } from '../../src/worker/log.ts';
+import { connectAttempt } from '../helpers/connect-attempt.ts';
 import { sparePort } from './helpers.ts';
 
-async function attempt(broker: string, config: CeleryConfig = {}): Promise<{ worker: string; client: string; log: string[] }> {
-  const lines: string[] = [];
-  const at = (level: string) => (msg: string) => void lines.push(`${level} ${msg}`);
-  const logger = { level: 'INFO', debug: at('DEBUG'), info: at('INFO'), warning: at('WARNING'), error: at('ERROR'), critical: at('CRITICAL') } as unknown as Logger;
-  const options = { logger: { warning: logger.warning, info: logger.info } };
-  const app = new Celery('connect', { broker, brokerTransportOptions: options, ...config });
-  const client = new Celery('connect-client', { broker, brokerTransportOptions: options, ...config });
-  try {
-    const worker = await new Worker(app, { logger, withoutMingle: true, withoutGossip: true, withoutHeartbeat: true }).start().then(
-      () => 'started',
-      (err: Error) => err.message,
-    );
-    const sent = await client.sendTask('tasks.add', [1, 2]).then(() => 'sent', (err: Error) => err.message);
-    return { worker, client: sent, log: lines };
-  } finally {
-    await app.close();
-    await client.close();
-  }
-}
+const attempt = (broker: string, config: CeleryConfig = {}) => connectAttempt(broker, config);
 
 describe('AMQP broker connection at start', () => {
   it('nothing listening: the worker retries with a line per attempt, then gives up with one line; a call fails with one line', async () => {

@@ -7,39 +7,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/index.ts';
 import type { CeleryConfig } from '../../src/app/config.ts';
-import { Worker } from '../../src/worker/worker.ts';
-import type { Logger } from '../../src/worker/log.ts';
+import { connectAttempt } from '../helpers/connect-attempt.ts';
+import { Celery } from '../../src/index.ts';
 import { deleteByPrefix, privateRedis, type PrivateRedis, REDIS_HOST, redisClient, runPrefix, sparePort, waitForRedis } from './helpers.ts';
 
 const prefix = runPrefix('connect');
 
-function capture(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const at = (level: string) => (msg: string) => void lines.push(`${level} ${msg}`);
-  const logger = { level: 'INFO', debug: at('DEBUG'), info: at('INFO'), warning: at('WARNING'), error: at('ERROR'), critical: at('CRITICAL') } as unknown as Logger;
-  return { logger, lines };
-}
-
-/** What a worker's start and a client's call end with, and what the worker logged meanwhile. */
-async function attempt(broker: string, config: CeleryConfig = {}): Promise<{ worker: string; client: string; log: string[] }> {
-  const { logger, lines } = capture();
-  const options = { logger: { warning: logger.warning, info: logger.info }, global_keyprefix: prefix };
-  const app = new Celery('connect', { broker, brokerTransportOptions: options, ...config });
-  const client = new Celery('connect-client', { broker, brokerTransportOptions: options, ...config });
-  try {
-    const worker = await new Worker(app, { logger, withoutMingle: true, withoutGossip: true, withoutHeartbeat: true }).start().then(
-      () => 'started',
-      (err: Error) => err.message,
-    );
-    const sent = await client.sendTask('tasks.add', [1, 2]).then(() => 'sent', (err: Error) => err.message);
-    return { worker, client: sent, log: lines };
-  } finally {
-    await app.close();
-    await client.close();
-  }
-}
+const attempt = (broker: string, config: CeleryConfig = {}) => connectAttempt(broker, config, { global_keyprefix: prefix });
 
 describe('Redis broker connection at start', () => {
   let locked: ChildProcess;
