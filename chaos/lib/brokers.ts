@@ -26,6 +26,8 @@ export interface Broker {
   /** Messages of the queue still in the broker: ready, unacknowledged or locked. */
   leftIn(queue: string): Promise<number>;
   deadLetters(queue: string): Promise<number>;
+  /** Every uuid found in the dead letters of the queue (their task ids, or the id in a garbage text). */
+  deadLetterIds(queue: string): Promise<Set<string>>;
   /** Put something on the queue that is not a message envelope at all. */
   pushGarbage(queue: string, text: string): Promise<void>;
   /** Graceful stop, then start again after `downMs`. */
@@ -36,6 +38,8 @@ export interface Broker {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+const uuidsIn = (texts: string[]) => new Set(texts.flatMap((t) => t.match(UUID) ?? []));
 
 export async function startBroker(name: BrokerName): Promise<Broker> {
   switch (name) {
@@ -68,6 +72,8 @@ function sqliteBroker(): Broker {
     url: () => `sqlite://${file}`,
     leftIn: async (queue) => count('SELECT count(*) AS n FROM celeriac_messages WHERE queue = ?', queue),
     deadLetters: async (queue) => count('SELECT count(*) AS n FROM celeriac_dead_letters WHERE queue = ?', queue),
+    deadLetterIds: async (queue) =>
+      uuidsIn(withDb((db) => (db.prepare('SELECT envelope FROM celeriac_dead_letters WHERE queue = ?').all(queue) as { envelope: string }[]).map((r) => r.envelope))),
     pushGarbage: async (queue, text) =>
       withDb((db) => {
         db.prepare(`INSERT INTO celeriac_messages (queue, priority, visible_at, delayed, envelope, delivery_tag)
@@ -104,6 +110,7 @@ function redisBroker(server: PrivateRedis | DurableRedis, aof: boolean): Broker 
         return n;
       }),
     deadLetters: (queue) => use((r) => r.llen(`${queue}.celeriac.dead`)),
+    deadLetterIds: (queue) => use(async (r) => uuidsIn(await r.lrange(`${queue}.celeriac.dead`, 0, -1))),
     pushGarbage: (queue, text) => use(async (r) => void (await r.lpush(queue, text))),
     async restart(downMs) {
       if ('stop' in server) await server.stop();
@@ -169,6 +176,15 @@ function amqpBroker(rabbit: PrivateRabbit): Broker {
     url,
     leftIn: count,
     deadLetters: (queue) => count(`${queue}.celeriac.dead`),
+    deadLetterIds: (queue) =>
+      use(async (ch) => {
+        // Read without taking: every message is fetched, then the channel closes and they go back.
+        const texts: string[] = [];
+        for (let m; (m = await ch.get(`${queue}.celeriac.dead`, { noAck: false })) !== false;) {
+          texts.push(JSON.stringify(m.properties.headers ?? {}), m.content.toString('latin1').slice(0, 4096));
+        }
+        return uuidsIn(texts);
+      }),
     pushGarbage: (queue, text) =>
       use(async (ch) => {
         ch.sendToQueue(queue, Buffer.from(text), { contentType: 'text/plain' });

@@ -84,16 +84,15 @@ export const malformed: Scenario = {
         dead = now;
       }
       const ran = new Set((await h.record.read()).map((e) => e.tag));
-      const refusedOnly = badIds.filter((b) => !CATEGORIES[b.category]!.mayRun);
-      const ranBad = badIds.filter((b) => CATEGORIES[b.category]!.mayRun && ran.has(b.id)).length;
-      const chainNull = CATEGORIES.findIndex((c) => c.name.startsWith('embed.chain'));
-      // A chain = [null] task runs and is then dead-lettered: count it once.
-      const ranAndDead = badIds.filter((b) => b.category === chainNull && ran.has(b.id)).length;
-      const badUnaccounted = Math.max(0, badIds.length - dead - ranBad + ranAndDead);
-      h.notes.push(`${badIds.length} bad: ${dead} dead-lettered, ${ranBad} ran (${refusedOnly.filter((b) => ran.has(b.id)).length} that must not run did), ${badUnaccounted} unaccounted`);
+      const deadIds = await broker.deadLetterIds(h.queue);
+      const ranBy = CATEGORIES.map((c, i) => (c.mayRun ? `${c.name} ${badIds.filter((b) => b.category === i && ran.has(b.id)).length}` : '')).filter(Boolean);
+      const ranWrongly = badIds.filter((b) => !CATEGORIES[b.category]!.mayRun && ran.has(b.id)).length;
+      const unaccounted = badIds.filter((b) => !ran.has(b.id) && !deadIds.has(b.id));
+      const missing = [...new Set(unaccounted.map((b) => CATEGORIES[b.category]!.name))];
+      h.notes.push(`${badIds.length} bad: ${dead} dead-lettered, ran: ${ranBy.join(', ')}; ${ranWrongly} ran that must not, ${unaccounted.length} neither ran nor dead-lettered${missing.length ? ` (${missing.join(', ')})` : ''}`);
       const row = await h.finish(last);
       row.sent = total;
-      row.lost += badUnaccounted;
+      row.lost += unaccounted.length;
       return [row];
     } finally {
       await h.close();
