@@ -141,19 +141,38 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The beam.smp of the private node (its command line names the node), never another node's. */
+/** The beam.smp of the private node (its environment names the node), never another node's. */
 function beamPid(port: number): number {
-  const node = `celeriac-test-${port}@localhost`;
+  const node = `RABBITMQ_NODENAME=celeriac-test-${port}@localhost`;
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmd[0]?.endsWith('beam.smp') && cmd.includes(node)) return Number(entry);
+      if (!fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[0]?.endsWith('beam.smp')) continue;
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(node)) return Number(entry);
     } catch {
-      // gone meanwhile
+      // gone meanwhile, or not ours to read
     }
   }
   throw new Error(`no beam.smp for ${node}`);
+}
+
+/** start(), with more patience than the helper's 30 s: a restart on a loaded machine can take longer. */
+async function startRabbit(rabbit: PrivateRabbit): Promise<void> {
+  try {
+    await rabbit.start();
+  } catch (err) {
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      try {
+        const c = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${rabbit.port}`);
+        await c.close();
+        return;
+      } catch {
+        if (Date.now() > deadline) throw err;
+        await sleep(500);
+      }
+    }
+  }
 }
 
 function amqpBroker(rabbit: PrivateRabbit): Broker {
@@ -193,14 +212,14 @@ function amqpBroker(rabbit: PrivateRabbit): Broker {
     async restart(downMs) {
       await rabbit.stop();
       await sleep(downMs);
-      await rabbit.start();
+      await startRabbit(rabbit);
     },
     async crash(downMs) {
       const pid = beamPid(rabbit.port);
       process.kill(pid, 'SIGKILL');
       while (isAlive(pid)) await sleep(20);
       await sleep(downMs);
-      await rabbit.start();
+      await startRabbit(rabbit);
     },
     destroy: () => rabbit.destroy(),
   };

@@ -7,7 +7,7 @@ import type { Broker } from '../lib/brokers.ts';
 import { Harness, type Row } from '../lib/harness.ts';
 import type { Scenario, ScenarioSettings } from './types.ts';
 
-async function faultRun(broker: Broker, settings: ScenarioSettings, kind: 'restart' | 'kill9'): Promise<Row> {
+export async function faultRun(broker: Broker, settings: ScenarioSettings, kind: 'restart' | 'kill9'): Promise<Row> {
   const n = settings.quick ? 200 : 2000;
   const h = new Harness({ scenario: `broker-${kind}`, broker, acksLate: true, workers: 2, concurrency: 8, visibilityTimeout: 5, transportFaults: true, log: settings.log });
   try {

@@ -59,6 +59,7 @@ export const malformed: Scenario = {
       await h.startWorkers();
       const transport = await h.app.transport();
       const badIds: { id: string; category: number }[] = [];
+      const refused = new Map<string, number>();
       let next = 0;
       const lane = async () => {
         for (let i = next++; i < total; i = next++) {
@@ -68,10 +69,15 @@ export const malformed: Scenario = {
           }
           const category = (i - Math.floor(i / 10) - 1) % CATEGORIES.length;
           const id = randomUUID();
-          badIds.push({ id, category });
           const bad = CATEGORIES[category]!.make(id);
-          if (bad.kind === 'garbage') await broker.pushGarbage(h.queue, bad.text);
-          else await transport.publish(h.queue, bad.message);
+          try {
+            if (bad.kind === 'garbage') await broker.pushGarbage(h.queue, bad.text);
+            else await transport.publish(h.queue, bad.message);
+            badIds.push({ id, category });
+          } catch (err) {
+            // Refused by the client with a clear error (e.g. headers over AMQP's 64 KB): never on the broker.
+            refused.set((err as Error).message, (refused.get((err as Error).message) ?? 0) + 1);
+          }
         }
       };
       await Promise.all(Array.from({ length: 20 }, lane));
@@ -89,7 +95,8 @@ export const malformed: Scenario = {
       const ranWrongly = badIds.filter((b) => !CATEGORIES[b.category]!.mayRun && ran.has(b.id)).length;
       const unaccounted = badIds.filter((b) => !ran.has(b.id) && !deadIds.has(b.id));
       const missing = [...new Set(unaccounted.map((b) => CATEGORIES[b.category]!.name))];
-      h.notes.push(`${badIds.length} bad: ${dead} dead-lettered, ran: ${ranBy.join(', ')}; ${ranWrongly} ran that must not, ${unaccounted.length} neither ran nor dead-lettered${missing.length ? ` (${missing.join(', ')})` : ''}`);
+      for (const [why, n] of refused) h.notes.push(`${n} refused by the client: ${why}`);
+      h.notes.push(`${badIds.length} bad on the broker: ${dead} dead-lettered, ran: ${ranBy.join(', ')}; ${ranWrongly} ran that must not, ${unaccounted.length} neither ran nor dead-lettered${missing.length ? ` (${missing.join(', ')})` : ''}`);
       const row = await h.finish(last);
       row.sent = total;
       row.lost += unaccounted.length;

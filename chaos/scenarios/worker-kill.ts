@@ -7,7 +7,7 @@ import type { Broker } from '../lib/brokers.ts';
 import { Harness, type Row } from '../lib/harness.ts';
 import type { Scenario, ScenarioSettings } from './types.ts';
 
-async function killRun(broker: Broker, settings: ScenarioSettings, acksLate: boolean): Promise<Row> {
+export async function killRun(broker: Broker, settings: ScenarioSettings, acksLate: boolean): Promise<Row> {
   const n = settings.quick ? 200 : 2000;
   const h = new Harness({ scenario: acksLate ? 'worker-kill9' : 'worker-kill9-early-ack', broker, acksLate, workers: 2, concurrency: 8, visibilityTimeout: 5, log: settings.log });
   try {
