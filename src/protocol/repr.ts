@@ -2,22 +2,37 @@ import { pyNumber } from './json.ts';
 
 /** Python `repr()` of JSON-like values, as Celery writes `argsrepr`/`kwargsrepr` and event fields. */
 export function pyRepr(value: unknown, maxLength = 1024): string {
-  return truncate(repr(value), maxLength);
+  return truncate(repr(value, maxLength + 1), maxLength);
 }
 
-function repr(v: unknown): string {
+/**
+ * The repr, or a prefix of it longer than `budget` (then truncated anyway): like Celery's saferepr,
+ * a 5 MB argument costs no more than a short one.
+ */
+function repr(v: unknown, budget: number): string {
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
   if (typeof v === 'number') return pyNumber(v);
   if (typeof v === 'bigint') return v.toString();
-  if (typeof v === 'string') return reprString(v);
+  if (typeof v === 'string') return reprString(v, budget);
   if (v instanceof Date) return reprDate(v);
-  if (Array.isArray(v)) return '[' + v.map(repr).join(', ') + ']';
+  if (Array.isArray(v)) return joined('[', v.length, (i, b) => repr(v[i], b), ']', budget);
   if (typeof v === 'object') {
-    return '{' + Object.entries(v as object).map(([k, x]) => `${reprString(k)}: ${repr(x)}`).join(', ') + '}';
+    const keys = Object.keys(v as object);
+    return joined('{', keys.length, (i, b) => `${reprString(keys[i]!, b)}: ${repr((v as Record<string, unknown>)[keys[i]!], b)}`, '}', budget);
   }
-  return reprString(String(v));
+  return reprString(String(v), budget);
+}
+
+/** `open item, item, … close`, stopping once longer than `budget`. */
+function joined(open: string, n: number, item: (i: number, budget: number) => string, close: string, budget: number): string {
+  let out = open;
+  for (let i = 0; i < n; i++) {
+    if (out.length > budget) return out;
+    out += (i > 0 ? ', ' : '') + item(i, budget - out.length);
+  }
+  return out + close;
 }
 
 /**
@@ -25,10 +40,11 @@ function repr(v: unknown): string {
  * \\ \t \n \r, \xNN / \uNNNN / \UNNNNNNNN for what `str.isprintable()` rejects (control, format,
  * unassigned, surrogate and separator characters but the space); printable non-ASCII stays as is.
  */
-function reprString(s: string): string {
+function reprString(s: string, budget = Infinity): string {
   const q = s.includes("'") && !s.includes('"') ? '"' : "'";
   let out = '';
   for (const ch of s) {
+    if (out.length > budget) return q + out;
     if (ch === '\\') out += '\\\\';
     else if (ch === q) out += '\\' + q;
     else if (ch === '\n') out += '\\n';
@@ -60,8 +76,7 @@ function reprDate(d: Date): string {
 
 /** Celery's argsrepr for a call with positional args: a tuple repr, `(2,)` for one element; max 1024 chars. */
 export function argsRepr(args: unknown[]): string {
-  const inner = args.map(repr).join(', ');
-  return truncate(args.length === 1 ? `(${inner},)` : `(${inner})`);
+  return truncate(joined('(', args.length, (i, b) => repr(args[i], b), args.length === 1 ? ',)' : ')', 1025));
 }
 
 function truncate(s: string, maxLength = 1024): string {
