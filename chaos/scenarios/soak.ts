@@ -7,10 +7,10 @@ import type { Scenario } from './types.ts';
 
 export const soak: Scenario = {
   name: 'soak',
-  description: 'a steady 200 tasks/s (5 ms each) for 120 s (quick: 10 s) into one worker, RSS sampled',
+  description: 'a steady 200 tasks/s (5 ms each) for 60 s (quick: 10 s) into one worker, RSS sampled',
   brokers: ['sqlite', 'redis', 'amqp'],
   async run(broker, settings) {
-    const seconds = settings.quick ? 10 : 120;
+    const seconds = settings.quick ? 10 : 60;
     const perTick = 20; // every 100 ms
     const h = new Harness({ scenario: 'soak', broker, acksLate: true, workers: 1, concurrency: 20, log: settings.log });
     try {
