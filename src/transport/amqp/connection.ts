@@ -268,13 +268,21 @@ export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 /** basic.publish on the confirm channel; resolves once RabbitMQ confirmed it. */
 export function confirmPublish(s: Session, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
   return new Promise((resolve, reject) => {
+    const onConfirm = (err: unknown) => {
+      if (err) reject(err instanceof Error && /nack/i.test(err.message) ? new CeleriacError(`AMQP broker refused the message (basic.nack) for ${JSON.stringify(routingKey)}`) : err);
+      else resolve();
+    };
     try {
-      s.pub.publish(exchange, routingKey, content, options, (err: unknown) => {
-        if (err) reject(err instanceof Error && /nack/i.test(err.message) ? new CeleriacError(`AMQP broker refused the message (basic.nack) for ${JSON.stringify(routingKey)}`) : err);
-        else resolve();
-      });
+      s.pub.publish(exchange, routingKey, content, options, onConfirm);
     } catch (err) {
-      reject(err);
+      // amqplib registers the confirm callback before encoding: take it back, or every later
+      // confirm on this channel would settle the publish before it.
+      const window = (s.pub as unknown as { unconfirmed?: unknown[] }).unconfirmed;
+      if (window?.[window.length - 1] === onConfirm) window.pop();
+      if (err instanceof RangeError) {
+        const kb = Math.ceil(Buffer.byteLength(JSON.stringify(options.headers ?? {})) / 1024);
+        reject(new CeleriacError(`the headers of the message are too large for AMQP (${kb} KB; the limit is 64 KB): shorten large header values such as argsrepr`));
+      } else reject(err);
     }
   });
 }
