@@ -134,6 +134,21 @@ describe('sqlite transport', () => {
     expect(await other.size('q')).toBe(0);
   });
 
+  it('a consumer whose event loop stalled past the visibility timeout does not take its own messages again', async () => {
+    const url = newUrl('?visibility_timeout=0.3');
+    const holder = make(url);
+    await holder.publish('q', task('stalled'));
+    const [d] = await holder.fetch(['q'], 1, 0);
+    const until = Date.now() + 800;
+    while (Date.now() < until); // a synchronous stall: the lock refresh cannot run
+    expect(await holder.fetch(['q'], 1, 0)).toEqual([]);
+    const other = make(url);
+    const [again] = await other.fetch(['q'], 1, 0); // another consumer may take over an expired lock
+    expect(again!.message.headers.id).toBe('stalled');
+    await again!.ack();
+    await d!.ack();
+  });
+
   it('holds a message with a future eta until it is due', async () => {
     const t = make(newUrl());
     await t.publish('q', task('later', new Date(Date.now() + 1200)));

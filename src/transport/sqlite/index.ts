@@ -165,7 +165,7 @@ export class SqliteTransport implements Transport {
     const s = this.sql;
     const rows = this.db.transaction(() => {
       for (const q of queues) s.promoteDue.run(q, now);
-      s.reclaimExpired.run(now);
+      s.reclaimExpired.run(now, this.owner);
       let picked = queues.flatMap((q) => s.selectReady.all(q, max) as ReadyRow[]);
       if (queues.length > 1) picked = picked.sort((a, b) => b.priority - a.priority || a.id - b.id).slice(0, max);
       const lock = { owner: this.owner, pid: process.pid, host: this.host, until: now + this.visibilityTimeoutMs, id: 0 };

@@ -61,7 +61,8 @@ export const SQL = {
   insertPayload: 'INSERT INTO celeriac_payloads (delivery_tag, envelope) VALUES (@deliveryTag, @envelope)',
   deletePayload: 'DELETE FROM celeriac_payloads WHERE delivery_tag = ?',
   promoteDue: 'UPDATE celeriac_messages SET delayed = 0 WHERE queue = ? AND delayed = 1 AND visible_at <= ?',
-  reclaimExpired: `UPDATE celeriac_messages SET ${UNLOCK} WHERE owner IS NOT NULL AND locked_until <= ?`,
+  // Never our own: a live consumer whose event loop stalled past the timeout still runs what it holds.
+  reclaimExpired: `UPDATE celeriac_messages SET ${UNLOCK} WHERE owner IS NOT NULL AND locked_until <= ? AND owner <> ?`,
   selectReady: `SELECT id, queue, priority, delivery_tag, delivery_count FROM celeriac_messages
                 WHERE queue = ? AND owner IS NULL AND delayed = 0 ORDER BY priority DESC, id LIMIT ?`,
   envelope: `SELECT ${ENVELOPE} AS envelope FROM celeriac_messages m WHERE m.id = ?`,
