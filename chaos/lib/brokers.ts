@@ -69,7 +69,7 @@ function sqliteBroker(): Broker {
   const count = (sql: string, queue: string) => withDb((db) => (db.prepare(sql).get(queue) as { n: number }).n);
   return {
     name: 'sqlite',
-    url: () => `sqlite://${file}`,
+    url: () => `sqlite:///${file}`,
     leftIn: async (queue) => count('SELECT count(*) AS n FROM celeriac_messages WHERE queue = ?', queue),
     deadLetters: async (queue) => count('SELECT count(*) AS n FROM celeriac_dead_letters WHERE queue = ?', queue),
     deadLetterIds: async (queue) =>

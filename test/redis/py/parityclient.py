@@ -34,7 +34,7 @@ for call in json.loads(sys.argv[1]):
         r = chord([sig(c) for c in call['chord']], sig(call)).apply_async(**options)
         header, r.parent = r.parent, None  # wait for the body's own state, not the header's first error
         call['keys'] = ['celery-task-meta-' + h.id for h in header.results] + [
-            'celery-taskset-meta-' + header.id + suffix for suffix in ('', '.j', '.t')]
+            'celery-taskset-meta-' + header.id + suffix for suffix in ('', '.j', '.t', '.s')]
     else:
         r = app.send_task(call['task'], args=call.get('args', []), kwargs=call.get('kwargs', {}), **options)
     sent.append((r, call))
