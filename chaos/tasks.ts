@@ -1,12 +1,12 @@
 /**
  * The task module the chaos workers load (`celeriac -A ./chaos/tasks.ts:app worker`). Every run of
- * `chaos.work` appends "<tag> <pid>" to the execution record (a list on the shared Redis, DB 9)
+ * `chaos.work` appends "<tag> <pid>" to the execution record (a list on the shared Redis, the test DB)
  * once its work is done, so a record survives any kill of the worker or of the broker.
  *
  * Environment (set by chaos/lib/workers.ts):
  *   CHAOS_BROKER     broker URL
  *   CHAOS_QUEUE      queue the scenario uses
- *   CHAOS_RECORD     the record's key on 127.0.0.1:6379 DB 9
+ *   CHAOS_RECORD     the record's key on 127.0.0.1:6379, in the test DB (test/helpers/redis-db.ts)
  *   CHAOS_ACKS_LATE  "1" for acksLate
  *   CHAOS_VT         visibility timeout in seconds (Redis, SQLite)
  */

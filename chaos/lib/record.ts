@@ -1,10 +1,12 @@
 /**
- * The execution record: a list on the shared Redis (DB 9, used by nothing else) under a key unique
- * to the run, one "<tag> <pid> <payload length>" entry per execution. Deleted after reading.
+ * The execution record: a list on the shared Redis (the test suite's DB, test/helpers/redis-db.ts)
+ * under a key unique to the run, one "<tag> <pid> <payload length>" entry per execution. Deleted
+ * after reading.
  */
 import { Redis } from 'ioredis';
+import { TEST_DB, TEST_KEY_PREFIX } from '../../test/helpers/redis-db.ts';
 
-export const RECORD_DB = 9;
+export const RECORD_DB = TEST_DB;
 
 export interface Execution {
   tag: string;
@@ -17,7 +19,7 @@ export class ExecutionRecord {
   constructor(readonly key: string) {}
 
   static unique(name: string): ExecutionRecord {
-    return new ExecutionRecord(`celeriac-chaos-${process.pid}-${Date.now().toString(36)}:${name}`);
+    return new ExecutionRecord(`${TEST_KEY_PREFIX}chaos-${process.pid}-${Date.now().toString(36)}:${name}`);
   }
 
   async count(): Promise<number> {
