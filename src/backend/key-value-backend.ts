@@ -19,6 +19,10 @@ export class KeyValueBackend implements ResultBackend {
     readonly expires: number | null = 86_400,
   ) {}
 
+  isUnavailable(err: unknown): boolean {
+    return this.store.isTransient?.(err) ?? false;
+  }
+
   get url(): string {
     return this.store.url;
   }

@@ -37,6 +37,8 @@ export interface ResultBackend {
   readonly url: string;
 
   storeResult(taskId: string, result: unknown, state: TaskState, opts?: StoreOptions): Promise<void>;
+  /** The error is the backend being unreachable for now (it may pass), not a bad request. */
+  isUnavailable?(err: unknown): boolean;
   getTaskMeta(taskId: string): Promise<TaskMeta>;
   /** Several metas at once (PENDING for the unknown ones). */
   getTaskMetas(taskIds: readonly string[]): Promise<TaskMeta[]>;

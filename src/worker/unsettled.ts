@@ -2,21 +2,10 @@
  * The last word on a delivery whose handling threw: every message ends in exactly one ack or
  * reject, whatever failed on the way. A task whose outcome could not be recorded is stored as
  * FAILURE and dead-lettered (Python Celery stores FAILURE and acknowledges); when the result
- * backend is unreachable, an acksLate message goes back to its queue for a later try instead.
+ * backend says it is unreachable, an acksLate message goes back to its queue for a later try instead.
  */
 import { formatTraceback, serializeException } from '../protocol/exceptions.ts';
 import type { Held, StrategyEnv } from './strategy.ts';
-
-/** A connection-level failure that may pass (the backend or broker is down or restarting). */
-export function isOutage(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as NodeJS.ErrnoException).code;
-  return (
-    err.name === 'MaxRetriesPerRequestError' ||
-    (typeof code === 'string' && /^(E(CONN|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTCONN|AI_AGAIN)|SQLITE_BUSY)/.test(code)) ||
-    /Connection is closed|Stream isn't writeable|Command timed out|Socket closed|connection lost|database is locked/i.test(err.message)
-  );
-}
 
 function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
@@ -26,7 +15,7 @@ export async function settleAfterError(env: StrategyEnv, held: Held, err: unknow
   const { request, delivery } = held;
   const tag = `${request.name}[${request.id}]`;
   const fields = { taskId: request.id, task: request.name };
-  if (!held.acked && acksLate && isOutage(err)) {
+  if (!held.acked && acksLate && env.backend?.isUnavailable?.(err)) {
     held.acked = true;
     env.log.warning(`Task ${tag}: could not record its outcome (${describe(err)}); the message was given back to ${delivery.queue} for a later try`, fields);
     await settleQuietly(env, () => delivery.reject(true, describe(err)));

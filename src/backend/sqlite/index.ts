@@ -64,6 +64,12 @@ export class SqliteStore implements KeyValueStore {
     this.feed = new ChangeFeed(this.file);
   }
 
+  /** Another process held the write lock past busy_timeout: the next try may pass. */
+  isTransient(err: unknown): boolean {
+    const code = (err as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+  }
+
   async get(key: string): Promise<string | null> {
     return this.read(key);
   }
