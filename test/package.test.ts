@@ -5,13 +5,14 @@
  * (strict, skipLibCheck off) and runs tasks end to end on the embedded SQLite default: a worker
  * started with `npx celeriac -A <module> worker`, a client script, the results.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from './integration/helpers.ts';
+import { spawnLogged } from './redis/helpers.ts';
 
 const run = promisify(execFile);
 const TSC = path.join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -142,19 +143,10 @@ const PROJECTS: Record<string, Record<string, string | object>> = {
 
 async function startWorker(cwd: string, module: string): Promise<ChildProcess> {
   // Its own process group: npx runs the command in a child process.
-  const w = spawn('npx', ['--no', '--', 'celeriac', '-A', module, 'worker', '-c', '2', '-l', 'INFO'], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  workers.push(w);
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(' ready.')) resolve();
-    };
-    w.stdout!.on('data', onData);
-    w.stderr!.on('data', onData);
-    w.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${out}`)));
-  });
-  return w;
+  const w = spawnLogged('npx', ['--no', '--', 'celeriac', '-A', module, 'worker', '-c', '2', '-l', 'INFO'], { cwd, group: true });
+  workers.push(w.child);
+  await w.waitFor(/ ready\./, 60_000);
+  return w.child;
 }
 
 async function stop(w: ChildProcess): Promise<void> {

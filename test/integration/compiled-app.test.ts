@@ -4,18 +4,19 @@
  * Either way `import 'celeriac'` in the task module gives the same copy of celeriac the command
  * line runs, so there is one set of classes per process.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { projectRoot } from './helpers.ts';
+import { spawnLogged } from '../redis/helpers.ts';
 
 const BIN = path.join(projectRoot, 'bin', 'celeriac.js');
 const run = promisify(execFile);
 let dir: string;
-const workers: ReturnType<typeof spawn>[] = [];
+const workers: ChildProcess[] = [];
 
 const MODULE = (broker: string) => `
 import { Celery } from 'celeriac';
@@ -40,19 +41,10 @@ afterAll(async () => {
 });
 
 async function startWorker(app: string): Promise<number> {
-  const w = spawn(process.execPath, [BIN, '-A', app, 'worker', '-l', 'INFO'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  workers.push(w);
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(' ready.')) resolve();
-    };
-    w.stdout!.on('data', onData);
-    w.stderr!.on('data', onData);
-    w.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${out}`)));
-  });
-  return w.pid!;
+  const w = spawnLogged(process.execPath, [BIN, '-A', app, 'worker', '-l', 'INFO'], { cwd: dir });
+  workers.push(w.child);
+  await w.waitFor(/ ready\./, 30_000);
+  return w.child.pid!;
 }
 
 async function callWhere(app: string): Promise<string> {
