@@ -1,7 +1,6 @@
 import type { Celery } from '../app/celery.ts';
 import { RunAbort } from '../app/run-abort.ts';
 import type { Task } from '../app/task.ts';
-import { traceTask } from '../app/trace.ts';
 import { chordPartOf, onChordPartReturn } from '../canvas/index.ts';
 import type { ResultBackend } from '../backend/result-backend.ts';
 import { DecodeError, NotRegistered } from '../errors.ts';
@@ -15,6 +14,7 @@ import { LEVELS, type Logger } from './log.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';
+import type { Pool } from './pool/types.ts';
 import { settleAfterError } from './unsettled.ts';
 
 /** A message the worker holds: waiting for its ETA, for a slot, or running. */
@@ -47,6 +47,8 @@ export interface StrategyEnv {
   onRelease(): void;
   /** Counters for stats. */
   processed: Map<string, number>;
+  /** Where the task runs: the event loop, a thread or a child process. */
+  pool: Pool;
 }
 
 /**
@@ -137,7 +139,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
   env.processed.set(task.name, (env.processed.get(task.name) ?? 0) + 1);
   env.events?.task('task-started', { uuid: request.id });
   await early;
-  const outcome = await traceTask(env.app, task, request, {
+  const outcome = await env.pool.run(task, request, {
     hostname: env.hostname,
     deliveryInfo: delivery.info,
     properties: delivery.properties ?? { ...delivery.message.properties },
