@@ -1,0 +1,139 @@
+/**
+ * What the threads and processes pools add (SQLite broker, real worker processes): hard time
+ * limits that stop a task which never yields, soft limits in a child, children replaced after
+ * N tasks or past a memory limit, a child killed with kill -9, a task module that fails to load
+ * in a child; and on the async pool, the hard-limit warning and the blocked-loop detector.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TaskError } from '../../src/index.ts';
+import { createSandbox, openGate, readEvents, rejection, runCli, type Sandbox, startWorker, stopAllWorkers, waitFor } from './helpers.ts';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+let sb: Sandbox;
+
+beforeAll(async () => {
+  sb = await createSandbox('pools');
+});
+
+afterEach(async () => {
+  await stopAllWorkers();
+});
+
+afterAll(async () => {
+  await sb?.cleanup();
+});
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const pidFile = (label: string) => {
+  try {
+    return Number(readFileSync(path.join(sb.dir, `${label}.pid`), 'utf8'));
+  } catch {
+    return 0;
+  }
+};
+
+for (const pool of ['processes', 'threads'] as const) {
+  describe(`-P ${pool}`, () => {
+    it('a task in `while (true) {}` ends TimeLimitExceeded at its hard limit, with Celery\'s log line; the next task runs', async () => {
+      const worker = await startWorker(sb, ['-P', pool, '-c', '1', '--time-limit', '2']);
+      const r = await sb.tasks.spinForever.delay();
+      const err = await rejection(r.get({ timeout: 30 }));
+      expect(err).toBeInstanceOf(TaskError);
+      expect((err as TaskError).excType).toBe('TimeLimitExceeded');
+      expect(await r.state).toBe('FAILURE');
+      await worker.waitForLine(`Hard time limit (2s) exceeded for tasks.spin_forever[${r.id}]`);
+      // A fresh child took the place of the one stopped: the worker goes on.
+      expect(await (await sb.tasks.add.delay(20, 22)).get({ timeout: 20 })).toBe(42);
+    });
+
+    it('a soft time limit fires in the child: the task sees SoftTimeLimitExceeded on its signal', async () => {
+      const worker = await startWorker(sb, ['-P', pool, '-c', '1', '--soft-time-limit', '1']);
+      const r = await sb.tasks.softAware.delay();
+      const value = await r.get({ timeout: 20 });
+      expect(value.caught).toBe('SoftTimeLimitExceeded');
+      if (pool === 'processes') expect(value.pid).not.toBe(worker.pid);
+      await worker.waitForLine(`Soft time limit (1s) exceeded for tasks.soft_aware[${r.id}]`);
+    });
+
+    it('--max-tasks-per-child replaces a child after N tasks', async () => {
+      await startWorker(sb, ['-P', pool, '-c', '1', '--max-tasks-per-child', '2']);
+      const runners: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const v = await (await sb.tasks.selfInfo.delay(i)).get({ timeout: 20 });
+        runners.push(`${v.pid}/${v.threadId}`);
+      }
+      expect(runners[0]).toBe(runners[1]);
+      expect(runners[2]).toBe(runners[3]);
+      expect(runners[2]).not.toBe(runners[1]);
+    });
+  });
+}
+
+describe('-P processes', () => {
+  it('--max-memory-per-child replaces the child after the task that took it past the limit, never during it', async () => {
+    const worker = await startWorker(sb, ['-P', 'processes', '-c', '1', '--max-memory-per-child', '200000']);
+    const small = await (await sb.tasks.grow.delay(1)).get({ timeout: 20 });
+    const big = await (await sb.tasks.grow.delay(250)).get({ timeout: 30 });
+    expect(big.pid).toBe(small.pid);
+    expect(big.rss).toBeGreaterThan(200000);
+    await worker.waitForLine('child process exiting after exceeding memory limit');
+    const after = await (await sb.tasks.grow.delay(1)).get({ timeout: 20 });
+    expect(after.pid).not.toBe(big.pid);
+    await waitFor('the old child to exit', () => !alive(big.pid));
+  });
+
+  it('a child killed with kill -9 fails its task with WorkerLostError; a new child runs the next one', async () => {
+    const worker = await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    const r = await sb.tasks.pidThenWait.delay('never', 'lost');
+    const pid = await waitFor('the task to write its pid', () => pidFile('lost'));
+    expect(pid).not.toBe(worker.pid);
+    process.kill(pid, 'SIGKILL');
+    const err = await rejection(r.get({ timeout: 20 }));
+    expect((err as TaskError).excType).toBe('WorkerLostError');
+    expect((err as TaskError).message).toBe('Worker exited prematurely: signal 9 (SIGKILL) Job: 1.');
+    await worker.waitForLine(`Process 'ForkPoolWorker-1' pid:${pid} exited with 'signal 9 (SIGKILL)'`);
+    expect(await (await sb.tasks.add.delay(1, 1)).get({ timeout: 20 })).toBe(2);
+  });
+
+  it('under acksLate + rejectOnWorkerLost the task of a killed child is requeued and runs again', async () => {
+    const worker = await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    const r = await sb.tasks.pidThenWaitLate.delay('requeue-gate', 'requeued');
+    const first = await waitFor('the first run', () => pidFile('requeued'));
+    process.kill(first, 'SIGKILL');
+    await worker.waitForLine(`Task tasks.pid_then_wait_late[${r.id}] rejected: Worker exited prematurely: signal 9 (SIGKILL)`);
+    await waitFor('the second run', () => readEvents(sb).filter((e) => e.id === r.id && e.event === 'start').length === 2);
+    openGate(sb, 'requeue-gate');
+    const second = await r.get({ timeout: 20 });
+    expect(second).not.toBe(first);
+    expect(await r.state).toBe('SUCCESS');
+  });
+
+  it('a task module that fails to import in a child is a start-up error naming it, not a hang', async () => {
+    const { stderr, code } = await runCli(sb, ['worker', '-P', 'processes', '-c', '1'], { appSpec: './test/fixtures/pool-broken/tasks.ts:app' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('A processes pool child could not load the app ./test/fixtures/pool-broken/tasks.ts:app');
+    expect(stderr).toContain('this module refuses to load in a pool child');
+  });
+});
+
+describe('-P async', () => {
+  it('warns once at start-up that a hard limit cannot stop synchronous code, and names a task that blocks the loop', async () => {
+    const worker = await startWorker(sb, ['-P', 'gevent', '--time-limit', '30']);
+    expect(worker.output()).toContain('pool gevent is celeriac\'s async pool');
+    expect(worker.lines.filter((l) => l.includes('the async pool cannot stop a task that never awaits'))).toHaveLength(1);
+    const r = await sb.tasks.spin.delay(1500);
+    await r.get({ timeout: 20 });
+    await worker.waitForLine(new RegExp(`Event loop blocked for \\d+\\.\\ds by tasks\\.spin\\[${r.id}\\]`));
+  });
+});
