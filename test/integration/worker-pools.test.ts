@@ -66,6 +66,15 @@ for (const pool of ['processes', 'threads'] as const) {
       await worker.waitForLine(`Soft time limit (1s) exceeded for tasks.soft_aware[${r.id}]`);
     });
 
+    it('a runner that exits (process.exit outside the task) fails its task with WorkerLostError; the next task runs', async () => {
+      await startWorker(sb, ['-P', pool, '-c', '1']);
+      const r = await sb.tasks.exitRunner.delay(3);
+      const err = await rejection(r.get({ timeout: 20 }));
+      expect((err as TaskError).excType).toBe('WorkerLostError');
+      expect((err as TaskError).message).toBe('Worker exited prematurely: exitcode 3 Job: 1.');
+      expect(await (await sb.tasks.add.delay(3, 4)).get({ timeout: 20 })).toBe(7);
+    });
+
     it('--max-tasks-per-child replaces a child after N tasks', async () => {
       await startWorker(sb, ['-P', pool, '-c', '1', '--max-tasks-per-child', '2']);
       const runners: string[] = [];
