@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TaskError } from '../../src/index.ts';
-import { createSandbox, openGate, readEvents, rejection, runCli, type Sandbox, startWorker, stopAllWorkers, waitFor } from './helpers.ts';
+import { createSandbox, openGate, pidAlive, readEvents, rejection, runCli, type Sandbox, startWorker, stopAllWorkers, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -25,15 +25,6 @@ afterEach(async () => {
 afterAll(async () => {
   await sb?.cleanup();
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const pidFile = (label: string) => {
   try {
@@ -99,7 +90,7 @@ describe('-P processes', () => {
     await worker.waitForLine('child process exiting after exceeding memory limit');
     const after = await (await sb.tasks.grow.delay(1)).get({ timeout: 20 });
     expect(after.pid).not.toBe(big.pid);
-    await waitFor('the old child to exit', () => !alive(big.pid));
+    await waitFor('the old child to exit', () => !pidAlive(big.pid));
   });
 
   it('a child killed with kill -9 fails its task with WorkerLostError; a new child runs the next one', async () => {

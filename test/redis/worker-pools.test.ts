@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { receiveEvents } from '../../src/events/receiver.ts';
-import { type FixtureModule, type Sandbox, startWorker, stopAllWorkers, waitFor } from '../integration/helpers.ts';
+import { type FixtureModule, pidAlive, type Sandbox, startWorker, stopAllWorkers, waitFor } from '../integration/helpers.ts';
 import { celeryPython, deleteByPrefix, REDIS_HOST, RESULTS_DB, runPrefix, TEST_DB, trackResults } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
@@ -53,15 +53,6 @@ afterAll(async () => {
 const start = (args: string[]) => startWorker(sb, ['-n', node, '--without-mingle', '--without-gossip', ...args]);
 const inspect = () => sb.tasks.app.control.inspect({ timeout: 2, destination: [node] });
 const poolOf = async () => ((await inspect().stats())[node] as { pool: Record<string, any> } | undefined)?.pool;
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** Python Celery 5.2 (app test/redis/py/ixtasks.py on this broker): `celery <args>`. */
 function python(args: string[], script?: string): Promise<string> {
   const env = { ...process.env, PYTHONPATH: PY_DIR, CELERIAC_TEST_BROKER: brokerBase, CELERIAC_TEST_BACKEND: backend, CELERIAC_TEST_PREFIX: prefix, CELERIAC_TEST_QUEUE: 'celery' };
@@ -110,7 +101,7 @@ describe('-P processes in a cluster', () => {
     }, 20_000);
     await sb.tasks.app.control.revoke(r.id, { terminate: true });
     await waitFor('REVOKED', async () => (await r.state) === 'REVOKED', 20_000);
-    await waitFor('the child gone', () => !alive(running!.worker_pid));
+    await waitFor('the child gone', () => !pidAlive(running!.worker_pid));
     expect(await (await sb.tasks.add.delay(2, 2)).get({ timeout: 20 })).toBe(4);
   });
 
