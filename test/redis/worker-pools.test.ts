@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { receiveEvents } from '../../src/events/receiver.ts';
-import { type FixtureModule, pidAlive, type Sandbox, startWorker, stopAllWorkers, waitFor } from '../integration/helpers.ts';
+import { type FixtureModule, pidAlive, runCli, type Sandbox, startWorker, stopAllWorkers, waitFor } from '../integration/helpers.ts';
 import { celeryPython, deleteByPrefix, REDIS_HOST, RESULTS_DB, runPrefix, TEST_DB, trackResults } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
@@ -140,6 +140,9 @@ describe('-P processes in a cluster', () => {
     expect(await python(['control', 'autoscale', '2', '2', '-d', node, '-t', '5'])).toContain('autoscale now max=2 min=2');
     await waitFor('2 children', async () => (await poolOf())?.processes.length === 2, 20_000);
     expect(await python(['control', 'pool_grow', '1', '-d', node, '-t', '5'])).toContain('pool_grow is not supported with autoscale');
+    // The same command from celeriac's own CLI.
+    const cli = await runCli(sb, ['control', 'autoscale', '3', '1', '-d', node, '-t', '5']);
+    expect(cli.stdout).toContain('autoscale now max=3 min=1');
   });
 });
 
