@@ -11,6 +11,14 @@ describe('configuration', () => {
     expect(app.conf.resultExpires).toBe(86_400);
   });
 
+  it('takes the pool settings with Celery\'s names and units, and refuses a pool it does not have', () => {
+    const app = new Celery('proj', { workerPool: 'prefork', workerMaxTasksPerChild: 100, workerMaxMemoryPerChild: 200_000, workerPoolRestarts: true });
+    expect(app.conf.workerPool).toBe('prefork');
+    expect(app.conf.workerMaxMemoryPerChild).toBe(200_000);
+    expect(() => new Celery('proj', { workerPool: 'greenlet' })).toThrow(/workerPool.*greenlet|greenlet.*workerPool/s);
+    expect(() => new Celery('proj', { workerMaxTasksPerChild: 0 })).toThrow(ConfigurationError);
+  });
+
   it('rejects an unknown key with a suggestion', () => {
     expect(() => new Celery('proj', { taskAckLate: true } as never)).toThrow(/unknown configuration key "taskAckLate"; did you mean "taskAcksLate"\?/);
   });

@@ -62,7 +62,7 @@ const SETTINGS = {
   workerConcurrency: { kind: 'number', celery: 'worker_concurrency', min: 1, integer: true },
   workerPrefetchMultiplier: { kind: 'number', celery: 'worker_prefetch_multiplier', min: 0, integer: true },
   workerRestoreLost: { kind: 'boolean', celery: 'worker_restore_lost (celeriac)' },
-  workerPool: { kind: 'string', celery: 'worker_pool', oneOf: ['async', 'threads', 'processes', 'solo', 'prefork', 'gevent', 'eventlet', 'thread'] },
+  workerPool: { kind: 'string', celery: 'worker_pool', oneOf: ['async', 'threads', 'processes', 'solo', 'prefork', 'gevent', 'eventlet'] },
   workerMaxTasksPerChild: { kind: 'number', celery: 'worker_max_tasks_per_child', min: 1, integer: true, nullable: true },
   workerMaxMemoryPerChild: { kind: 'number', celery: 'worker_max_memory_per_child', min: 1, integer: true, nullable: true },
   workerPoolRestarts: { kind: 'boolean', celery: 'worker_pool_restarts' },

@@ -101,7 +101,7 @@ export class Worker implements ControlTarget {
     this.queues = options.queues?.length ? options.queues : [app.conf.taskDefaultQueue];
     this.log = options.logger ?? createLogger();
     const { name, alias } = parsePoolName(options.pool ?? app.conf.workerPool);
-    if (alias) this.log.info(`pool ${alias} is celeriac's ${name} pool (tasks are promises on Node's event loop)`);
+    if (name === 'async' && alias) this.log.info(`pool ${alias} is celeriac's async pool: tasks are promises on Node's event loop, its counterpart of ${alias}'s green threads`);
     this.poolName = name;
     const [max, min] = options.autoscale ?? [];
     this.concurrency = name === 'solo' ? 1 : min ?? options.concurrency ?? app.conf.workerConcurrency;
@@ -135,7 +135,7 @@ export class Worker implements ControlTarget {
     await connectBroker(this.transport, this.app.conf, this.log, this.stopFetching.signal);
     for (const q of this.queues) await this.transport.declareQueue(q);
     const backend = this.app.backendUrl() ? await this.app.backend() : undefined;
-    if (this.poolName === 'async') this.warnUnstoppable();
+    if (this.pool instanceof InlinePool) this.warnUnstoppable();
     await this.pool.start();
     this.autoscaler?.start();
     if (this.transport.broadcast) this.cluster = new Cluster(this, this.transport.broadcast, this.options);
@@ -145,12 +145,12 @@ export class Worker implements ControlTarget {
     this.log.info(`${this.hostname} ready.`);
   }
 
-  /** Once, at start-up: a hard limit on the async pool cannot stop synchronous code. */
+  /** Once, at start-up: a hard limit on the async or solo pool cannot stop synchronous code. */
   private warnUnstoppable(): void {
     const hard = this.options.timeLimit ?? this.app.conf.taskTimeLimit ?? [...this.app.tasks.values()].find((t) => t.options.timeLimit)?.options.timeLimit;
     if (!hard) return;
     this.log.warning(
-      `A hard time limit (${hard}s) is set, and the async pool cannot stop a task that never awaits (a CPU loop): ` +
+      `A hard time limit (${hard}s) is set, and the ${this.poolName} pool cannot stop a task that never awaits (a CPU loop): ` +
       'it fails such a task only once it yields. Run CPU-bound tasks with -P processes or -P threads, where the limit stops anything.',
     );
   }

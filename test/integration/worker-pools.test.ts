@@ -130,7 +130,7 @@ describe('-P processes', () => {
 describe('-P async', () => {
   it('warns once at start-up that a hard limit cannot stop synchronous code, and names a task that blocks the loop', async () => {
     const worker = await startWorker(sb, ['-P', 'gevent', '--time-limit', '30']);
-    expect(worker.output()).toContain('pool gevent is celeriac\'s async pool');
+    expect(worker.output()).toContain("pool gevent is celeriac's async pool");
     expect(worker.lines.filter((l) => l.includes('the async pool cannot stop a task that never awaits'))).toHaveLength(1);
     const r = await sb.tasks.spin.delay(1500);
     await r.get({ timeout: 20 });

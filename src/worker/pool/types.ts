@@ -9,7 +9,7 @@ export const POOL_NAMES = ['async', 'threads', 'processes', 'solo'] as const;
 export type PoolName = (typeof POOL_NAMES)[number];
 
 /** Celery names accepted for a celeriac pool: Node's event loop is its gevent/eventlet. */
-const ALIASES: Record<string, PoolName> = { prefork: 'processes', gevent: 'async', eventlet: 'async', thread: 'threads' };
+const ALIASES: Record<string, PoolName> = { prefork: 'processes', gevent: 'async', eventlet: 'async' };
 
 /** The pool named by -P/--pool or workerPool, and the alias it was given by, if any. */
 export function parsePoolName(value: string): { name: PoolName; alias?: string } {
