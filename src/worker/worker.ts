@@ -108,8 +108,8 @@ export class Worker implements ControlTarget {
     this.multiplier = options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier;
     // With autoscale the window is sized for the most children, as Celery's.
     this.prefetchLimit = this.multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, (max ?? this.concurrency) * this.multiplier);
-    this.slots = new Slots(this.concurrency);
     this.pool = this.createPool(name);
+    this.slots = new Slots(this.pool.slots(this.concurrency));
     if (max !== undefined && min !== undefined) this.autoscaler = new Autoscaler(this, max, min, this.log);
     for (const task of app.tasks.values()) if (task.options.rateLimit) this.rateLimits.set(task.name, task.options.rateLimit);
   }
@@ -331,7 +331,10 @@ export class Worker implements ControlTarget {
   }
 
   heldRequests(): HeldRequest[] {
-    return [...this.held].map((h) => ({ request: h.request, info: h.delivery.info, state: h.state, acked: h.acked, timeStart: h.timeStart, workerPid: this.pool.pidOf(h.request.id) }));
+    return [...this.held].map((h) => {
+      const waiting = h.state === 'active' && this.pool.isWaiting(h.request.id);
+      return { request: h.request, info: h.delivery.info, state: waiting ? 'reserved' : h.state, acked: h.acked, timeStart: waiting ? null : h.timeStart, workerPid: this.pool.pidOf(h.request.id) };
+    });
   }
 
   processedTotals(): Record<string, number> {
@@ -375,7 +378,7 @@ export class Worker implements ControlTarget {
 
   setPoolSize(n: number): void {
     this.concurrency = this.poolName === 'solo' ? 1 : Math.max(1, n);
-    this.slots.resize(this.concurrency);
+    this.slots.resize(this.pool.slots(this.concurrency));
     this.pool.resize(this.concurrency);
   }
 

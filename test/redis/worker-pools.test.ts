@@ -105,6 +105,26 @@ describe('-P processes in a cluster', () => {
     expect(await (await sb.tasks.add.delay(2, 2)).get({ timeout: 20 })).toBe(4);
   });
 
+  it('a task handed over but waiting for a free child is reserved, and terminating it leaves the running child alone', async () => {
+    await start(['-P', 'processes', '-c', '1']);
+    const first = await sb.tasks.spinForever.delay();
+    const second = await sb.tasks.spinForever.delay();
+    results.add([first, second]);
+    const [running] = await waitFor('one running, one waiting', async () => {
+      const i = inspect();
+      const active = ((await i.active())[node] ?? []) as Array<{ id: string; worker_pid: number | null }>;
+      const reserved = ((await i.reserved())[node] ?? []) as unknown[];
+      return active.length === 1 && reserved.length === 1 ? active : undefined;
+    }, 20_000);
+    const waiting = running!.id === first.id ? second : first;
+    await sb.tasks.app.control.revoke(waiting.id, { terminate: true });
+    await waitFor('REVOKED', async () => (await waiting.state) === 'REVOKED', 20_000);
+    expect(pidAlive(running!.worker_pid!)).toBe(true);
+    expect(((await inspect().active())[node] ?? []) as Array<{ id: string }>).toMatchObject([{ id: running!.id }]);
+    await sb.tasks.app.control.revoke(running!.id, { terminate: true });
+    await waitFor('the child gone', () => !pidAlive(running!.worker_pid!));
+  });
+
   it('pool_grow, pool_shrink and pool_restart from Python\'s celery control act on the real pool; stats shows it', async () => {
     const worker = await start(['-P', 'processes', '-c', '1']);
     const first = await poolOf();

@@ -43,6 +43,12 @@ interface Job {
   resolve(o: TraceOutcome | Promise<TraceOutcome>): void;
 }
 
+/** A job handed over by the worker, waiting for a free child. */
+interface Waiting {
+  job: Job;
+  go(child: Child): void;
+}
+
 interface Child {
   index: number;
   exec: Executor;
@@ -63,7 +69,7 @@ export class ChildPool implements Pool {
   readonly name: 'processes' | 'threads';
   private readonly children = new Set<Child>();
   private readonly idle: Child[] = [];
-  private readonly waiting: Array<(c: Child) => void> = [];
+  private readonly waiting: Waiting[] = [];
   private size: number;
   private jobs = 0;
   private closing = false;
@@ -132,21 +138,44 @@ export class ChildPool implements Pool {
     });
   }
 
+  /**
+   * One task more than children per child: the next one has had its ack and revoke check while
+   * the child still runs the current one, and goes to it the moment it is free (no broker round
+   * trip between two tasks of a child). It is not sent before: a child runs one task at a time.
+   */
+  slots(size: number): number {
+    return size * 2;
+  }
+
+  isWaiting(taskId: string): boolean {
+    return this.waiting.some((w) => w.job.req.id === taskId);
+  }
+
   run(task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
     const { hard, soft } = limitsFor(this.app, task, req, this.opts.limits);
     return new Promise<TraceOutcome>((resolve) => {
       const job: Job = { id: ++this.jobs, task, req, env, started: performance.now(), resolve };
-      const go = (child: Child) => {
-        child.job = job;
-        child.exec.send({ t: 'run', job: job.id, req, deliveryInfo: env.deliveryInfo, properties: env.properties, queue: env.queue, soft });
-        if (hard) job.timer = setLongTimeout(() => this.stop(child, job, { why: 'timeout', hard }), hard * 1000);
-        env.abort.onAbort((reason) => {
-          if (reason instanceof TaskRevokedError) this.stop(child, job, { why: 'terminate' });
-        });
+      let runner: Child | undefined;
+      const entry: Waiting = {
+        job,
+        go: (child) => {
+          runner = child;
+          child.job = job;
+          job.started = performance.now();
+          child.exec.send({ t: 'run', job: job.id, req, deliveryInfo: env.deliveryInfo, properties: env.properties, queue: env.queue, soft });
+          if (hard) job.timer = setLongTimeout(() => this.stop(child, job, { why: 'timeout', hard }), hard * 1000);
+        },
       };
+      env.abort.onAbort((reason) => {
+        if (!(reason instanceof TaskRevokedError)) return;
+        if (runner) return this.stop(runner, job, { why: 'terminate' });
+        // Not in a child yet: it never runs.
+        this.waiting.splice(this.waiting.indexOf(entry), 1);
+        resolve(terminated(this.app, req, env));
+      });
       const child = this.idle.shift();
-      if (child) go(child);
-      else this.waiting.push(go);
+      if (child) entry.go(child);
+      else this.waiting.push(entry);
     });
   }
 
@@ -186,7 +215,7 @@ export class ChildPool implements Pool {
       return;
     }
     const next = this.waiting.shift();
-    if (next) next(child);
+    if (next) next.go(child);
     else this.idle.push(child);
   }
 
@@ -281,6 +310,8 @@ export class ChildPool implements Pool {
 
   async close({ force = false }: { force?: boolean } = {}): Promise<void> {
     this.closing = true;
+    // Given back by the cold shutdown already.
+    for (const w of this.waiting.splice(0)) w.job.resolve({ state: 'IGNORED' });
     const all = [...this.children];
     const exits = all.map((c) => new Promise<void>((r) => (c.gone && !c.job ? r() : c.exec.onExit(() => r()))));
     for (const c of all) {

@@ -32,6 +32,14 @@ export class InlinePool implements Pool {
     this.monitor.unref();
   }
 
+  slots(size: number): number {
+    return size;
+  }
+
+  isWaiting(): boolean {
+    return false;
+  }
+
   async run(task: Task, request: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
     const tag = `${request.name}[${request.id}]`;
     this.running.set(request.id, tag);

@@ -27,6 +27,10 @@ export function parsePoolName(value: string): { name: PoolName; alias?: string }
 export interface Pool {
   readonly name: PoolName;
   start(): Promise<void>;
+  /** How many tasks the worker may hand over at once to a pool of this size. */
+  slots(size: number): number;
+  /** Handed over, but waiting in the parent for a free child: `inspect` reports it reserved. */
+  isWaiting(taskId: string): boolean;
   run(task: Task, request: TaskRequest, env: TraceEnv): Promise<TraceOutcome>;
   /** Set the number of children (threads, processes); the inline pools only count slots. */
   resize(size: number): void;
