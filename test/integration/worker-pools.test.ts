@@ -127,6 +127,46 @@ describe('-P processes', () => {
   });
 });
 
+describe('shutdown with children', () => {
+  const started = (label: string) => readEvents(sb).filter((e) => e.event === 'start' && e.label.startsWith(label));
+
+  for (const pool of ['processes', 'threads'] as const) {
+    it(`-P ${pool}: warm shutdown lets the children finish, gives back what no child had, exits 0; no child outlives the worker`, async () => {
+      const worker = await startWorker(sb, ['-P', pool, '-c', '1', '--prefetch-multiplier', '4']);
+      const results = [];
+      for (let i = 0; i < 3; i++) results.push(await sb.tasks.gated.delay(`warm-${pool}`, `warm-${pool}-${i}`));
+      await waitFor('one task running', () => started(`warm-${pool}`).length === 1);
+      worker.signal('SIGTERM');
+      // One runs in the child, one waits for it (acknowledged already), the third goes back.
+      await worker.waitForLine('Restoring 1 unacknowledged message(s)');
+      openGate(sb, `warm-${pool}`);
+      expect(await worker.exited).toEqual({ code: 0, signal: null });
+      const states = await Promise.all(results.map((r) => r.state));
+      expect(states.filter((s) => s === 'SUCCESS')).toHaveLength(2);
+      expect(states.filter((s) => s === 'PENDING')).toHaveLength(1);
+      const pids = [...new Set(started(`warm-${pool}`).map((e) => e.pid))];
+      for (const pid of pids) if (pid !== worker.pid) await waitFor('the child to be gone', () => !pidAlive(pid));
+      await (await sb.tasks.app.transport()).purge('celery');
+    });
+  }
+
+  it('-P processes: cold shutdown kills the children and gives back the running acksLate task', async () => {
+    const worker = await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    const r = await sb.tasks.pidThenWaitLate.delay('cold-gate', 'cold');
+    const child = await waitFor('the task running', () => pidFile('cold'));
+    worker.signal('SIGTERM');
+    await worker.waitForLine('Warm shutdown');
+    worker.signal('SIGTERM');
+    const status = await worker.exited;
+    expect(status.code).not.toBe(0);
+    await waitFor('the child to be gone', () => !pidAlive(child));
+    expect(await r.state).toBe('PENDING');
+    openGate(sb, 'cold-gate');
+    await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    expect(await r.get({ timeout: 20 })).not.toBe(child);
+  });
+});
+
 describe('-P async', () => {
   it('warns once at start-up that a hard limit cannot stop synchronous code, and names a task that blocks the loop', async () => {
     const worker = await startWorker(sb, ['-P', 'gevent', '--time-limit', '30']);
