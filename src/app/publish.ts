@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRpcUrl } from '../backend/rpc/index.ts';
 import { buildTaskMessage, type SignatureDict } from '../protocol/task-message.ts';
-import type { InternalCallOptions } from './call-options.ts';
+import type { InternalCallOptions } from '../protocol/call-options.ts';
 import type { Celery } from './celery.ts';
 import { retryPolicy } from './config.ts';
 import { MessageTooLarge } from '../errors.ts';

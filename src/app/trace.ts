@@ -5,13 +5,12 @@ import { type LongTimeout, setLongTimeout } from '../timers.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskState } from '../protocol/states.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
-import { addToChordOf, chordPartOf, GroupResult, onChordPartReturn, replaceTask } from '../canvas/index.ts';
-import { createLogger, type Logger } from '../worker/log.ts';
-import { applyCallbacks, applyFailure } from './callbacks.ts';
+import { createLogger, type Logger } from '../common/log.ts';
 import type { Celery } from './celery.ts';
 import type { RequestContext, RetryOptions, TaskContext } from './context.ts';
+import { canvasHooks } from './hooks.ts';
 import { currentTask, type TaskScope } from './publish.ts';
-import { AsyncResult, type ResultNode } from './result.ts';
+import { isResultNode } from './result.ts';
 import type { RunAbort } from './run-abort.ts';
 import { backoffDelay, republishForRetry } from './retry.ts';
 import type { Task } from './task.ts';
@@ -73,7 +72,7 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
       await store.storeResult(req.id, { pid: process.pid, hostname: env.hostname }, 'STARTED', storeOpts);
     }
     const args = task.argumentsFor(req.args, req.kwargs, env.log);
-    const value = opts.bind ? task.fn(new BoundContext(app, task, req, env, storeOpts), ...args) : task.fn(...args);
+    const value = opts.bind ? task.fn(new BoundContext(app, task, req, env, storeOpts) as unknown as TaskContext, ...args) : task.fn(...args);
     // A synchronous task has finished here; only a pending promise can be stopped while it runs.
     if (isThenable(value)) {
       const stopped = new Promise<never>((_, reject) => {
@@ -107,7 +106,7 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
     if (isResultNode(result)) result = result.asTuple();
     runtime = (performance.now() - started) / 1000;
     // Callbacks first, so that the stored result lists them as children (as Celery does).
-    if (req.embed.callbacks?.length || req.embed.chain?.length) await applyCallbacks(app, req, result);
+    if (req.embed.callbacks?.length || req.embed.chain?.length) await canvasHooks.applyCallbacks.call(app, req, result);
     await store?.storeResult(req.id, result, 'SUCCESS', storeOpts);
   } catch (error) {
     return handleError(app, task, req, env, error, started, store, storeOpts);
@@ -116,19 +115,22 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
     hardTimer?.clear();
   }
   // A chord part counts even when its result is not stored (Celery's mark_as_done).
-  if (req.embed.chord && env.backend) await onChordPartReturn(app, env.backend, chordPartOf(req), 'SUCCESS', result);
+  if (req.embed.chord && env.backend) await canvasHooks.chordPartDone.call(app, env.backend, req, result);
   return { state: 'SUCCESS', result, runtime };
 }
 
-/** Celery's bound `self`: made only for tasks with `bind: true`. */
-class BoundContext implements TaskContext {
+/**
+ * Celery's bound `self`: made only for tasks with `bind: true`. Its `replace` and `addToChord` are
+ * added by the canvas layer.
+ */
+export class BoundContext implements Omit<TaskContext, 'replace' | 'addToChord'> {
   private requestContext: RequestContext | undefined;
 
   constructor(
-    private readonly app: Celery,
-    private readonly task: Task,
-    private readonly req: TaskRequest,
-    private readonly env: TraceEnv,
+    readonly app: Celery,
+    readonly task: Task,
+    readonly req: TaskRequest,
+    readonly env: TraceEnv,
     private readonly storeOpts: StoreOpts,
   ) {}
 
@@ -152,22 +154,10 @@ class BoundContext implements TaskContext {
   async updateState(state: TaskState, meta?: unknown): Promise<void> {
     await this.env.backend?.storeResult(this.req.id, meta ?? null, state, this.storeOpts);
   }
-
-  replace(sig: Parameters<typeof replaceTask>[3]): Promise<never> {
-    return replaceTask(this.app, this.req, this.env.eager, sig);
-  }
-
-  get addToChord(): TaskContext['addToChord'] {
-    return addToChordOf(this.app, this.req);
-  }
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
-
-function isResultNode(v: unknown): v is ResultNode {
-  return v instanceof AsyncResult || v instanceof GroupResult;
 }
 
 /** An error whose Python `args` (its stored exc_message) are given. */
@@ -216,7 +206,7 @@ async function handleError(
   const traceback = formatTraceback(error);
   const exc = serializeException(error);
   await store?.storeResult(req.id, exc, 'FAILURE', { ...storeOpts, traceback });
-  await applyFailure(app, env.backend, req, exc, error, traceback, store !== undefined);
+  await canvasHooks.applyFailure.call(app, env.backend, req, exc, error, traceback, store !== undefined);
   return { state: 'FAILURE', error, traceback, runtime: (performance.now() - started) / 1000 };
 }
 

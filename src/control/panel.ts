@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { pyRepr } from '../protocol/repr.ts';
 import { VERSION } from '../version.ts';
-import { parseRate } from '../app/rate.ts';
-import { filterHiddenSettings, maybeSanitizeUrl } from '../app/censor.ts';
+import { parseRate } from '../common/rate.ts';
+import { filterHiddenSettings, maybeSanitizeUrl } from '../common/censor.ts';
 import { celeryTable } from '../app/config.ts';
 import { maxPriorityOf, queueInfo, requestInfo, scheduledInfo, stats } from './info.ts';
 import type { ControlTarget } from './target.ts';

@@ -11,7 +11,7 @@ import { decodeTaskMessage, type TaskRequest } from '../protocol/task-message.ts
 import { type LongTimeout, setTimeoutAt } from '../timers.ts';
 import type { Delivery } from '../transport/types.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
-import { LEVELS, type Logger } from './log.ts';
+import { LEVELS, type Logger } from '../common/log.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';

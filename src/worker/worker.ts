@@ -3,7 +3,7 @@ import type { ResultBackend } from '../backend/result-backend.ts';
 import type { Transport } from '../transport/types.ts';
 import { banner } from './banner.ts';
 import { connectBroker } from './connect.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../common/log.ts';
 import { RevokeChecker } from './revokes.ts';
 import { Slots } from './slots.ts';
 import { handleDelivery, type Held, type StrategyEnv } from './strategy.ts';
