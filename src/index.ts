@@ -3,6 +3,8 @@ export type { CeleryConfig } from './app/config.ts';
 export { Task } from './app/task.ts';
 export type { TaskOptions, ParamSpec } from './app/task-options.ts';
 export { currentSignal } from './app/publish.ts';
+export { signals, type SignalArgs, type SignalName, type WorkerSender, type ExceptionInfo, type PublishArgs, type TaskRunArgs } from './app/signals.ts';
+export type { Signal, Receiver, ConnectOptions } from './app/signal.ts';
 export type { CallOptions } from './protocol/call-options.ts';
 export type { TaskContext, RequestContext, RetryOptions } from './app/context.ts';
 export { AsyncResult, type GetOptions, type ResultNode } from './app/result.ts';

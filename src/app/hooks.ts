@@ -2,6 +2,7 @@ import type { ResultBackend } from '../backend/result-backend.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
 import type { Celery } from './celery.ts';
 import type { ResultNode, ResultSource } from './result.ts';
+import type { TraceOutcome } from './trace.ts';
 import type { Task } from './task.ts';
 
 /**
@@ -41,3 +42,6 @@ export const canvasHooks = {
   /** Celery's builtin tasks (`celery.map`, …); none until the canvas provides them. */
   builtinTask: new Hook<(app: Celery, name: string) => Task | undefined>('canvas builtins', () => undefined),
 };
+
+/** Around each task run, in its async context (OpenTelemetry's consumer span); a plain call without it. */
+export const aroundRun = new Hook<(task: Task, req: TaskRequest, run: () => Promise<TraceOutcome>) => Promise<TraceOutcome>>('run wrapper', (_task, _req, run) => run());

@@ -8,7 +8,8 @@ import type { TaskRequest } from '../protocol/task-message.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import type { Celery } from './celery.ts';
 import type { RequestContext, RetryOptions, TaskContext } from './context.ts';
-import { canvasHooks } from './hooks.ts';
+import { aroundRun, canvasHooks } from './hooks.ts';
+import { exceptionInfo, signals } from './signals.ts';
 import { currentTask, type TaskScope } from './publish.ts';
 import { isResultNode } from './result.ts';
 import type { RunAbort } from './run-abort.ts';
@@ -51,7 +52,20 @@ type StoreOpts = { groupId: string | null; parentId: string | null; children: un
  */
 export function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
   const scope: TaskScope = { id: req.id, rootId: req.rootId, children: [], abort: env.abort };
-  return currentTask.run(scope, () => trace(app, task, req, env, scope));
+  return currentTask.run(scope, () => aroundRun.call(task, req, () => traceWithSignals(app, task, req, env, scope)));
+}
+
+async function traceWithSignals(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
+  // The arguments are built only when someone listens: this is the task hot path.
+  const pre = signals.taskPrerun.connected ? signals.taskPrerun.send({ sender: task, taskId: req.id, task, args: req.args, kwargs: req.kwargs, request: req }) : undefined;
+  if (pre) await pre;
+  const outcome = await trace(app, task, req, env, scope);
+  if (signals.taskPostrun.connected) {
+    const retval = outcome.state === 'SUCCESS' ? outcome.result : 'error' in outcome ? outcome.error : null;
+    const post = signals.taskPostrun.send({ sender: task, taskId: req.id, task, args: req.args, kwargs: req.kwargs, request: req, retval, state: outcome.state });
+    if (post) await post;
+  }
+  return outcome;
 }
 
 async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
@@ -116,6 +130,8 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
   }
   // A chord part counts even when its result is not stored (Celery's mark_as_done).
   if (req.embed.chord && env.backend) await canvasHooks.chordPartDone.call(app, env.backend, req, result);
+  const success = signals.taskSuccess.connected ? signals.taskSuccess.send({ sender: task, result, request: req }) : undefined;
+  if (success) await success;
   return { state: 'SUCCESS', result, runtime };
 }
 
@@ -183,7 +199,10 @@ async function handleError(
   if (error instanceof Retry) {
     // As Celery's mark_as_retry: the exception given to retry(), or null without one.
     const exc = error.exc === undefined || error.exc === null ? null : serializeException(error.exc);
-    await store?.storeResult(req.id, exc, 'RETRY', { ...storeOpts, traceback: formatTraceback(error.exc ?? error) });
+    const traceback = formatTraceback(error.exc ?? error);
+    await store?.storeResult(req.id, exc, 'RETRY', { ...storeOpts, traceback });
+    const sent = signals.taskRetry.connected ? signals.taskRetry.send({ sender: task, request: req, reason: error, einfo: exceptionInfo(error.exc ?? error, traceback) }) : undefined;
+    if (sent) await sent;
     return { state: 'RETRY', error: error.exc ?? error };
   }
   if (error instanceof Ignore) return { state: 'IGNORED' };
@@ -207,6 +226,11 @@ async function handleError(
   const exc = serializeException(error);
   await store?.storeResult(req.id, exc, 'FAILURE', { ...storeOpts, traceback });
   await canvasHooks.applyFailure.call(app, env.backend, req, exc, error, traceback, store !== undefined);
+  if (signals.taskFailure.connected) {
+    const einfo = exceptionInfo(error, traceback);
+    const sent = signals.taskFailure.send({ sender: task, taskId: req.id, exception: error, args: req.args, kwargs: req.kwargs, traceback, einfo, request: req });
+    if (sent) await sent;
+  }
   return { state: 'FAILURE', error, traceback, runtime: (performance.now() - started) / 1000 };
 }
 

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Celery } from '../app/celery.ts';
+import { signals } from '../app/signals.ts';
 import { VERSION } from '../version.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { type BeatCallOptions, normalizeEntry } from '../schedules/entries.ts';
@@ -123,6 +124,7 @@ export class Beat {
     this.stopped = false;
     this.log.info('beat: Starting...');
     this.setup();
+    await signals.beatInit.send({ sender: this });
     this.loop = this.run();
   }
 
