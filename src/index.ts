@@ -16,6 +16,8 @@ export { EagerResult } from './app/eager.ts';
 export { Worker, type WorkerOptions } from './worker/worker.ts';
 // `app.control` is added by the control layer.
 import './control/control.ts';
+// Traces when the application has @opentelemetry/api.
+import './otel/load.ts';
 export { createLogger, type Logger, type LogLevel, type LogFormat } from './common/log.ts';
 export { STATES, READY_STATES, type TaskState } from './protocol/states.ts';
 export type { Transport, Delivery } from './transport/types.ts';

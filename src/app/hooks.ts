@@ -2,7 +2,7 @@ import type { ResultBackend } from '../backend/result-backend.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
 import type { Celery } from './celery.ts';
 import type { ResultNode, ResultSource } from './result.ts';
-import type { TraceOutcome } from './trace.ts';
+import type { TraceEnv, TraceOutcome } from './trace.ts';
 import type { Task } from './task.ts';
 
 /**
@@ -44,4 +44,4 @@ export const canvasHooks = {
 };
 
 /** Around each task run, in its async context (OpenTelemetry's consumer span); a plain call without it. */
-export const aroundRun = new Hook<(task: Task, req: TaskRequest, run: () => Promise<TraceOutcome>) => Promise<TraceOutcome>>('run wrapper', (_task, _req, run) => run());
+export const aroundRun = new Hook<(task: Task, req: TaskRequest, env: TraceEnv, run: () => Promise<TraceOutcome>) => Promise<TraceOutcome>>('run wrapper', (_task, _req, _env, run) => run());

@@ -52,7 +52,7 @@ type StoreOpts = { groupId: string | null; parentId: string | null; children: un
  */
 export function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
   const scope: TaskScope = { id: req.id, rootId: req.rootId, children: [], abort: env.abort };
-  return currentTask.run(scope, () => aroundRun.call(task, req, () => traceWithSignals(app, task, req, env, scope)));
+  return currentTask.run(scope, () => aroundRun.call(task, req, env, () => traceWithSignals(app, task, req, env, scope)));
 }
 
 async function traceWithSignals(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
