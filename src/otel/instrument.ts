@@ -38,10 +38,17 @@ export interface Instrumentation {
 
 export function instrument(api: typeof Api): Instrumentation {
   const tracer = api.trace.getTracer('celeriac', VERSION);
+  // The API is often installed by a dependency with no SDK set up: then nothing is done per task.
+  const noop = new api.ProxyTracerProvider().getDelegate();
+  const tracing = (): boolean => {
+    const provider = api.trace.getTracerProvider();
+    return !(provider instanceof api.ProxyTracerProvider) || provider.getDelegate() !== noop;
+  };
   // The span of a publish between the two signals, by the headers object they share.
   const publishing = new WeakMap<object, Api.Span>();
 
   const beforePublish = signals.beforeTaskPublish.connect(function openTelemetryBeforePublish({ sender, headers, routingKey, properties }) {
+    if (!tracing()) return;
     const span = tracer.startSpan(`apply_async/${sender}`, {
       kind: api.SpanKind.PRODUCER,
       attributes: clean({
@@ -63,6 +70,7 @@ export function instrument(api: typeof Api): Instrumentation {
   });
 
   aroundRun.provide((task, req, env, run) => {
+    if (!tracing()) return run();
     const parent = api.propagation.extract(api.context.active(), req.headers, getter);
     const span = tracer.startSpan(
       `run/${task.name}`,
