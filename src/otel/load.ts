@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Api from '@opentelemetry/api';
-import { instrument, type Instrumentation } from './instrument.ts';
+import { instrument } from './instrument.ts';
 
 function loadApi(): typeof Api | undefined {
   if (/^(0|false|off|no)$/i.test(process.env.CELERIAC_OPENTELEMETRY ?? '')) return undefined;
@@ -17,6 +17,6 @@ function loadApi(): typeof Api | undefined {
   }
 }
 
+// Nothing is exported: the published declarations must not need @opentelemetry/api.
 const api = loadApi();
-/** The instrumentation in place, or undefined when the API is not installed. */
-export const openTelemetry: Instrumentation | undefined = api ? instrument(api) : undefined;
+if (api) instrument(api);

@@ -100,6 +100,22 @@ describe('OpenTelemetry in one process (memory broker)', () => {
   });
 });
 
+describe('OpenTelemetry only when set up', () => {
+  const headersOf = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ traceparent: string | null }> =>
+    new Promise((resolve, reject) => {
+      execFile(process.execPath, ['--import', 'tsx', path.join(here, 'publish-headers.ts'), ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`publish-headers.ts: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as { traceparent: string | null }),
+      );
+    });
+
+  it('adds no header while no tracer provider is registered, nor with CELERIAC_OPENTELEMETRY=off', async () => {
+    const [bare, traced, off] = await Promise.all([headersOf([]), headersOf(['sdk']), headersOf(['sdk'], { CELERIAC_OPENTELEMETRY: 'off' })]);
+    expect(bare.traceparent).toBeNull();
+    expect(traced.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(off.traceparent).toBeNull();
+  });
+});
+
 describe('OpenTelemetry across Redis, with a celeriac worker process and Python Celery', () => {
   const prefix = runPrefix('otel');
   const brokerBase = `redis://${REDIS_HOST}/${TEST_DB}`;
