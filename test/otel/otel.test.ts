@@ -16,6 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Celery, createLogger, Worker } from '../../src/index.ts';
 import { RESULTS_REDIS_URL } from '../helpers/redis-db.ts';
 import { celeryPython, deleteByPrefix, type Proc, REDIS_HOST, runPrefix, spawnLogged, startPythonWorker, TEST_DB, trackResults } from '../redis/helpers.ts';
+import { findMessages, wireMessage } from '../helpers/fixtures.ts';
 import { setupTracing, type SpanRecord, spanRecord } from './setup.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -28,6 +29,12 @@ const one = (list: SpanRecord[], name: string): SpanRecord => {
   return found[0]!;
 };
 const tracer = trace.getTracer('otel-test');
+
+/** The finished spans once one named `name` has ended (a run's span ends just after its result is stored). */
+async function spansWith(name: string): Promise<SpanRecord[]> {
+  for (let i = 0; i < 200 && !exporter.getFinishedSpans().some((s) => s.name === name); i++) await new Promise((r) => setTimeout(r, 10));
+  return spans();
+}
 
 /** Run `fn` inside a client span; returns the span's ids once it has ended. */
 async function inSpan<T>(name: string, fn: () => Promise<T>): Promise<{ value: T; traceId: string; spanId: string }> {
@@ -47,6 +54,7 @@ describe('OpenTelemetry in one process (memory broker)', () => {
   app.task('otel.fail', () => {
     throw new RangeError('out of range');
   });
+  app.task({ name: 'wiretasks.add', params: ['x', 'y'] }, (x: number, y: number) => x + y);
   let worker: Worker;
   beforeAll(async () => {
     worker = new Worker(app, { logger: createLogger({ level: 'CRITICAL' }) });
@@ -58,7 +66,7 @@ describe('OpenTelemetry in one process (memory broker)', () => {
   it('makes one trace: client span, producer span, consumer span, with messaging attributes', async () => {
     const client = await inSpan('client', async () => (await add.delay(2, 3)).get({ timeout: 10 }));
     expect(client.value).toBe(5);
-    const all = spans();
+    const all = await spansWith('run/otel.add');
     const producer = one(all, 'apply_async/otel.add');
     const consumer = one(all, 'run/otel.add');
     expect(producer).toMatchObject({ kind: SpanKind.PRODUCER, traceId: client.traceId, parentSpanId: client.spanId });
@@ -77,7 +85,7 @@ describe('OpenTelemetry in one process (memory broker)', () => {
 
   it("carries the producer span in the message's traceparent header, as W3C trace context", async () => {
     const client = await inSpan('client', async () => (await headers.delay()).get({ timeout: 10 }));
-    const producer = one(spans(), 'apply_async/otel.headers');
+    const producer = one(await spansWith('run/otel.headers'), 'apply_async/otel.headers');
     expect(client.value).toBe(`00-${client.traceId}-${producer.spanId}-01`);
   });
 
@@ -85,10 +93,24 @@ describe('OpenTelemetry in one process (memory broker)', () => {
     await inSpan('client', async () => {
       await expect((await app.sendTask('otel.fail')).get({ timeout: 10 })).rejects.toThrow(/out of range/);
     });
-    const consumer = one(spans(), 'run/otel.fail');
+    const consumer = one(await spansWith('run/otel.fail'), 'run/otel.fail');
     expect(consumer.status).toEqual({ code: SpanStatusCode.ERROR, message: 'RangeError: out of range' });
     expect(consumer.events).toEqual(['exception']);
     expect(consumer.attributes['celery.state']).toBe('FAILURE');
+  });
+
+  it("reads the headers Python's instrumentation writes (fixture), and writes them in the same form and place", async () => {
+    const fixture = JSON.parse(fs.readFileSync(path.join(here, '..', 'fixtures', 'otel', 'python-instrumented-message.json'), 'utf8')) as { traceId: string; producerSpanId: string; envelope: unknown };
+    const message = wireMessage(findMessages({ envelope: fixture.envelope })[0]!);
+    await (await app.transport()).publish('celery', message, { exchange: '', routingKey: 'celery' });
+    expect(await app.AsyncResult(String(message.headers.id)).get({ timeout: 10 })).toBe(5);
+    const consumer = one(await spansWith('run/wiretasks.add'), 'run/wiretasks.add');
+    expect(consumer).toMatchObject({ traceId: fixture.traceId, parentSpanId: fixture.producerSpanId, kind: SpanKind.CONSUMER });
+    // What celeriac writes: the same header, at the same place, in the same form.
+    const client = await inSpan('client', async () => (await headers.delay()).get({ timeout: 10 }));
+    const pythonForm = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+    expect(message.headers.traceparent).toMatch(pythonForm);
+    expect(client.value).toMatch(pythonForm);
   });
 
   it('an eager run is a consumer span child of the caller', async () => {
