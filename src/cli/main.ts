@@ -25,7 +25,9 @@ export function addAppOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('-A, --app <app>', 'application: module, module:attribute or file path (env CELERY_APP)'))
     .addOption(new Option('-b, --broker <url>', 'broker URL (default: sqlite://celeriac.db)'))
-    .addOption(new Option('--result-backend <url>', 'result backend URL'));
+    .addOption(new Option('--result-backend <url>', 'result backend URL'))
+    .addOption(new Option('--config <module>', 'module of settings, read with app.configFromObject (e.g. celeryconfig or ./config.ts)'))
+    .addOption(new Option('--workdir <dir>', 'change to this directory before loading the app'));
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -38,7 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CeleriacError) {
       process.stderr.write(`Error: ${censorText(err.message)}\n`);
-      process.exit(2);
+      process.exit((err as { exitCode?: number }).exitCode ?? 2);
     }
     throw err;
   }

@@ -3,9 +3,11 @@ import { Beat } from '../beat/beat.ts';
 import { Worker } from '../worker/worker.ts';
 import { loadApp } from './load-app.ts';
 import { commandLogger, nonNegativeNumber, positiveInt } from './parse.ts';
+import { addDaemonOptions, applyDaemonOptions, detach } from './daemon.ts';
+import { addWorkerQueueOptions, prepareQueues } from './worker-queues.ts';
 
 export function registerWorker(program: Command): Command {
-  return program
+  const cmd = program
     .command('worker')
     .description('Start a worker')
     .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL', 'INFO')
@@ -22,13 +24,22 @@ export function registerWorker(program: Command): Command {
     .option('--without-gossip', 'do not follow other workers\' events')
     .option('-B, --beat', 'also run the periodic task scheduler (celeriac beat) in this process; run only one per schedule')
     .option('-s, --schedule-filename <file>', 'with -B: the beat schedule file (default: beatScheduleFilename, celerybeat-schedule.json)')
-    .option('--max-interval <seconds>', 'with -B: seconds beat sleeps at most between checks', nonNegativeNumber('--max-interval'))
+    .option('--max-interval <seconds>', 'with -B: seconds beat sleeps at most between checks', nonNegativeNumber('--max-interval'));
+  // Celery's queue and daemonization options (worker-queues.ts, daemon.ts).
+  addDaemonOptions(addWorkerQueueOptions(cmd));
+  return cmd
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals();
-      const { logger, format } = commandLogger(opts);
+      commandLogger(opts); // bad -l/--log-format fail before anything starts
       const app = await loadApp(opts);
+      if (opts.detach === true) {
+        await detach(opts);
+        process.exit(0);
+      }
+      const { logger, format } = commandLogger(opts, applyDaemonOptions(opts).write);
+      const queues = await prepareQueues(app, opts, logger);
       const worker = new Worker(app, {
-        queues: typeof opts.queues === 'string' ? opts.queues.split(',').map((q: string) => q.trim()).filter(Boolean) : undefined,
+        queues,
         concurrency: opts.concurrency,
         prefetchMultiplier: opts.prefetchMultiplier,
         hostname: opts.hostname,

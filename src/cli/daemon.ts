@@ -1,0 +1,113 @@
+/**
+ * Celery's daemonization options (-D/--detach, -f/--logfile, --pidfile, --uid, --gid, --umask,
+ * --executable) for the long-running commands (worker, beat). --workdir is global (load-app.ts).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ConfigurationError } from '../errors.ts';
+import { expandHostname } from '../worker/hostname.ts';
+import { nodeFormat } from './nodenames.ts';
+import { checkPidfileFree, createPidlock } from './pidfile.ts';
+
+export interface DaemonOptions {
+  detach?: boolean;
+  logfile?: string;
+  pidfile?: string;
+  uid?: string;
+  gid?: string;
+  umask?: string;
+  executable?: string;
+  hostname?: string;
+}
+
+export function addDaemonOptions(cmd: Command, detach = true): Command {
+  if (detach) cmd.option('-D, --detach', 'start as a background process (with --logfile and --pidfile)');
+  return cmd
+    .option('-f, --logfile <file>', 'log to this file instead of stderr; %n, %h, %d, %i, %I are expanded')
+    .option('--pidfile <file>', 'write the process id to this file, removed at exit; refuses to start if it names a live process')
+    .option('--uid <user>', 'user name or id to run as (needs root)')
+    .option('--gid <group>', 'group name or id to run as (needs root)')
+    .option('--umask <mask>', 'umask of the process (octal with a leading 0, e.g. 022)')
+    .option('--executable <path>', 'with --detach: the Node executable to start (default: this one)');
+}
+
+/** The node name that %n/%h/%d expand against (the worker's -n, else celery@<host>). */
+export function nodename(opts: DaemonOptions): string {
+  return expandHostname(opts.hostname ?? 'celery@%h');
+}
+
+export function expandedLogfile(opts: DaemonOptions): string | undefined {
+  return opts.logfile ? path.resolve(nodeFormat(opts.logfile, nodename(opts))) : undefined;
+}
+
+export function expandedPidfile(opts: DaemonOptions): string | undefined {
+  return opts.pidfile ? path.resolve(nodeFormat(opts.pidfile, nodename(opts))) : undefined;
+}
+
+function parseUmask(value: string): number {
+  const octal = value.startsWith('0');
+  const n = octal ? parseInt(value.replace(/^0o?/, '') || '0', 8) : Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 0o777) throw new ConfigurationError(`--umask must be a mask such as 022, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
+ * -D/--detach: start this same command again in a new session, without -D, its output going to
+ * the log file (or nowhere), and return once it runs. The child writes the pid file itself.
+ */
+export function detach(opts: DaemonOptions, argv = process.argv): Promise<number> {
+  const logfile = expandedLogfile(opts);
+  const pidfile = expandedPidfile(opts);
+  // Checked here, as Celery: the detached process has no terminal to say it.
+  if (pidfile) checkPidfileFree(pidfile);
+  let out: number | 'ignore' = 'ignore';
+  if (logfile) {
+    fs.mkdirSync(path.dirname(logfile), { recursive: true });
+    out = fs.openSync(logfile, 'a');
+  }
+  const args = [...process.execArgv, ...argv.slice(1).filter((a) => a !== '-D' && a !== '--detach')];
+  const child = spawn(opts.executable ?? process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: process.env,
+  });
+  if (typeof out === 'number') fs.closeSync(out);
+  return new Promise((resolve, reject) => {
+    child.once('error', (err) => reject(new ConfigurationError(`--detach: cannot start ${opts.executable ?? process.execPath}: ${err.message}`)));
+    child.once('spawn', () => {
+      child.unref();
+      resolve(child.pid!);
+    });
+  });
+}
+
+/**
+ * In the process that runs: umask, privileges, then the pid file. Returns where
+ * log lines go: the log file (appended, synchronously so that none is lost at exit), or undefined.
+ */
+export function applyDaemonOptions(opts: DaemonOptions): { write?: (line: string) => void } {
+  if (opts.umask !== undefined) process.umask(parseUmask(opts.umask));
+  dropPrivileges(opts);
+  const pidfile = expandedPidfile(opts);
+  if (pidfile) createPidlock(pidfile);
+  const logfile = expandedLogfile(opts);
+  if (!logfile) return {};
+  fs.mkdirSync(path.dirname(logfile), { recursive: true });
+  const fd = fs.openSync(logfile, 'a');
+  return { write: (line: string) => void fs.writeSync(fd, line + '\n') };
+}
+
+/** Celery's maybe_drop_privileges: group first, then user (names or numeric ids). */
+function dropPrivileges(opts: DaemonOptions): void {
+  const id = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
+  if (opts.gid === undefined && opts.uid === undefined) return;
+  if (!process.setgid || !process.setuid) throw new ConfigurationError('--uid/--gid are not available on this platform');
+  try {
+    if (opts.gid !== undefined) process.setgid(id(opts.gid));
+    if (opts.uid !== undefined) process.setuid(id(opts.uid));
+  } catch (err) {
+    throw new ConfigurationError(`--uid/--gid: ${(err as Error).message} (changing user or group needs root)`);
+  }
+}

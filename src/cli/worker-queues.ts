@@ -1,0 +1,42 @@
+/** Celery's worker "Queue Options" beyond -Q: -X/--exclude-queues, --purge, -I/--include, and -O. */
+import { type Command, Option } from 'commander';
+import type { Celery } from '../app/celery.ts';
+import { ConfigurationError } from '../errors.ts';
+import { importModules } from '../modules/import-modules.ts';
+import type { Logger } from '../worker/log.ts';
+
+export const commaList = (v: string): string[] => v.split(',').map((q) => q.trim()).filter(Boolean);
+
+export function addWorkerQueueOptions(cmd: Command): Command {
+  return cmd
+    .option('-X, --exclude-queues <queues>', 'comma-separated queues not to consume (taken out of -Q or the default queue)')
+    .option('--purge, --discard', 'erase every message of the worker\'s queues before it starts consuming')
+    .option('-I, --include <modules>', 'comma-separated modules to import at start, e.g. task modules the app does not import')
+    .addOption(new Option('-O <profile>', 'optimization profile, as Celery: default or fair. Accepted for compatibility; every pool of celeriac ' +
+      'hands a task to a slot only when that slot is free (what fair means for Celery\'s prefork), so both behave the same')
+      .choices(['default', 'fair']).default('default'));
+}
+
+/**
+ * The queues the worker consumes after -Q and -X, with the -I modules imported and, with
+ * --purge, those queues emptied.
+ */
+export async function prepareQueues(app: Celery, opts: Record<string, unknown>, logger: Logger): Promise<string[]> {
+  if (typeof opts.include === 'string') await importModules(commaList(opts.include));
+  const chosen = typeof opts.queues === 'string' ? commaList(opts.queues) : [app.conf.taskDefaultQueue];
+  const excluded = typeof opts.excludeQueues === 'string' ? commaList(opts.excludeQueues) : [];
+  const queues = chosen.filter((q) => !excluded.includes(q));
+  if (queues.length === 0) {
+    throw new ConfigurationError(`-X/--exclude-queues ${excluded.join(',')} leaves no queue to consume (queues: ${chosen.join(',')}); name others with -Q`);
+  }
+  if (opts.purge === true) {
+    const transport = await app.transport();
+    let total = 0;
+    for (const q of queues) {
+      await transport.declareQueue(q);
+      total += await transport.purge(q);
+    }
+    logger.warning(`purge: erased ${total} ${total === 1 ? 'message' : 'messages'} from ${queues.length} known task ${queues.length === 1 ? 'queue' : 'queues'}.`);
+  }
+  return queues;
+}
