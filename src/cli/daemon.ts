@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { ConfigurationError } from '../errors.ts';
 import { expandHostname } from '../worker/hostname.ts';
 import { nodeFormat } from './nodenames.ts';
-import { checkPidfileFree, createPidlock } from './pidfile.ts';
+import { checkPidfileFree, createPidlock, readPid } from './pidfile.ts';
 
 export interface DaemonOptions {
   detach?: boolean;
@@ -55,7 +55,7 @@ function parseUmask(value: string): number {
 
 /**
  * -D/--detach: start this same command again in a new session, without -D, its output going to
- * the log file (or nowhere), and return once it runs. The child writes the pid file itself.
+ * the log file (or nowhere), and return once it runs (with --pidfile: once it has written it).
  */
 export function detach(opts: DaemonOptions, argv = process.argv): Promise<number> {
   const logfile = expandedLogfile(opts);
@@ -75,13 +75,36 @@ export function detach(opts: DaemonOptions, argv = process.argv): Promise<number
   });
   if (typeof out === 'number') fs.closeSync(out);
   return new Promise((resolve, reject) => {
-    child.once('error', (err) => reject(new ConfigurationError(`--detach: cannot start ${opts.executable ?? process.execPath}: ${err.message}`)));
-    child.once('spawn', () => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (err?: Error) => {
+      clearInterval(timer);
+      child.removeAllListeners();
       child.unref();
-      resolve(child.pid!);
+      if (err) reject(err);
+      else resolve(child.pid!);
+    };
+    const where = logfile ? `; see ${logfile}` : ' (give it a --logfile to see why)';
+    child.once('error', (err) => done(new ConfigurationError(`--detach: cannot start ${opts.executable ?? process.execPath}: ${err.message}`)));
+    child.once('exit', (code, signal) => done(new ConfigurationError(`the detached process exited (${signal ?? `code ${code}`}) before it was running${where}`)));
+    child.once('spawn', () => {
+      if (!pidfile) return done();
+      // Return once the pid file is written: a `multi stop` right after then finds it.
+      const deadline = Date.now() + DETACH_TIMEOUT_MS;
+      timer = setInterval(() => {
+        let pid: number | undefined;
+        try {
+          pid = readPid(pidfile);
+        } catch {
+          /* being written */
+        }
+        if (pid === child.pid) done();
+        else if (Date.now() > deadline) done(new ConfigurationError(`the detached process (pid ${child.pid}) did not write ${pidfile} within ${DETACH_TIMEOUT_MS / 1000} s${where}`));
+      }, 50);
     });
   });
 }
+
+const DETACH_TIMEOUT_MS = 60_000;
 
 /**
  * In the process that runs: umask, privileges, then the pid file. Returns where

@@ -6,6 +6,7 @@ import { registerBeat } from './beat-command.ts';
 import { registerCall, registerPurge, registerResult } from './client-commands.ts';
 import { registerControl, registerEvents, registerInspect, registerStatus } from './control-commands.ts';
 import { registerWorker } from './worker-command.ts';
+import { registerMulti } from './multi-command.ts';
 
 /**
  * `celeriac`: Celery's command line. -A/--app and -b/--broker work before the verb
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .version(VERSION, '--version')
     .enablePositionalOptions(false);
   addAppOptions(program);
-  for (const register of [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents]) addAppOptions(register(program));
+  for (const register of [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents, registerMulti]) addAppOptions(register(program));
   return program;
 }
 
