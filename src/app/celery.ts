@@ -12,6 +12,7 @@ import { EventDispatcher } from '../events/dispatcher.ts';
 import type { Broadcasting } from '../transport/types.ts';
 import { CELERIAC_APP } from './brand.ts';
 import { brokerSslTransportOptions } from './broker-ssl.ts';
+import { bugreport } from './bugreport.ts';
 import type { CallOptions, InternalCallOptions } from './call-options.ts';
 import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
 import { celeryEnvOverrides, type ConfigFromObjectOptions, type EnvOptions, settingsFromEnv, settingsFromObject } from './config-sources.ts';
@@ -207,6 +208,11 @@ export class Celery implements ResultSource {
     } finally {
       await transport?.close();
     }
+  }
+
+  /** Celery's bugreport: versions, platform and the changed settings, secrets censored (`celeriac report`). */
+  bugreport(): string {
+    return bugreport(this.conf);
   }
 
   toString(): string {

@@ -7,6 +7,10 @@ import { registerCall, registerPurge, registerResult } from './client-commands.t
 import { registerControl, registerEvents, registerInspect, registerStatus } from './control-commands.ts';
 import { registerWorker } from './worker-command.ts';
 import { registerMulti } from './multi-command.ts';
+import { registerReport } from './report-command.ts';
+import { registerShell } from './shell-command.ts';
+import { registerList } from './list-command.ts';
+import { registerMigrate } from './migrate-command.ts';
 
 /**
  * `celeriac`: Celery's command line. -A/--app and -b/--broker work before the verb
@@ -18,7 +22,12 @@ export function buildProgram(): Command {
     .version(VERSION, '--version')
     .enablePositionalOptions(false);
   addAppOptions(program);
-  for (const register of [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents, registerMulti]) addAppOptions(register(program));
+  const verbs = [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus,
+    registerEvents, registerMulti, registerReport, registerShell, registerList, registerMigrate];
+  for (const register of verbs) {
+    const cmd = addAppOptions(register(program));
+    for (const sub of cmd.commands) addAppOptions(sub);
+  }
   return program;
 }
 
