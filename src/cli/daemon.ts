@@ -134,3 +134,12 @@ function dropPrivileges(opts: DaemonOptions): void {
     throw new ConfigurationError(`--uid/--gid: ${(err as Error).message} (changing user or group needs root)`);
   }
 }
+
+/** -D/--detach: start the detached copy and exit; otherwise apply the options in this process. */
+export async function daemonize(opts: DaemonOptions): Promise<{ write?: (line: string) => void }> {
+  if (opts.detach === true) {
+    await detach(opts);
+    process.exit(0);
+  }
+  return applyDaemonOptions(opts);
+}

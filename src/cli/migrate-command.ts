@@ -8,7 +8,7 @@ import { createTransport } from '../transport/registry.ts';
 import type { Delivery, Transport } from '../transport/types.ts';
 import { loadApp } from './load-app.ts';
 import { nonNegativeNumber, positiveInt } from './parse.ts';
-import { commaList } from './worker-queues.ts';
+import { commaList } from './worker-options.ts';
 
 export function registerMigrate(program: Command): Command {
   return program

@@ -18,6 +18,8 @@ export function registerShell(program: Command): Command {
     .option('-I, --ipython', 'accepted for Celery\'s sake: the REPL is Node\'s')
     .option('-B, --bpython', 'accepted for Celery\'s sake: the REPL is Node\'s')
     .option('--python', 'accepted for Celery\'s sake: the REPL is Node\'s')
+    .option('--eventlet', 'accepted for Celery\'s sake: Node needs no green threads')
+    .option('--gevent', 'accepted for Celery\'s sake: Node needs no green threads')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals();
       const app = await loadApp(o);

@@ -3,8 +3,8 @@ import { Beat } from '../beat/beat.ts';
 import { Worker } from '../worker/worker.ts';
 import { loadApp } from './load-app.ts';
 import { commandLogger, nonNegativeNumber, positiveInt } from './parse.ts';
-import { addDaemonOptions, applyDaemonOptions, detach } from './daemon.ts';
-import { addWorkerQueueOptions, prepareQueues } from './worker-queues.ts';
+import { addDaemonOptions, daemonize } from './daemon.ts';
+import { addWorkerQueueOptions, prepareQueues } from './worker-options.ts';
 
 export function registerWorker(program: Command): Command {
   const cmd = program
@@ -20,7 +20,7 @@ export function registerWorker(program: Command): Command {
     .option('--heartbeat-interval <seconds>', 'seconds between worker heartbeats', nonNegativeNumber('--heartbeat-interval'), 2)
     .option('--without-heartbeat', 'send no worker heartbeats')
     .option('--without-mingle', 'do not synchronize with other workers at start-up')
-    .option('--statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts')
+    .option('-S, --statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts')
     .option('--without-gossip', 'do not follow other workers\' events')
     .option('-B, --beat', 'also run the periodic task scheduler (celeriac beat) in this process; run only one per schedule')
     .option('-s, --schedule-filename <file>', 'with -B: the beat schedule file (default: beatScheduleFilename, celerybeat-schedule.json)')
@@ -32,11 +32,7 @@ export function registerWorker(program: Command): Command {
       const opts = cmd.optsWithGlobals();
       commandLogger(opts); // bad -l/--log-format fail before anything starts
       const app = await loadApp(opts);
-      if (opts.detach === true) {
-        await detach(opts);
-        process.exit(0);
-      }
-      const { logger, format } = commandLogger(opts, applyDaemonOptions(opts).write);
+      const { logger, format } = commandLogger(opts, (await daemonize(opts)).write);
       const queues = await prepareQueues(app, opts, logger);
       const worker = new Worker(app, {
         queues,
@@ -45,7 +41,7 @@ export function registerWorker(program: Command): Command {
         hostname: opts.hostname,
         logger,
         banner: format === 'text',
-        taskEvents: opts.taskEvents === true ? true : undefined,
+        taskEvents: opts.taskEvents === true || opts.events === true ? true : undefined,
         statedb: opts.statedb,
         heartbeatInterval: opts.heartbeatInterval,
         withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,
@@ -53,7 +49,7 @@ export function registerWorker(program: Command): Command {
         withoutGossip: opts.gossip === false || opts.withoutGossip === true,
       });
       // Celery's -B: the scheduler runs in the worker process, on the worker's app.
-      const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename, maxInterval: opts.maxInterval, logger }) : undefined;
+      const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename ?? opts.schedule, maxInterval: opts.maxInterval, logger }) : undefined;
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;

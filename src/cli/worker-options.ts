@@ -1,5 +1,8 @@
-/** Celery's worker "Queue Options" beyond -Q: -X/--exclude-queues, --purge, -I/--include, and -O. */
-import { type Command, Option } from 'commander';
+/**
+ * Celery's worker flags beyond the first ones: the queue options (-X/--exclude-queues, --purge,
+ * -I/--include), -O, and Celery's other spellings (--events, --schedule, --scheduler).
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Celery } from '../app/celery.ts';
 import { ConfigurationError } from '../errors.ts';
 import { importModules } from '../modules/import-modules.ts';
@@ -9,6 +12,9 @@ export const commaList = (v: string): string[] => v.split(',').map((q) => q.trim
 
 export function addWorkerQueueOptions(cmd: Command): Command {
   return cmd
+    .option('--events', 'same as -E/--task-events')
+    .option('--schedule <file>', 'same as -s/--schedule-filename')
+    .addOption(schedulerOption())
     .option('-X, --exclude-queues <queues>', 'comma-separated queues not to consume (taken out of -Q or the default queue)')
     .option('--purge, --discard', 'erase every message of the worker\'s queues before it starts consuming')
     .option('-I, --include <modules>', 'comma-separated modules to import at start, e.g. task modules the app does not import')
@@ -39,4 +45,15 @@ export async function prepareQueues(app: Celery, opts: Record<string, unknown>, 
     logger.warning(`purge: erased ${total} ${total === 1 ? 'message' : 'messages'} from ${queues.length} known task ${queues.length === 1 ? 'queue' : 'queues'}.`);
   }
   return queues;
+}
+
+/** Celery's -S/--scheduler of beat: celeriac has one scheduler, its JSON schedule file. */
+export function schedulerOption(short = ''): Option {
+  return new Option(`${short}--scheduler <class>`, 'beat scheduler; celeriac has one, keeping its state in a JSON file (celeriac.beat)')
+    .argParser((v: string) => {
+      if (!['celeriac.beat', 'celeriac', 'celery.beat:PersistentScheduler', 'celery.beat.PersistentScheduler'].includes(v)) {
+        throw new InvalidArgumentError(`celeriac has one scheduler (celeriac.beat, a JSON schedule file); ${v} is not available`);
+      }
+      return v;
+    });
 }
