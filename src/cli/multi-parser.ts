@@ -90,17 +90,12 @@ export class MultiNode {
     return [this.executable, ...this.command.prefixArgs, ...this.argv];
   }
 
+  /** Celery's _setdefaultopt: the option as given (under any of its names), else the default; made absolute. */
   private defaultOpt(alt: string[], value: string): string {
-    for (const opt of alt) {
-      const v = this.options.get(opt);
-      if (v) {
-        this.options.delete(opt);
-        this.options.set(alt[0]!, path.resolve(v));
-        return path.resolve(v);
-      }
-    }
-    this.options.set(alt[0]!, path.resolve(value));
-    return path.resolve(value);
+    const given = alt.find((opt) => this.options.get(opt));
+    const file = path.resolve(given ? this.options.get(given)! : value);
+    this.options.set(given ?? alt[0]!, file);
+    return file;
   }
 }
 
