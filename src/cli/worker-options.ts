@@ -16,7 +16,8 @@ export function addWorkerQueueOptions(cmd: Command): Command {
     .option('--schedule <file>', 'same as -s/--schedule-filename')
     .addOption(schedulerOption())
     .option('-X, --exclude-queues <queues>', 'comma-separated queues not to consume (taken out of -Q or the default queue)')
-    .option('--purge, --discard', 'erase every message of the worker\'s queues before it starts consuming')
+    .option('--purge', 'erase every message of the worker\'s queues before it starts consuming')
+    .option('--discard', 'same as --purge')
     .option('-I, --include <modules>', 'comma-separated modules to import at start, e.g. task modules the app does not import')
     .addOption(new Option('-O <profile>', 'optimization profile, as Celery: default or fair. Accepted for compatibility; every pool of celeriac ' +
       'hands a task to a slot only when that slot is free (what fair means for Celery\'s prefork), so both behave the same')
@@ -35,7 +36,7 @@ export async function prepareQueues(app: Celery, opts: Record<string, unknown>, 
   if (queues.length === 0) {
     throw new ConfigurationError(`-X/--exclude-queues ${excluded.join(',')} leaves no queue to consume (queues: ${chosen.join(',')}); name others with -Q`);
   }
-  if (opts.purge === true) {
+  if (opts.purge === true || opts.discard === true) {
     const transport = await app.transport();
     let total = 0;
     for (const q of queues) {
