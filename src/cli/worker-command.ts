@@ -25,7 +25,7 @@ export function registerWorker(program: Command): Command {
     .option('-B, --beat', 'also run the periodic task scheduler (celeriac beat) in this process; run only one per schedule')
     .option('-s, --schedule-filename <file>', 'with -B: the beat schedule file (default: beatScheduleFilename, celerybeat-schedule.json)')
     .option('--max-interval <seconds>', 'with -B: seconds beat sleeps at most between checks', nonNegativeNumber('--max-interval'));
-  // Celery's queue and daemonization options (worker-queues.ts, daemon.ts).
+  // Celery's other worker flags and daemonization options (worker-options.ts, daemon.ts).
   addDaemonOptions(addWorkerQueueOptions(cmd));
   return cmd
     .action(async (_opts: unknown, cmd: Command) => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Celery } from '../../src/app/celery.ts';
 import { createTransport } from '../../src/transport/registry.ts';
 import type { Delivery, Transport } from '../../src/transport/types.ts';
+import { createVhosts, deleteVhosts, runId, vhostUrl } from '../amqp/helpers.ts';
 import { PYTHON } from '../helpers/python-worker.ts';
 import { createSandbox, projectRoot, queueSize, runCli, type Sandbox, startProcess, startWorker, stopAllWorkers } from '../integration/helpers.ts';
 import { deleteByPrefix, REDIS_HOST, RESULTS_DB, runPrefix, TRANSPORT_DB, trackResults } from './helpers.ts';
@@ -83,6 +84,35 @@ describe('migrate', () => {
     expect(await sb.tasks.app.AsyncResult(sent[2]!.id).get({ timeout: 20 })).toBe(42);
     await worker.stop();
     await client.close();
+  });
+});
+
+describe('migrate to RabbitMQ', () => {
+  it('moves Redis messages to a RabbitMQ vhost with -a: the source is empty, the messages as they were', async () => {
+    const vhost = runId('cli-migrate');
+    await createVhosts([vhost]);
+    const source = redisUrl('to-amqp');
+    const client = new Celery('client', { broker: source });
+    const amqp = createTransport(vhostUrl(vhost));
+    try {
+      await client.sendTask('tasks.add', [1, 2], {}, { priority: 5 });
+      await client.sendTask('tasks.echo', [], { when: 'now' }, { expires: 600 });
+      const redis = await client.transport();
+      const byId = (a: Delivery, b: Delivery) => String(a.message.headers.id).localeCompare(String(b.message.headers.id));
+      const before = (await takeAll(redis, 'celery')).sort(byId);
+      expect(before.map((d) => d.message.headers.task)).toEqual(expect.arrayContaining(['tasks.add', 'tasks.echo']));
+      for (const d of before) await d.restore();
+      const move = await runCli(sb, ['migrate', source, vhostUrl(vhost), '--ack-messages'], { appSpec: null });
+      expect(move.stderr).toBe('');
+      expect(move.stdout).toContain('Migrated 2 messages.');
+      expect(await redis.size('celery')).toBe(0);
+      const after = (await takeAll(amqp, 'celery')).sort(byId);
+      expect(after.map(kept)).toEqual(before.map(kept));
+      for (const d of after) await d.ack();
+    } finally {
+      await Promise.allSettled([client.close(), amqp.close()]);
+      await deleteVhosts([vhost]);
+    }
   });
 });
 
