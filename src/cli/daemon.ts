@@ -38,13 +38,13 @@ export function nodename(opts: DaemonOptions): string {
   return expandHostname(opts.hostname ?? 'celery@%h');
 }
 
-export function expandedLogfile(opts: DaemonOptions): string | undefined {
-  return opts.logfile ? path.resolve(nodeFormat(opts.logfile, nodename(opts))) : undefined;
+/** A file option with the node's %n, %h, %d, %i, %I expanded, as Celery does for --logfile, --pidfile and --statedb. */
+export function nodeFile(file: string | undefined, opts: DaemonOptions): string | undefined {
+  return file ? path.resolve(nodeFormat(file, nodename(opts))) : undefined;
 }
 
-export function expandedPidfile(opts: DaemonOptions): string | undefined {
-  return opts.pidfile ? path.resolve(nodeFormat(opts.pidfile, nodename(opts))) : undefined;
-}
+export const expandedLogfile = (opts: DaemonOptions) => nodeFile(opts.logfile, opts);
+export const expandedPidfile = (opts: DaemonOptions) => nodeFile(opts.pidfile, opts);
 
 function parseUmask(value: string): number {
   const octal = value.startsWith('0');

@@ -3,7 +3,7 @@ import { Beat } from '../beat/beat.ts';
 import { Worker } from '../worker/worker.ts';
 import { loadApp } from './load-app.ts';
 import { commandLogger, nonNegativeNumber, positiveInt } from './parse.ts';
-import { addDaemonOptions, daemonize } from './daemon.ts';
+import { addDaemonOptions, daemonize, nodeFile } from './daemon.ts';
 import { addWorkerQueueOptions, prepareQueues } from './worker-options.ts';
 
 export function registerWorker(program: Command): Command {
@@ -20,7 +20,7 @@ export function registerWorker(program: Command): Command {
     .option('--heartbeat-interval <seconds>', 'seconds between worker heartbeats', nonNegativeNumber('--heartbeat-interval'), 2)
     .option('--without-heartbeat', 'send no worker heartbeats')
     .option('--without-mingle', 'do not synchronize with other workers at start-up')
-    .option('-S, --statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts')
+    .option('-S, --statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts; %n, %h, %d expanded')
     .option('--without-gossip', 'do not follow other workers\' events')
     .option('-B, --beat', 'also run the periodic task scheduler (celeriac beat) in this process; run only one per schedule')
     .option('-s, --schedule-filename <file>', 'with -B: the beat schedule file (default: beatScheduleFilename, celerybeat-schedule.json)')
@@ -42,7 +42,7 @@ export function registerWorker(program: Command): Command {
         logger,
         banner: format === 'text',
         taskEvents: opts.taskEvents === true || opts.events === true ? true : undefined,
-        statedb: opts.statedb,
+        statedb: nodeFile(opts.statedb, opts),
         heartbeatInterval: opts.heartbeatInterval,
         withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,
         withoutMingle: opts.mingle === false || opts.withoutMingle === true,

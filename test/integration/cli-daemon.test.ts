@@ -39,8 +39,9 @@ const pidIn = (name: string) => {
 const gone = (pid: number) => waitFor(`process ${pid} to exit`, () => !isAlive(pid), 30_000);
 
 describe('worker --detach', () => {
-  it('returns at once; the worker writes its pid file and logs to its log file (%n, %I expanded), and removes the pid file at exit', async () => {
-    const r = await runCli(sb, ['worker', '--detach', '-n', 'd1@%h', '-l', 'INFO', `--pidfile=${file('%n.pid')}`, `--logfile=${file('%n%I.log')}`]);
+  it('returns at once; the worker writes its pid file and logs to its log file (%n, %I, %d expanded, as in --statedb), and removes the pid file at exit', async () => {
+    const r = await runCli(sb, ['worker', '--detach', '-n', 'd1@%h', '-l', 'INFO', `--pidfile=${file('%n.pid')}`, `--logfile=${file('%n%I.log')}`,
+      `--statedb=${file('%n-%d.state')}`]);
     expect(r).toMatchObject({ code: 0, stdout: '', stderr: '' });
     const pid = pidIn('d1.pid');
     expect(isAlive(pid)).toBe(true);
@@ -57,6 +58,7 @@ describe('worker --detach', () => {
     await gone(pid);
     expect(existsSync(file('d1.pid'))).toBe(false);
     expect(readFileSync(file('d1.log'), 'utf8')).toContain('Warm shutdown');
+    expect(existsSync(file(`d1-${host.split('.').slice(1).join('.')}.state`))).toBe(true);
   });
 
   it('a stale pid file (its process gone) is removed, and the worker starts', async () => {
