@@ -11,6 +11,9 @@ import { expandHostname } from '../worker/hostname.ts';
 import { nodeFormat } from './nodenames.ts';
 import { checkPidfileFree, createPidlock, readPid } from './pidfile.ts';
 
+/** Where the command was started: the detached copy starts there too, and applies --workdir itself. */
+const LAUNCH_CWD = process.cwd();
+
 export interface DaemonOptions {
   detach?: boolean;
   logfile?: string;
@@ -69,6 +72,7 @@ export function detach(opts: DaemonOptions, argv = process.argv): Promise<number
   }
   const args = [...process.execArgv, ...argv.slice(1).filter((a) => a !== '-D' && a !== '--detach')];
   const child = spawn(opts.executable ?? process.execPath, args, {
+    cwd: LAUNCH_CWD,
     detached: true,
     stdio: ['ignore', out, out],
     env: process.env,
