@@ -19,8 +19,8 @@ export function addWorkerQueueOptions(cmd: Command): Command {
     .option('--purge', 'erase every message of the worker\'s queues before it starts consuming')
     .option('--discard', 'same as --purge')
     .option('-I, --include <modules>', 'comma-separated modules to import at start, e.g. task modules the app does not import')
-    .addOption(new Option('-O <profile>', 'optimization profile, as Celery: default or fair. Accepted for compatibility; every pool of celeriac ' +
-      'hands a task to a slot only when that slot is free (what fair means for Celery\'s prefork), so both behave the same')
+    .addOption(new Option('-O <profile>', 'optimization profile, Celery\'s default or fair: both behave as fair here (a task goes to a slot ' +
+      'only when the slot is free)')
       .choices(['default', 'fair']).default('default'));
 }
 
