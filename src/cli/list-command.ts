@@ -13,15 +13,14 @@ export function registerList(program: Command): Command {
       try {
         const transport = await app.transport();
         if (!transport.listBindings) {
-          const how = /^amqps?:/.test(app.conf.broker)
-            ? ': RabbitMQ lists them with `rabbitmqctl list_bindings` on its host, or in its management plugin'
-            : ' (it has no exchanges: each queue takes the messages sent to its name)';
+          const how = /^amqps?:/.test(app.conf.broker) ? ': RabbitMQ lists them with `rabbitmqctl list_bindings` on its host, or in its management plugin' : '';
           throw new ConfigurationError(`broker ${transport.url} cannot list bindings${how}`);
         }
         await transport.declareQueue(app.conf.taskDefaultQueue);
         const row = (q: string, e: string, r: string) => `${q.padEnd(28)} ${e.padEnd(28)} ${r}\n`;
         let text = row('Queue', 'Exchange', 'Routing Key') + row('-'.repeat(16), '-'.repeat(16), '-'.repeat(16));
-        for (const b of await transport.listBindings()) text += row(b.queue, b.exchange, b.routingKey);
+        const bindings = (await transport.listBindings()).sort((a, b) => a.queue.localeCompare(b.queue) || a.exchange.localeCompare(b.exchange));
+        for (const b of bindings) text += row(b.queue, b.exchange, b.routingKey);
         process.stdout.write(text);
       } finally {
         await app.close();

@@ -106,6 +106,18 @@ describe('shell', () => {
   });
 });
 
+describe('list bindings', () => {
+  it('on SQLite: the task queues, and the exchanges\' subscriptions of a running worker', async () => {
+    const worker = await startWorker(sb, ['-n', 'lb@box']);
+    const { stdout, code } = await runCli(sb, ['list', 'bindings']);
+    expect(code).toBe(0);
+    const rows = stdout.trim().split('\n').slice(2).map((l) => l.trim().split(/\s+/));
+    expect(rows).toContainEqual(['celery', 'celery', 'celery']);
+    expect(rows).toContainEqual(['lb@box.celery.pidbox', 'celery.pidbox']);
+    await worker.stop();
+  });
+});
+
 describe('worker queue options', () => {
   it('--purge empties the queues first; -X takes a queue out of -Q; -I imports a task module', async () => {
     await sb.tasks.add.delay(1, 1);

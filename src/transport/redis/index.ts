@@ -140,7 +140,7 @@ export class RedisTransport implements Transport {
       }
       cursor = next;
     } while (cursor !== '0');
-    return out.sort((a, b) => a.queue.localeCompare(b.queue) || a.exchange.localeCompare(b.exchange));
+    return out;
   }
 
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
