@@ -1,6 +1,6 @@
 /**
  * Celery's daemonization options (-D/--detach, -f/--logfile, --pidfile, --uid, --gid, --umask,
- * --executable) for the long-running commands (worker, beat). --workdir is global (load-app.ts).
+ * --executable) for the long-running commands (worker, beat, events). --workdir is global (load-app.ts).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,9 +25,9 @@ export interface DaemonOptions {
   hostname?: string;
 }
 
-export function addDaemonOptions(cmd: Command, detach = true): Command {
-  if (detach) cmd.option('-D, --detach', 'start as a background process (with --logfile and --pidfile)');
+export function addDaemonOptions(cmd: Command): Command {
   return cmd
+    .option('-D, --detach', 'start as a background process (with --logfile and --pidfile)')
     .option('-f, --logfile <file>', 'log to this file instead of stderr; %n, %h, %d, %i, %I are expanded')
     .option('--pidfile <file>', 'write the process id to this file, removed at exit; refuses to start if it names a live process')
     .option('--uid <user>', 'user name or id to run as (needs root)')
@@ -37,7 +37,7 @@ export function addDaemonOptions(cmd: Command, detach = true): Command {
 }
 
 /** The node name that %n/%h/%d expand against (the worker's -n, else celery@<host>). */
-export function nodename(opts: DaemonOptions): string {
+function nodename(opts: DaemonOptions): string {
   return expandHostname(opts.hostname ?? 'celery@%h');
 }
 
@@ -46,8 +46,8 @@ export function nodeFile(file: string | undefined, opts: DaemonOptions): string 
   return file ? path.resolve(nodeFormat(file, nodename(opts))) : undefined;
 }
 
-export const expandedLogfile = (opts: DaemonOptions) => nodeFile(opts.logfile, opts);
-export const expandedPidfile = (opts: DaemonOptions) => nodeFile(opts.pidfile, opts);
+const expandedLogfile = (opts: DaemonOptions) => nodeFile(opts.logfile, opts);
+const expandedPidfile = (opts: DaemonOptions) => nodeFile(opts.pidfile, opts);
 
 function parseUmask(value: string): number {
   const octal = value.startsWith('0');
