@@ -36,7 +36,6 @@ abbreviations: %n short name, %h node name, %d host name, %i/%I process index (i
 const RESERVED = ['--nosplash', '--quiet', '-q', '--verbose', '--no-color'];
 
 interface Out {
-  quiet: boolean;
   verbose: boolean;
   say(m: string, newline?: boolean): void;
   note(m: string, newline?: boolean): void;
@@ -119,7 +118,7 @@ export async function runMulti(argv: string[]): Promise<number> {
 
 function terminal(notes: boolean, verbose: boolean): Out {
   const say = (m: string, newline = true) => void process.stdout.write(m + (newline ? '\n' : ''));
-  return { quiet: !notes, verbose, say, note: (m, newline) => notes && say(m, newline) };
+  return { verbose, say, note: (m, newline) => notes && say(m, newline) };
 }
 
 function cluster(args: string[]): MultiNode[] {
