@@ -124,7 +124,7 @@ export function registerEvents(program: Command): Command {
       const o = cmd.optsWithGlobals();
       const app = await loadApp(o);
       const transport = await app.transport();
-      if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no broadcast: events need redis:// or amqp://`);
+      if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no exchanges (its transport sets no "broadcast"): events need them, as every built-in broker has`);
       process.stdout.write('-> celeriac events: Starting capture...\n');
       await app.control.broadcast('heartbeat', {}, { reply: false });
       const dumper = new EventDumper();
