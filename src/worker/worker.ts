@@ -96,6 +96,8 @@ export class Worker implements ControlTarget {
   async start(): Promise<void> {
     setSignalLogger(this.log);
     await signals.setupLogging.send({ sender: null, loglevel: this.log.level, logfile: null, format: this.options.logFormat ?? 'text', colorize: false });
+    // Task modules first, as Celery's loader before worker_init.
+    await this.app.finalize();
     await signals.workerInit.send({ sender: this });
     if (this.options.statedb) loadState(this.options.statedb, this.revoked, this.clock);
     this.transport = await this.app.transport();
