@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pyRepr } from '../protocol/repr.ts';
 import { VERSION } from '../version.ts';
-import { filterHiddenSettings, maybeSanitizeUrl } from './censor.ts';
+import { filterHiddenSettings, maybeSanitizeUrl } from '../common/censor.ts';
 import { celeryTable, type ResolvedConfig } from './config.ts';
 
 /** The libraries that speak to the brokers, whose versions a bug report needs. */

@@ -2,23 +2,22 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { createResultBackend } from '../backend/registry.ts';
 import type { ResultBackend } from '../backend/result-backend.ts';
-import { TaskRegistry } from '../canvas/builtins.ts';
 import { ConfigurationError, NotRegistered } from '../errors.ts';
 import { createTransport } from '../transport/registry.ts';
 import type { Transport } from '../transport/types.ts';
-import { Control } from '../control/control.ts';
 import { LamportClock } from '../events/clock.ts';
 import { EventDispatcher } from '../events/dispatcher.ts';
 import type { Broadcasting } from '../transport/types.ts';
 import { CELERIAC_APP } from './brand.ts';
 import { brokerSslTransportOptions } from './broker-ssl.ts';
 import { bugreport } from './bugreport.ts';
-import type { CallOptions, InternalCallOptions } from './call-options.ts';
+import type { CallOptions, InternalCallOptions } from '../protocol/call-options.ts';
 import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
 import { celeryEnvOverrides, type ConfigFromObjectOptions, type EnvOptions, settingsFromEnv, settingsFromObject } from './config-sources.ts';
 import { type AutodiscoverOptions, configFromModule, discoverTasks, importTaskModules, updateConf } from './config-load.ts';
 import { type EagerOptions, EagerResult, runEager } from './eager.ts';
 import { publishTask } from './publish.ts';
+import { TaskRegistry } from './registry.ts';
 import { type SetupSecurityOptions, setupSecurity } from './security.ts';
 import { AsyncResult, type ResultSource } from './result.ts';
 import { type AnyFn, type BoundFn, type KwargsOf, Task } from './task.ts';
@@ -33,8 +32,6 @@ export class Celery implements ResultSource {
   readonly conf: ResolvedConfig;
   /** The app's tasks by name; Celery's canvas builtins (`celery.map`, …) resolve too, unlisted. */
   readonly tasks: Map<string, Task> = new TaskRegistry(this);
-  /** Remote control of the cluster's workers. */
-  readonly control: Control = new Control(this);
   /** Celery's `thread_oid`: the reply_to of messages this app sends. */
   readonly oid = randomUUID();
   /** Celery's `anon_nodename`, the `origin` header of messages this process sends. */

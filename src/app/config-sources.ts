@@ -5,7 +5,7 @@
 import { ConfigurationError } from '../errors.ts';
 import { type Kind, isSettingKey, resolveConfig, type ResolvedConfig, settingByCeleryName } from './config.ts';
 import { CELERY_SETTINGS } from './celery-settings.ts';
-import { didYouMean } from './did-you-mean.ts';
+import { didYouMean } from '../common/did-you-mean.ts';
 
 export interface ConfigFromObjectOptions {
   /** Only keys starting with `<namespace>_` are read, the prefix removed (`CELERY_BROKER_URL` → broker_url), as Celery's namespace. */

@@ -1,10 +1,10 @@
 import { ConfigurationError } from '../errors.ts';
 import { dumps } from '../protocol/json.ts';
-import { type BeatEntryConfig, validateBeatSchedule } from '../beat/entries.ts';
+import { type BeatEntryConfig, validateBeatSchedule } from '../schedules/entries.ts';
 import { type BrokerSslConfig, validateBrokerSsl } from './broker-ssl.ts';
-import { checkTimezone } from '../beat/timezone.ts';
+import { checkTimezone } from '../schedules/timezone.ts';
 import { CELERY_SETTINGS } from './celery-settings.ts';
-import { didYouMean } from './did-you-mean.ts';
+import { didYouMean } from '../common/did-you-mean.ts';
 
 export type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]' | 'beatSchedule' | 'brokerSsl' | 'timezone';
 

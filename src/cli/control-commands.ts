@@ -1,3 +1,4 @@
+import '../control/control.ts';
 import type { Command } from 'commander';
 import type { Celery } from '../app/celery.ts';
 import type { Replies } from '../control/mailbox.ts';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { censorText } from '../app/censor.ts';
+import { censorText } from '../common/censor.ts';
 import { CeleriacError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerBeat } from './beat-command.ts';

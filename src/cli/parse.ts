@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type OptionValues } from 'commander';
 import { ConfigurationError } from '../errors.ts';
-import { createLogger, type LogFormat, type Logger, type LogLevel, parseLogLevel } from '../worker/log.ts';
+import { createLogger, type LogFormat, type Logger, type LogLevel, parseLogLevel } from '../common/log.ts';
 
 export function positiveInt(flag: string, min = 1): (value: string) => number {
   return (value) => {

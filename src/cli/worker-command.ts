@@ -47,6 +47,7 @@ export function registerWorker(program: Command): Command {
         withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,
         withoutMingle: opts.mingle === false || opts.withoutMingle === true,
         withoutGossip: opts.gossip === false || opts.withoutGossip === true,
+        logFormat: format,
       });
       // Celery's -B: the scheduler runs in the worker process, on the worker's app.
       const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename ?? opts.schedule, maxInterval: opts.maxInterval, logger }) : undefined;
@@ -56,9 +57,9 @@ export function registerWorker(program: Command): Command {
         if (signals === 1) {
           logger.warning(`worker: ${sig} received; finishing active tasks (press again for cold shutdown)`);
           // Beat first: the worker's shutdown closes the app's connections.
-          void Promise.resolve(beat?.stop()).then(() => worker.shutdown()).then(() => process.exit(worker.exitCode));
+          void Promise.resolve(beat?.stop()).then(() => worker.shutdown({ sig })).then(() => process.exit(worker.exitCode));
         } else {
-          void worker.shutdown({ cold: true }).finally(() => process.exit(1));
+          void worker.shutdown({ cold: true, sig }).finally(() => process.exit(1));
         }
       };
       process.on('SIGTERM', onSignal);

@@ -6,7 +6,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Celery } from '../app/celery.ts';
 import { ConfigurationError } from '../errors.ts';
 import { importModules } from '../modules/import-modules.ts';
-import type { Logger } from '../worker/log.ts';
+import type { Logger } from '../common/log.ts';
 
 export const commaList = (v: string): string[] => v.split(',').map((q) => q.trim()).filter(Boolean);
 

@@ -1,6 +1,6 @@
 import { pyRepr } from '../protocol/repr.ts';
-import { parseRate } from '../app/rate.ts';
-import { filterHiddenSettings } from '../app/censor.ts';
+import { parseRate } from '../common/rate.ts';
+import { filterHiddenSettings } from '../common/censor.ts';
 import { bugreport } from '../app/bugreport.ts';
 import { celeryTable } from '../app/config.ts';
 import { maxPriorityOf, queueInfo, requestInfo, scheduledInfo, stats } from './info.ts';
