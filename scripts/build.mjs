@@ -16,14 +16,14 @@ for (const file of fs.readdirSync(dist, { recursive: true })) {
   if (!file.endsWith('.d.ts')) continue;
   const p = path.join(dist, file);
   const text = fs.readFileSync(p, 'utf8');
-  let fixed = text.replace(/(from\s+|import\s*\(\s*|declare module\s+)(['"])(\.{1,2}\/[^'"]*?)\.ts\2/g, '$1$2$3.js$2');
+  let fixed = text.replace(/(from\s+|import\s*\(\s*|import\s+|declare module\s+)(['"])(\.{1,2}\/[^'"]*?)\.ts\2/g, '$1$2$3.js$2');
   // Node's types (Buffer, NodeJS.*) for consumers whose tsconfig lists no `types` (tsc --init's).
   if (file === 'index.d.ts' || file === 'testing.d.ts') fixed = '/// <reference types="node" />\n' + fixed;
   if (fixed !== text) fs.writeFileSync(p, fixed);
   // The same declarations as CommonJS (.d.cts, `require` condition): a CommonJS consumer with
   // `module: node16` may not require() what its tsc thinks is an ES module (TS1479), although
   // Node 20.19+ does it (require(esm)). Runtime code is the ES build for both.
-  fs.writeFileSync(p.replace(/\.d\.ts$/, '.d.cts'), fixed.replace(/(from\s+|import\s*\(\s*|declare module\s+)(['"])(\.{1,2}\/[^'"]*?)\.js\2/g, '$1$2$3.cjs$2'));
+  fs.writeFileSync(p.replace(/\.d\.ts$/, '.d.cts'), fixed.replace(/(from\s+|import\s*\(\s*|import\s+|declare module\s+)(['"])(\.{1,2}\/[^'"]*?)\.js\2/g, '$1$2$3.cjs$2'));
 }
 // Files the code reads at run time, next to the modules that read them.
 fs.cpSync(path.join(root, 'src', 'transport', 'redis', 'scripts'), path.join(dist, 'transport', 'redis', 'scripts'), { recursive: true });

@@ -1,6 +1,6 @@
 import { Celery } from './app/celery.ts';
 import type { CeleryConfig } from './app/config.ts';
-import { createLogger } from './worker/log.ts';
+import { createLogger } from './common/log.ts';
 import { Worker, type WorkerOptions } from './worker/worker.ts';
 
 let counter = 0;

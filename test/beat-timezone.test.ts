@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { Beat } from '../src/beat/beat.ts';
 import { crontab, type CrontabSpec } from '../src/index.ts';
 import { createTestApp } from '../src/testing.ts';
-import { createLogger } from '../src/worker/log.ts';
+import { createLogger } from '../src/common/log.ts';
 
 const PARIS = 'Europe/Paris';
 const T = (iso: string) => new Date(iso);

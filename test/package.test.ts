@@ -80,6 +80,8 @@ export const fail = app.task('consumer.fail', () => {
 `;
 
 const CLIENT_BODY = `
+  // What other layers add to the app and its tasks is there, in the types and at run time.
+  if (typeof add.s(3).delay !== 'function' || typeof app.control.ping !== 'function') throw new Error('canvas or control not loaded');
   const sum = await (await add.delay(2, 3)).get({ timeout: 30 });
   let excModule: string | null = null;
   try {

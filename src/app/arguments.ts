@@ -4,7 +4,7 @@
  * TypeError when they do not fit; a task that does not gets them as one trailing object.
  */
 import { ConfigurationError } from '../errors.ts';
-import { createLogger, type Logger } from '../worker/log.ts';
+import { createLogger, type Logger } from '../common/log.ts';
 import { parseParams } from './params.ts';
 import type { ParamSpec } from './task-options.ts';
 

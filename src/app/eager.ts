@@ -5,7 +5,7 @@ import { serializeException } from '../protocol/exceptions.ts';
 import { naiveUtcIso } from '../protocol/json.ts';
 import { argsRepr, pyRepr } from '../protocol/repr.ts';
 import type { SignatureDict, TaskRequest } from '../protocol/task-message.ts';
-import type { CallOptions } from './call-options.ts';
+import type { CallOptions } from '../protocol/call-options.ts';
 import type { Celery } from './celery.ts';
 import { AsyncResult, type ResultSource } from './result.ts';
 import { RunAbort } from './run-abort.ts';

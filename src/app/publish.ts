@@ -4,11 +4,12 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRpcUrl } from '../backend/rpc/index.ts';
 import { buildTaskMessage, type SignatureDict } from '../protocol/task-message.ts';
-import type { InternalCallOptions } from './call-options.ts';
+import type { InternalCallOptions } from '../protocol/call-options.ts';
 import type { Celery } from './celery.ts';
 import { retryPolicy } from './config.ts';
 import { MessageTooLarge } from '../errors.ts';
 import type { RunAbort } from './run-abort.ts';
+import { type PublishArgs, signals } from './signals.ts';
 import type { TaskOptions } from './task-options.ts';
 
 /** The task a worker is running: what it publishes gets it as parent, and is recorded as its child. */
@@ -59,12 +60,13 @@ export async function publishTask(
   const queue = options.queue ?? routeFor(app, name) ?? taskOptions?.queue ?? conf.taskDefaultQueue;
   const ignoreResult = options.ignoreResult ?? taskOptions?.ignoreResult ?? conf.taskIgnoreResult;
   const replyTo = options.replyTo ?? app.oid;
+  const embed = { callbacks: list(options.link), errbacks: list(options.linkError), chain: options.chain ?? null, chord: options.chord ?? null };
   const message = buildTaskMessage({
     id,
     name,
     args,
     kwargs,
-    embed: { callbacks: list(options.link), errbacks: list(options.linkError), chain: options.chain ?? null, chord: options.chord ?? null },
+    embed,
     eta,
     expires,
     retries: options.retries ?? 0,
@@ -97,9 +99,20 @@ export async function publishTask(
   const route = { exchange: options.exchange ?? '', routingKey: options.routingKey ?? queue };
   const policy = retryPolicy({ ...conf.taskPublishRetryPolicy, ...options.retryPolicy });
   const retry = options.retry ?? conf.taskPublishRetry;
+  // Built only when someone listens: publishing is the client's hot path.
+  let published: Omit<PublishArgs, 'properties'> | undefined;
+  if (signals.beforeTaskPublish.connected || signals.afterTaskPublish.connected) {
+    published = { sender: name, body: [args, kwargs ?? {}, embed], exchange: route.exchange, routingKey: route.routingKey, headers: message.headers };
+    const before = signals.beforeTaskPublish.send({ ...published, properties: message.properties, declare: [queue], retryPolicy: options.retryPolicy });
+    if (before) await before;
+  }
   for (let attempt = 0; ; attempt++) {
     try {
       await transport.publish(queue, message, route);
+      if (published) {
+        const after = signals.afterTaskPublish.send(published);
+        if (after) await after;
+      }
       if (conf.taskSendSentEvent && transport.broadcast) {
         await app.sentEvents(transport.broadcast).send('task-sent', {
           uuid: id, root_id: options.rootId ?? id, parent_id: options.parentId ?? null, name, args: message.headers.argsrepr,

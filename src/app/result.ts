@@ -1,6 +1,7 @@
 import type { ResultBackend, TaskMeta } from '../backend/result-backend.ts';
 import { TaskError, TaskRevokedError, TimeoutError } from '../errors.ts';
 import { PROPAGATE_STATES, READY_STATES, type TaskState } from '../protocol/states.ts';
+import { canvasHooks } from './hooks.ts';
 
 export interface GetOptions {
   /** Seconds to wait; throws TimeoutError after it (default: wait forever). */
@@ -18,6 +19,14 @@ export interface ResultNode {
   parent?: ResultNode | undefined;
   /** Celery's `as_tuple()`: `[[id, parent_tuple_or_null], children_or_null]`. */
   asTuple(): unknown;
+}
+
+/** The classes whose instances are result handles (canvas/ adds GroupResult). */
+export const resultNodeClasses: (abstract new (...args: never[]) => ResultNode)[] = [];
+
+/** A result handle a task returned, stored as its `asTuple()` (Celery's prepare_value). */
+export function isResultNode(v: unknown): v is ResultNode {
+  return typeof v === 'object' && v !== null && resultNodeClasses.some((c) => v instanceof c);
 }
 
 /** The source of results an AsyncResult reads: the app's backend, or a value kept in memory (eager). */
@@ -50,8 +59,7 @@ export class AsyncResult<R = unknown> implements ResultNode {
   get children(): Promise<ResultNode[]> {
     return this.meta().then(async (m) => {
       if (!Array.isArray(m.children) || m.children.length === 0) return [];
-      const { resultFromTuple } = await import('../canvas/result-group.ts');
-      return m.children.map((c) => resultFromTuple(c, this.source));
+      return m.children.map((c) => canvasHooks.resultFromTuple.call(c, this.source));
     });
   }
 
@@ -137,3 +145,5 @@ export function errorFromMeta(meta: TaskMeta): Error {
   }
   return new TaskError(type, args, typeof r.exc_module === 'string' ? r.exc_module : null, meta.traceback, meta.task_id);
 }
+
+resultNodeClasses.push(AsyncResult);

@@ -1,8 +1,8 @@
 import { ConfigurationError } from '../errors.ts';
 import { COMPRESSIONS, compressionType } from '../protocol/compression.ts';
 import { isSerializer } from '../protocol/serializers.ts';
-import { didYouMean } from './did-you-mean.ts';
-import { parseRate } from './rate.ts';
+import { didYouMean } from '../common/did-you-mean.ts';
+import { parseRate } from '../common/rate.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ErrorClass = abstract new (...args: any[]) => Error;

@@ -1,11 +1,8 @@
-import { Chunks, XMap, XStarmap } from '../canvas/map.ts';
-import type { SignatureOptions } from '../canvas/options.ts';
-import { Signature, signature } from '../canvas/signature.ts';
-import type { CallOptions } from './call-options.ts';
+import type { CallOptions } from '../protocol/call-options.ts';
 import type { Celery } from './celery.ts';
 import type { TaskContext } from './context.ts';
 import type { EagerOptions, EagerResult } from './eager.ts';
-import type { Logger } from '../worker/log.ts';
+import type { Logger } from '../common/log.ts';
 import { type ArgSpec, argSpec, bindByName, trailingKwargs } from './arguments.ts';
 import type { AsyncResult } from './result.ts';
 import type { ParamSpec, TaskOptions } from './task-options.ts';
@@ -27,6 +24,7 @@ type KwargsFor<K> = K extends null ? Record<string, unknown> : K;
  * A registered task. `A` is the argument list, `R` the resolved return type; both come from the
  * function given to `app.task`, so `add.delay('a', 1)` is a type error when add takes numbers.
  * `K` is the keyword arguments' type of a task that declares `params` (null without).
+ * Its signature methods (`s`, `si`, `signature`, `map`, `starmap`, `chunks`) come with the canvas.
  */
 export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
   readonly name: string;
@@ -63,43 +61,6 @@ export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
     return this.app.applyEager<R>(this as unknown as Task, (args ?? []) as unknown[], (kwargs ?? {}) as Record<string, unknown>, options);
   }
 
-  /**
-   * A signature of this task (Celery's `.s()`): arguments now, the rest later. In a chain or as a
-   * callback the previous result is put in front of these arguments.
-   */
-  s<P extends Suffix<A>>(...args: P): Signature<R, AsyncResult<R>, DropLast<A, P['length']>> {
-    return new Signature<R, AsyncResult<R>, DropLast<A, P['length']>>(this.name, args, {}, {}, { app: this.app });
-  }
-
-  /** An immutable signature (Celery's `.si()`): it ignores the previous result of a chain or callback. */
-  si(...args: A): Signature<R, AsyncResult<R>, []> {
-    return new Signature<R, AsyncResult<R>, []>(this.name, args, {}, {}, { immutable: true, app: this.app });
-  }
-
-  private blank(): Signature<R> {
-    return new Signature<R>(this.name, [], {}, {}, { app: this.app });
-  }
-
-  /** A signature with kwargs and calling options (camelCase or Celery's snake_case). */
-  signature(args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: SignatureOptions & { immutable?: boolean } = {}): Signature<R> {
-    return signature<R>(this.name, args, kwargs, options, this.app);
-  }
-
-  /** `[task(x) for x in it]`, run by one worker in one message (Celery's `task.map`). */
-  map(it: unknown[]): XMap<R> {
-    return new XMap<R>(this.blank(), it, {}, this.app);
-  }
-
-  /** `[task(...x) for x in it]` in one message (Celery's `task.starmap`). */
-  starmap(it: unknown[][]): XStarmap<R> {
-    return new XStarmap<R>(this.blank(), it, {}, this.app);
-  }
-
-  /** Split argument lists into chunks of n: a group of starmaps (Celery's `task.chunks`). */
-  chunks(it: unknown[][], n: number): Chunks<R> {
-    return new Chunks<R>(this.blank(), it, n, {}, this.app);
-  }
-
   /** Call the function directly, without a message (Celery's `__call__`). */
   call(...args: A): R | Promise<R> {
     if (this.options.bind) throw new TypeError(`task ${this.name} is bound: use apply() to run it with a context`);
@@ -121,18 +82,5 @@ export class Task<A extends unknown[] = unknown[], R = unknown, K = null> {
     return `<@task: ${this.name} of ${this.app.main}>`;
   }
 }
-
-/**
- * The argument lists a partial signature may fix: the last N of the task's (Celery puts the
- * arguments given later, or a chain's previous result, in front of the stored ones).
- */
-export type Suffix<A extends unknown[]> = A extends [unknown, ...infer T] ? A | Suffix<T> : A;
-
-/** A without its last N elements: what a signature with N stored arguments still needs. */
-export type DropLast<A extends unknown[], N extends number, Dropped extends unknown[] = []> = Dropped['length'] extends N
-  ? A
-  : A extends [...infer Init, infer Last]
-    ? DropLast<Init, N, [...Dropped, Last]>
-    : A;
 
 export type BoundFn<A extends unknown[], R> = (self: TaskContext, ...args: A) => R;

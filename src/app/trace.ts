@@ -5,13 +5,13 @@ import { type LongTimeout, setLongTimeout } from '../timers.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskState } from '../protocol/states.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
-import { addToChordOf, chordPartOf, GroupResult, onChordPartReturn, replaceTask } from '../canvas/index.ts';
-import { createLogger, type Logger } from '../worker/log.ts';
-import { applyCallbacks, applyFailure } from './callbacks.ts';
+import { createLogger, type Logger } from '../common/log.ts';
 import type { Celery } from './celery.ts';
 import type { RequestContext, RetryOptions, TaskContext } from './context.ts';
+import { aroundRun, canvasHooks } from './hooks.ts';
+import { exceptionInfo, signals } from './signals.ts';
 import { currentTask, type TaskScope } from './publish.ts';
-import { AsyncResult, type ResultNode } from './result.ts';
+import { isResultNode } from './result.ts';
 import type { RunAbort } from './run-abort.ts';
 import { backoffDelay, republishForRetry } from './retry.ts';
 import type { Task } from './task.ts';
@@ -54,7 +54,20 @@ type StoreOpts = { groupId: string | null; parentId: string | null; children: un
  */
 export function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
   const scope: TaskScope = { id: req.id, rootId: req.rootId, children: [], abort: env.abort };
-  return currentTask.run(scope, () => trace(app, task, req, env, scope));
+  return currentTask.run(scope, () => aroundRun.call(task, req, env, () => traceWithSignals(app, task, req, env, scope)));
+}
+
+async function traceWithSignals(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
+  // The arguments are built only when someone listens: this is the task hot path.
+  const pre = signals.taskPrerun.connected ? signals.taskPrerun.send({ sender: task, taskId: req.id, task, args: req.args, kwargs: req.kwargs, request: req }) : undefined;
+  if (pre) await pre;
+  const outcome = await trace(app, task, req, env, scope);
+  if (signals.taskPostrun.connected) {
+    const retval = outcome.state === 'SUCCESS' ? outcome.result : 'error' in outcome ? outcome.error : null;
+    const post = signals.taskPostrun.send({ sender: task, taskId: req.id, task, args: req.args, kwargs: req.kwargs, request: req, retval, state: outcome.state });
+    if (post) await post;
+  }
+  return outcome;
 }
 
 async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
@@ -74,7 +87,7 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
       await store.storeResult(req.id, { pid: process.pid, hostname: env.hostname }, 'STARTED', storeOpts);
     }
     const args = task.argumentsFor(req.args, req.kwargs, env.log);
-    const value = opts.bind ? task.fn(new BoundContext(app, task, req, env, storeOpts), ...args) : task.fn(...args);
+    const value = opts.bind ? task.fn(new BoundContext(app, task, req, env, storeOpts) as unknown as TaskContext, ...args) : task.fn(...args);
     // A synchronous task has finished here; only a pending promise can be stopped while it runs.
     if (isThenable(value)) {
       const stopped = new Promise<never>((_, reject) => {
@@ -108,7 +121,7 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
     if (isResultNode(result)) result = result.asTuple();
     runtime = (performance.now() - started) / 1000;
     // Callbacks first, so that the stored result lists them as children (as Celery does).
-    if (req.embed.callbacks?.length || req.embed.chain?.length) await applyCallbacks(app, req, result);
+    if (req.embed.callbacks?.length || req.embed.chain?.length) await canvasHooks.applyCallbacks.call(app, req, result);
     await store?.storeResult(req.id, result, 'SUCCESS', storeOpts);
   } catch (error) {
     return handleError(app, task, req, env, error, started, store, storeOpts);
@@ -117,7 +130,9 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
     hardTimer?.clear();
   }
   // A chord part counts even when its result is not stored (Celery's mark_as_done).
-  if (req.embed.chord && env.backend) await onChordPartReturn(app, env.backend, chordPartOf(req), 'SUCCESS', result);
+  if (req.embed.chord && env.backend) await canvasHooks.chordPartDone.call(app, env.backend, req, result);
+  const success = signals.taskSuccess.connected ? signals.taskSuccess.send({ sender: task, result, request: req }) : undefined;
+  if (success) await success;
   return { state: 'SUCCESS', result, runtime };
 }
 
@@ -127,15 +142,18 @@ export function timeLimits(app: Celery, task: Task, req: TaskRequest): { soft: n
   return { hard: req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit, soft: req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit };
 }
 
-/** Celery's bound `self`: made only for tasks with `bind: true`. */
-class BoundContext implements TaskContext {
+/**
+ * Celery's bound `self`: made only for tasks with `bind: true`. Its `replace` and `addToChord` are
+ * added by the canvas layer.
+ */
+export class BoundContext implements Omit<TaskContext, 'replace' | 'addToChord'> {
   private requestContext: RequestContext | undefined;
 
   constructor(
-    private readonly app: Celery,
-    private readonly task: Task,
-    private readonly req: TaskRequest,
-    private readonly env: TraceEnv,
+    readonly app: Celery,
+    readonly task: Task,
+    readonly req: TaskRequest,
+    readonly env: TraceEnv,
     private readonly storeOpts: StoreOpts,
   ) {}
 
@@ -159,22 +177,10 @@ class BoundContext implements TaskContext {
   async updateState(state: TaskState, meta?: unknown): Promise<void> {
     await this.env.backend?.storeResult(this.req.id, meta ?? null, state, this.storeOpts);
   }
-
-  replace(sig: Parameters<typeof replaceTask>[3]): Promise<never> {
-    return replaceTask(this.app, this.req, this.env.eager, sig);
-  }
-
-  get addToChord(): TaskContext['addToChord'] {
-    return addToChordOf(this.app, this.req);
-  }
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
-
-function isResultNode(v: unknown): v is ResultNode {
-  return v instanceof AsyncResult || v instanceof GroupResult;
 }
 
 /** An error whose Python `args` (its stored exc_message) are given. */
@@ -200,7 +206,10 @@ async function handleError(
   if (error instanceof Retry) {
     // As Celery's mark_as_retry: the exception given to retry(), or null without one.
     const exc = error.exc === undefined || error.exc === null ? null : serializeException(error.exc);
-    await store?.storeResult(req.id, exc, 'RETRY', { ...storeOpts, traceback: formatTraceback(error.exc ?? error) });
+    const traceback = formatTraceback(error.exc ?? error);
+    await store?.storeResult(req.id, exc, 'RETRY', { ...storeOpts, traceback });
+    const sent = signals.taskRetry.connected ? signals.taskRetry.send({ sender: task, request: req, reason: error, einfo: exceptionInfo(error.exc ?? error, traceback) }) : undefined;
+    if (sent) await sent;
     return { state: 'RETRY', error: error.exc ?? error };
   }
   if (error instanceof Ignore) return { state: 'IGNORED' };
@@ -223,7 +232,12 @@ async function handleError(
   const traceback = formatTraceback(error);
   const exc = serializeException(error);
   await store?.storeResult(req.id, exc, 'FAILURE', { ...storeOpts, traceback });
-  await applyFailure(app, env.backend, req, exc, error, traceback, store !== undefined);
+  await canvasHooks.applyFailure.call(app, env.backend, req, exc, error, traceback, store !== undefined);
+  if (signals.taskFailure.connected) {
+    const einfo = exceptionInfo(error, traceback);
+    const sent = signals.taskFailure.send({ sender: task, taskId: req.id, exception: error, args: req.args, kwargs: req.kwargs, traceback, einfo, request: req });
+    if (sent) await sent;
+  }
   return { state: 'FAILURE', error, traceback, runtime: (performance.now() - started) / 1000 };
 }
 

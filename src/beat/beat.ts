@@ -6,11 +6,12 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Celery } from '../app/celery.ts';
+import { signals } from '../app/signals.ts';
 import { VERSION } from '../version.ts';
-import { createLogger, type Logger } from '../worker/log.ts';
-import { type BeatCallOptions, normalizeEntry } from './entries.ts';
-import type { Schedule, ScheduleState } from './schedules.ts';
-import { appTimezone } from './timezone.ts';
+import { createLogger, type Logger } from '../common/log.ts';
+import { type BeatCallOptions, normalizeEntry } from '../schedules/entries.ts';
+import type { Schedule, ScheduleState } from '../schedules/schedules.ts';
+import { appTimezone } from '../schedules/timezone.ts';
 
 /** Celery's DEFAULT_MAX_INTERVAL: the longest sleep between two checks of the schedule. */
 export const DEFAULT_MAX_INTERVAL = 300;
@@ -123,6 +124,7 @@ export class Beat {
     this.stopped = false;
     this.log.info('beat: Starting...');
     this.setup();
+    await signals.beatInit.send({ sender: this });
     this.loop = this.run();
   }
 

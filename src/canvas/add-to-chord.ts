@@ -8,7 +8,6 @@
  * generic join (SQLite, memory) puts all but the first of them after the indexed parts.
  */
 import type { Celery } from '../app/celery.ts';
-import type { TaskContext } from '../app/context.ts';
 import type { AsyncResult } from '../app/result.ts';
 import { ConfigurationError } from '../errors.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
@@ -36,7 +35,3 @@ export async function addToChord(app: Celery, req: TaskRequest, sig: SigLike, la
   return lazy ? s : ((await s.delay()) as AsyncResult);
 }
 
-/** The `addToChord` of a running task's context. */
-export function addToChordOf(app: Celery, req: TaskRequest): TaskContext['addToChord'] {
-  return ((sig: SigLike, lazy?: boolean) => addToChord(app, req, sig, lazy)) as TaskContext['addToChord'];
-}

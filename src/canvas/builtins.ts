@@ -37,23 +37,9 @@ async function mapItems(app: Celery, self: TaskContext, star: boolean): Promise<
   return out;
 }
 
-/** The task registry of an app: its own tasks, and the builtins on demand. */
-export class TaskRegistry extends Map<string, Task> {
-  private readonly builtins = new Map<string, Task>();
-
-  constructor(private readonly app: Celery) {
-    super();
-  }
-
-  override get(name: string): Task | undefined {
-    const own = super.get(name);
-    if (own || !Object.hasOwn(BUILTINS, name)) return own;
-    let task = this.builtins.get(name);
-    if (!task) {
-      const run = BUILTINS[name]!;
-      task = new Task(this.app, { name, bind: true }, (self: TaskContext) => run(this.app, self));
-      this.builtins.set(name, task);
-    }
-    return task;
-  }
+/** A builtin task for an app, made on first use (the app's registry keeps it). */
+export function builtinTask(app: Celery, name: string): Task | undefined {
+  if (!Object.hasOwn(BUILTINS, name)) return undefined;
+  const run = BUILTINS[name]!;
+  return new Task(app, { name, bind: true }, (self: TaskContext) => run(app, self));
 }

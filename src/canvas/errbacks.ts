@@ -7,7 +7,7 @@
 import { arityGreater } from '../app/params.ts';
 import type { Celery } from '../app/celery.ts';
 import type { Task } from '../app/task.ts';
-import { createLogger } from '../worker/log.ts';
+import { createLogger } from '../common/log.ts';
 import { Group } from './group.ts';
 import { type AnySignature, Signature, type SigLike } from './signature.ts';
 

@@ -10,4 +10,5 @@ export { ChordError } from './errors.ts';
 export { chordPartOf, onChordPartReturn } from './chord-part.ts';
 export { callErrbacks } from './errbacks.ts';
 export { replaceTask } from './replace.ts';
-export { addToChord, addToChordOf } from './add-to-chord.ts';
+export { addToChord } from './add-to-chord.ts';
+import './extend-app.ts';

@@ -4,7 +4,7 @@
  * function on each item in process, one after the other; it is routed like the mapped task.
  * chunks(task, it, n) is a group of starmaps over slices of n items.
  */
-import type { CallOptions } from '../app/call-options.ts';
+import type { CallOptions } from '../protocol/call-options.ts';
 import type { Celery } from '../app/celery.ts';
 import { routeFor } from '../app/publish.ts';
 import type { AsyncResult } from '../app/result.ts';

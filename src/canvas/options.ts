@@ -4,7 +4,7 @@
  * they travel on the wire inside other messages (embed.chain, embed.chord, link). Users may pass
  * them in camelCase (CallOptions style); they are stored snake_case.
  */
-import type { CallOptions } from '../app/call-options.ts';
+import type { CallOptions } from '../protocol/call-options.ts';
 import type { PublishOptions } from '../app/publish.ts';
 import type { SignatureDict } from '../protocol/task-message.ts';
 

@@ -4,7 +4,7 @@
  * errbacks, chain steps, chord bodies) and be applied by any worker, Python or celeriac.
  */
 import { randomUUID } from 'node:crypto';
-import type { CallOptions } from '../app/call-options.ts';
+import type { CallOptions } from '../protocol/call-options.ts';
 import type { Celery } from '../app/celery.ts';
 import type { EagerOptions } from '../app/eager.ts';
 import { AsyncResult, type ResultNode } from '../app/result.ts';

@@ -1,11 +1,16 @@
 import { Command, Option } from 'commander';
-import { censorText } from '../app/censor.ts';
+import { censorText } from '../common/censor.ts';
 import { CeleriacError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerBeat } from './beat-command.ts';
 import { registerCall, registerPurge, registerResult } from './client-commands.ts';
 import { registerControl, registerEvents, registerInspect, registerStatus } from './control-commands.ts';
 import { registerWorker } from './worker-command.ts';
+import { registerMulti } from './multi-command.ts';
+import { registerReport } from './report-command.ts';
+import { registerShell } from './shell-command.ts';
+import { registerList } from './list-command.ts';
+import { registerMigrate } from './migrate-command.ts';
 
 /**
  * `celeriac`: Celery's command line. -A/--app and -b/--broker work before the verb
@@ -17,7 +22,12 @@ export function buildProgram(): Command {
     .version(VERSION, '--version')
     .enablePositionalOptions(false);
   addAppOptions(program);
-  for (const register of [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents]) addAppOptions(register(program));
+  const verbs = [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus,
+    registerEvents, registerMulti, registerReport, registerShell, registerList, registerMigrate];
+  for (const register of verbs) {
+    const cmd = addAppOptions(register(program));
+    for (const sub of cmd.commands) addAppOptions(sub);
+  }
   return program;
 }
 
@@ -25,7 +35,9 @@ export function addAppOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('-A, --app <app>', 'application: module, module:attribute or file path (env CELERY_APP)'))
     .addOption(new Option('-b, --broker <url>', 'broker URL (default: sqlite://celeriac.db)'))
-    .addOption(new Option('--result-backend <url>', 'result backend URL'));
+    .addOption(new Option('--result-backend <url>', 'result backend URL'))
+    .addOption(new Option('--config <module>', 'module of settings, read with app.configFromObject (e.g. celeryconfig or ./config.ts)'))
+    .addOption(new Option('--workdir <dir>', 'change to this directory before loading the app'));
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -38,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CeleriacError) {
       process.stderr.write(`Error: ${censorText(err.message)}\n`);
-      process.exit(2);
+      process.exit((err as { exitCode?: number }).exitCode ?? 2);
     }
     throw err;
   }

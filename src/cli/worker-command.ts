@@ -5,6 +5,8 @@ import { loadApp } from './load-app.ts';
 import { InvalidArgumentError } from 'commander';
 import { resolveAppName } from './find-app.ts';
 import { commandLogger, nonNegativeNumber, positiveInt } from './parse.ts';
+import { addDaemonOptions, daemonize, nodeFile } from './daemon.ts';
+import { addWorkerQueueOptions, prepareQueues } from './worker-options.ts';
 
 function positiveNumber(flag: string): (value: string) => number {
   const parse = nonNegativeNumber(flag);
@@ -26,7 +28,7 @@ function autoscaleArg(value: string): [number, number] {
 }
 
 export function registerWorker(program: Command): Command {
-  return program
+  const cmd = program
     .command('worker')
     .description('Start a worker')
     .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL', 'INFO')
@@ -39,7 +41,7 @@ export function registerWorker(program: Command): Command {
     .option('--heartbeat-interval <seconds>', 'seconds between worker heartbeats', nonNegativeNumber('--heartbeat-interval'), 2)
     .option('--without-heartbeat', 'send no worker heartbeats')
     .option('--without-mingle', 'do not synchronize with other workers at start-up')
-    .option('--statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts')
+    .option('-S, --statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts; %n, %h, %d expanded')
     .option('--without-gossip', 'do not follow other workers\' events')
     .option('-B, --beat', 'also run the periodic task scheduler (celeriac beat) in this process; run only one per schedule')
     .option('-s, --schedule-filename <file>', 'with -B: the beat schedule file (default: beatScheduleFilename, celerybeat-schedule.json)')
@@ -49,20 +51,25 @@ export function registerWorker(program: Command): Command {
     .option('--soft-time-limit <seconds>', 'soft time limit of tasks without their own', positiveNumber('--soft-time-limit'))
     .option('--max-tasks-per-child <n>', 'replace a pool child after this many tasks', positiveInt('--max-tasks-per-child'))
     .option('--max-memory-per-child <KiB>', 'replace a pool child whose resident memory passed this many KiB after a task', positiveInt('--max-memory-per-child'))
-    .option('--autoscale <max,min>', 'grow the pool up to MAX under load, shrink it to MIN when idle', autoscaleArg)
+    .option('--autoscale <max,min>', 'grow the pool up to MAX under load, shrink it to MIN when idle', autoscaleArg);
+  // Celery's other worker flags and daemonization options (worker-options.ts, daemon.ts).
+  addDaemonOptions(addWorkerQueueOptions(cmd));
+  return cmd
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals();
-      const { logger, format } = commandLogger(opts);
+      commandLogger(opts); // bad -l/--log-format fail before anything starts
       const app = await loadApp(opts);
+      const { logger, format } = commandLogger(opts, (await daemonize(opts)).write);
+      const queues = await prepareQueues(app, opts, logger);
       const worker = new Worker(app, {
-        queues: typeof opts.queues === 'string' ? opts.queues.split(',').map((q: string) => q.trim()).filter(Boolean) : undefined,
+        queues,
         concurrency: opts.concurrency,
         prefetchMultiplier: opts.prefetchMultiplier,
         hostname: opts.hostname,
         logger,
         banner: format === 'text',
-        taskEvents: opts.taskEvents === true ? true : undefined,
-        statedb: opts.statedb,
+        taskEvents: opts.taskEvents === true || opts.events === true ? true : undefined,
+        statedb: nodeFile(opts.statedb, opts),
         heartbeatInterval: opts.heartbeatInterval,
         withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,
         withoutMingle: opts.mingle === false || opts.withoutMingle === true,
@@ -77,16 +84,16 @@ export function registerWorker(program: Command): Command {
         autoscale: opts.autoscale,
       });
       // Celery's -B: the scheduler runs in the worker process, on the worker's app.
-      const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename, maxInterval: opts.maxInterval, logger }) : undefined;
+      const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename ?? opts.schedule, maxInterval: opts.maxInterval, logger }) : undefined;
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;
         if (signals === 1) {
           logger.warning(`worker: ${sig} received; finishing active tasks (press again for cold shutdown)`);
           // Beat first: the worker's shutdown closes the app's connections.
-          void Promise.resolve(beat?.stop()).then(() => worker.shutdown()).then(() => process.exit(worker.exitCode));
+          void Promise.resolve(beat?.stop()).then(() => worker.shutdown({ sig })).then(() => process.exit(worker.exitCode));
         } else {
-          void worker.shutdown({ cold: true }).finally(() => process.exit(1));
+          void worker.shutdown({ cold: true, sig }).finally(() => process.exit(1));
         }
       };
       process.on('SIGTERM', onSignal);

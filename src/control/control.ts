@@ -1,4 +1,4 @@
-import type { Celery } from '../app/celery.ts';
+import { Celery } from '../app/celery.ts';
 import { ConfigurationError } from '../errors.ts';
 import { type CallOptions, Mailbox, type Replies } from './mailbox.ts';
 
@@ -68,3 +68,21 @@ export class Inspect {
   activeQueues = () => this.call('active_queues');
   clock = () => this.call('clock');
 }
+
+declare module '../app/celery.ts' {
+  interface Celery {
+    /** Remote control of the cluster's workers. */
+    readonly control: Control;
+  }
+}
+
+// The app's `control` is made on first use, as Celery's cached property.
+const controls = new WeakMap<Celery, Control>();
+Object.defineProperty(Celery.prototype, 'control', {
+  configurable: true,
+  get(this: Celery): Control {
+    let control = controls.get(this);
+    if (!control) controls.set(this, (control = new Control(this)));
+    return control;
+  },
+});

@@ -1,4 +1,4 @@
-import { filterHiddenSettings, maskUrl } from '../app/censor.ts';
+import { filterHiddenSettings, maskUrl } from '../common/censor.ts';
 import { isoformat } from '../protocol/json.ts';
 import type { ControlTarget, HeldRequest } from './target.ts';
 

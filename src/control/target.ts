@@ -3,8 +3,6 @@ import type { EventDispatcher } from '../events/dispatcher.ts';
 import type { LamportClock } from '../events/clock.ts';
 import type { DeliveryInfo } from '../protocol/message.ts';
 import type { TaskRequest } from '../protocol/task-message.ts';
-import type { RateLimits } from '../worker/rate-limit.ts';
-import type { RevokedSet } from '../worker/revoked-set.ts';
 
 /** A request the worker holds, as remote control reports it. */
 export interface HeldRequest {
@@ -17,18 +15,26 @@ export interface HeldRequest {
   workerPid?: number;
 }
 
+/** The worker's set of revoked ids, as the panel and mingle use it. */
+export interface RevokedIds {
+  add(id: string): void;
+  ids(): string[];
+  toMingle(): Record<string, [number, string]>;
+  update(other: unknown): void;
+}
+
 /** What the remote-control panel may see and do in a worker. */
 export interface ControlTarget {
   readonly hostname: string;
   readonly app: Celery;
   readonly clock: LamportClock;
-  readonly revoked: RevokedSet;
+  readonly revoked: RevokedIds;
   readonly startedAt: number;
   readonly queues: readonly string[];
   readonly concurrency: number;
   readonly prefetchLimit: number;
   readonly events: EventDispatcher | undefined;
-  readonly rateLimits: RateLimits;
+  readonly rateLimits: { set(taskName: string, rate: string | number | null | undefined): void };
   heldRequests(): HeldRequest[];
   processedTotals(): Record<string, number>;
   /** Abort running tasks with these ids (revoke --terminate); returns the ids that were running. */

@@ -1,4 +1,4 @@
-import { maskUrl } from '../app/censor.ts';
+import { maskUrl } from '../common/censor.ts';
 import { ConfigurationError } from '../errors.ts';
 import { AMQP_TRANSPORTS } from './amqp/index.ts';
 import { createMemoryTransport } from './memory/index.ts';
@@ -38,7 +38,7 @@ export function unknownScheme(what: string, protocol: string, supported: string[
   );
 }
 
-/** Best effort for a string that may not even parse: the password masked (src/app/censor.ts). */
+/** Best effort for a string that may not even parse: the password masked (src/common/censor.ts). */
 export function maskPassword(url: string): string {
   return maskUrl(url);
 }

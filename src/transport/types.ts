@@ -47,7 +47,16 @@ export interface Transport {
   /** ...and give back at once what a worker reported lost still held; resolves with how many. One caller wins. */
   restoreLost?(holder: string): Promise<number>;
 
+  /** The broker's bindings of queues to exchanges (`celeriac list bindings`), where it can list them. */
+  listBindings?(): Promise<Binding[]>;
+
   close(): Promise<void>;
+}
+
+export interface Binding {
+  queue: string;
+  exchange: string;
+  routingKey: string;
 }
 
 export interface TransportCapabilities {

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { ResultBackend } from '../backend/result-backend.ts';
-import { maskUrl } from '../app/censor.ts';
+import { maskUrl } from '../common/censor.ts';
 import { VERSION } from '../version.ts';
 import type { Worker } from './worker.ts';
 

@@ -53,7 +53,7 @@ export class Cluster {
       await this.gossip.start();
     }
     if (!options.withoutHeartbeat) {
-      this.heart = new Heart(this.events, interval, () => ({ active: worker.stats().active, processed: Object.values(worker.processedTotals()).reduce((a, b) => a + b, 0) }));
+      this.heart = new Heart(this.events, interval, () => ({ active: worker.stats().active, processed: Object.values(worker.processedTotals()).reduce((a, b) => a + b, 0) }), worker);
       await this.heart.start();
     }
   }

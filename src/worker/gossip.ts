@@ -4,7 +4,7 @@ import { receiveEvents } from '../events/receiver.ts';
 import { ClusterState, type WorkerInfo } from '../events/state.ts';
 import type { Broadcasting, Subscription } from '../transport/types.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../common/log.ts';
 
 export type GossipEvent = 'worker-online' | 'worker-offline' | 'election';
 

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { loadavg } from '../events/event.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
+import { signals, type WorkerSender } from '../app/signals.ts';
 import { VERSION } from '../version.ts';
 
 /** worker-online / worker-heartbeat / worker-offline (Celery's Heart), every `interval` seconds. */
@@ -11,7 +12,15 @@ export class Heart {
     private readonly events: EventDispatcher,
     readonly interval: number,
     private readonly counts: () => { active: number; processed: number },
+    /** The sender of heartbeatSent. */
+    private readonly worker: WorkerSender,
   ) {}
+
+  /** Celery's Heart._send: heartbeatSent, then the event. */
+  private send(type: string): Promise<void> {
+    if (signals.heartbeatSent.connected) void signals.heartbeatSent.send({ sender: this.worker });
+    return this.events.send(type, this.fields());
+  }
 
   fields(freq = this.interval): Record<string, unknown> {
     const { active, processed } = this.counts();
@@ -19,13 +28,13 @@ export class Heart {
   }
 
   async start(): Promise<void> {
-    await this.events.send('worker-online', this.fields());
-    this.timer = setInterval(() => void this.events.send('worker-heartbeat', this.fields()), this.interval * 1000);
+    await this.send('worker-online');
+    this.timer = setInterval(() => void this.send('worker-heartbeat'), this.interval * 1000);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.events.send('worker-offline', this.fields());
+    await this.send('worker-offline');
   }
 }

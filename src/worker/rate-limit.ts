@@ -1,4 +1,4 @@
-import { parseRate } from '../app/rate.ts';
+import { parseRate } from '../common/rate.ts';
 
 /** One token bucket per task name (Celery's per-worker task rate limits). */
 export class RateLimits {

@@ -1,6 +1,7 @@
 import type { Celery } from '../app/celery.ts';
 import { RunAbort } from '../app/run-abort.ts';
 import type { Task } from '../app/task.ts';
+import { signals, type WorkerSender } from '../app/signals.ts';
 import { chordPartOf, onChordPartReturn } from '../canvas/index.ts';
 import type { ResultBackend } from '../backend/result-backend.ts';
 import { DecodeError, NotRegistered } from '../errors.ts';
@@ -10,7 +11,7 @@ import { decodeTaskMessage, type TaskRequest } from '../protocol/task-message.ts
 import { type LongTimeout, setTimeoutAt } from '../timers.ts';
 import type { Delivery } from '../transport/types.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
-import { LEVELS, type Logger } from './log.ts';
+import { LEVELS, type Logger } from '../common/log.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';
@@ -34,6 +35,8 @@ export interface Held {
 
 export interface StrategyEnv {
   app: Celery;
+  /** The worker, as the sender of its signals. */
+  worker: WorkerSender;
   hostname: string;
   log: Logger;
   slots: Slots;
@@ -67,6 +70,7 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
       body: delivery.message.body.toString('utf8').slice(0, 500),
     });
     await settle(env, delivery, () => delivery.reject(false, `invalid task message: ${reason}`));
+    await signals.taskRejected.send({ sender: env.worker, message: delivery.message, exc: err });
     return;
   }
   const task = env.app.tasks.get(request.name);
@@ -82,6 +86,7 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
       env.log.error(`The FAILURE of unregistered task ${request.id} could not be stored: ${describe(storeErr)}`, { taskId: request.id });
     }
     await settle(env, delivery, () => delivery.reject(false, err.message));
+    await signals.taskUnknown.send({ sender: env.worker, message: delivery.message, exc: err, name: request.name, id: request.id });
     return;
   }
   const held: Held = { delivery, request, task, state: 'reserved', acked: false, abort: new RunAbort(), timeStart: null };
@@ -91,6 +96,8 @@ export async function handleDelivery(env: StrategyEnv, delivery: Delivery): Prom
     uuid: request.id, name: request.name, args: request.argsrepr, kwargs: request.kwargsrepr, root_id: request.rootId,
     parent_id: request.parentId, retries: request.retries, eta: request.eta?.toISOString() ?? null, expires: request.expires?.toISOString() ?? null,
   }));
+  const received = signals.taskReceived.connected ? signals.taskReceived.send({ sender: env.worker, request }) : undefined;
+  if (received) await received;
   const eta = request.eta?.getTime();
   if (eta !== undefined && eta > Date.now()) {
     held.state = 'scheduled';
@@ -167,6 +174,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
     case 'REVOKED':
       env.log.warning(`Terminating ${tag}: revoked`, fields);
       env.events?.task('task-revoked', { uuid: request.id, terminated: true, signum: 15, expired: false });
+      await signals.taskRevoked.send({ sender: task, request, terminated: true, signum: 15, expired: false });
       break;
     case 'REJECTED':
       env.log.warning(`Task ${tag} rejected: ${outcome.reason}${outcome.requeue ? ' (requeued)' : ''}`, fields);
@@ -190,6 +198,7 @@ async function revoked(env: StrategyEnv, held: Held, reason: 'revoked' | 'expire
   if (held.request.embed.chord && env.backend) await onChordPartReturn(env.app, env.backend, chordPartOf(held.request), 'REVOKED', exc);
   env.events?.task('task-revoked', { uuid: held.request.id, terminated: false, signum: null, expired: reason === 'expired' });
   await ack(env, held);
+  await signals.taskRevoked.send({ sender: held.task, request: held.request, terminated: false, signum: null, expired: reason === 'expired' });
 }
 
 async function ack(env: StrategyEnv, held: Held): Promise<void> {

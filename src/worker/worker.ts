@@ -1,9 +1,11 @@
 import type { Celery } from '../app/celery.ts';
+import { setSignalLogger } from '../app/signal.ts';
+import { signals } from '../app/signals.ts';
 import type { ResultBackend } from '../backend/result-backend.ts';
 import type { Transport } from '../transport/types.ts';
 import { banner } from './banner.ts';
 import { connectBroker } from './connect.ts';
-import { createLogger, type LogFormat, type Logger } from './log.ts';
+import { createLogger, type LogFormat, type Logger } from '../common/log.ts';
 import { Autoscaler, ChildPool, InlinePool, parsePoolName, type Pool, type PoolName } from './pool/index.ts';
 import { RevokeChecker } from './revokes.ts';
 import { Slots } from './slots.ts';
@@ -45,6 +47,7 @@ export interface WorkerOptions {
   pool?: string;
   /** The app as children load it (`-A` value): needed by the threads and processes pools. */
   appSpec?: string;
+  /** The log format (text or json): the setupLogging signal's, and the pool children's. */
   logFormat?: LogFormat;
   /** Seconds: the defaults of tasks without their own limits (`--time-limit`, `--soft-time-limit`). */
   timeLimit?: number;
@@ -129,13 +132,22 @@ export class Worker implements ControlTarget {
 
   /** Connect and start consuming; resolves once the worker is ready. */
   async start(): Promise<void> {
+    setSignalLogger(this.log);
+    await signals.setupLogging.send({ sender: null, loglevel: this.log.level, logfile: null, format: this.options.logFormat ?? 'text', colorize: false });
+    // Task modules first, as Celery's loader before worker_init.
+    await this.app.finalize();
+    await signals.workerInit.send({ sender: this });
     if (this.options.statedb) loadState(this.options.statedb, this.revoked, this.clock);
     this.transport = await this.app.transport();
     if (this.app.conf.workerRestoreLost) this.transport.recordHolder?.(this.hostname);
     await connectBroker(this.transport, this.app.conf, this.log, this.stopFetching.signal);
     for (const q of this.queues) await this.transport.declareQueue(q);
     const backend = this.app.backendUrl() ? await this.app.backend() : undefined;
-    if (this.pool instanceof InlinePool) this.warnUnstoppable();
+    if (this.pool instanceof InlinePool) {
+      this.warnUnstoppable();
+      // Tasks run in this process (Celery's solo pool): it is the pool's one process, started here.
+      await signals.workerProcessInit.send({ sender: null });
+    }
     await this.pool.start();
     this.autoscaler?.start();
     if (this.transport.broadcast) this.cluster = new Cluster(this, this.transport.broadcast, this.options);
@@ -143,6 +155,7 @@ export class Worker implements ControlTarget {
     await this.cluster?.start();
     this.loop = this.consume(this.transport, backend);
     this.log.info(`${this.hostname} ready.`);
+    await signals.workerReady.send({ sender: this });
   }
 
   /** Once, at start-up: a hard limit on the async or solo pool cannot stop synchronous code. */
@@ -193,6 +206,7 @@ export class Worker implements ControlTarget {
   private async consume(transport: Transport, backend: ResultBackend | undefined): Promise<void> {
     const env: StrategyEnv = {
       app: this.app,
+      worker: this,
       hostname: this.hostname,
       log: this.log,
       slots: this.slots,
@@ -266,14 +280,15 @@ export class Worker implements ControlTarget {
    * delivered), let running tasks finish, close. With `cold`, running tasks are aborted too and
    * their unacknowledged messages given back.
    */
-  shutdown({ cold = false }: { cold?: boolean } = {}): Promise<void> {
-    if (cold) return this.coldShutdown();
-    this.stopping ??= this.warmShutdown();
+  shutdown({ cold = false, sig = null }: { cold?: boolean; sig?: string | null } = {}): Promise<void> {
+    if (cold) return this.coldShutdown(sig);
+    this.stopping ??= this.warmShutdown(sig);
     return this.stopping;
   }
 
-  private async warmShutdown(): Promise<void> {
+  private async warmShutdown(sig: string | null): Promise<void> {
     this.log.warning('worker: Warm shutdown (MainProcess)');
+    await signals.workerShuttingDown.send({ sender: this.hostname, sig, how: 'Warm', exitcode: this.exitCode });
     this.stopFetching.abort();
     await this.loop;
     await this.giveBack((h) => h.state !== 'active');
@@ -282,6 +297,7 @@ export class Worker implements ControlTarget {
     await this.pool.close();
     await this.cluster?.stop();
     this.persist();
+    await signals.workerShutdown.send({ sender: this });
     await this.app.close();
   }
 
@@ -289,10 +305,11 @@ export class Worker implements ControlTarget {
     if (this.options.statedb) saveState(this.options.statedb, this.revoked, this.clock);
   }
 
-  private async coldShutdown(): Promise<void> {
+  private async coldShutdown(sig: string | null): Promise<void> {
     this.log.warning('worker: Cold shutdown (MainProcess)');
     // A warm shutdown under way may finish first (its tasks are aborted): it must not exit 0.
     this.exitCode = 1;
+    await signals.workerShuttingDown.send({ sender: this.hostname, sig, how: 'Cold', exitcode: this.exitCode });
     this.stopFetching.abort();
     const running = [...this.held].filter((h) => h.state === 'active');
     // Give back first: an aborted task must not settle its message before it is restored.
@@ -311,6 +328,7 @@ export class Worker implements ControlTarget {
     }
     await this.cluster?.stop();
     this.persist();
+    await signals.workerShutdown.send({ sender: this });
     await this.app.close();
   }
 

@@ -7,14 +7,14 @@
 import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/app/celery.ts';
+import { Celery } from '../../src/index.ts';
 import { Mailbox } from '../../src/control/mailbox.ts';
 import type { CeleryEvent } from '../../src/events/event.ts';
 import { receiveEvents } from '../../src/events/receiver.ts';
 import { createTransport } from '../../src/transport/registry.ts';
 import type { ExchangeSpec, Transport } from '../../src/transport/types.ts';
 import type { Message } from '../../src/protocol/message.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { createVhosts, cuttableProxy, deleteVhosts, runId, vhostUrl } from './helpers.ts';
 

@@ -14,7 +14,7 @@
  * records in Redis DB 9 under the queue's name.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { runId } from './helpers.ts';
 import { makeApp } from './ixapp.ts';

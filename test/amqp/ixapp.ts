@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { TEST_REDIS_URL } from '../helpers/redis-db.ts';
-import { Celery } from '../../src/app/celery.ts';
+import { Celery } from '../../src/index.ts';
 import type { TaskContext } from '../../src/app/context.ts';
 
 export interface IxEnv {

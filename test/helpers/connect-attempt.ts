@@ -1,6 +1,6 @@
 import type { CeleryConfig } from '../../src/app/config.ts';
 import { Celery } from '../../src/index.ts';
-import type { Logger } from '../../src/worker/log.ts';
+import type { Logger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 
 /** A logger that keeps each line as `LEVEL message`. */

@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Celery } from '../../src/app/celery.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { Celery } from '../../src/index.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { deleteByPrefix, runPrefix, TRANSPORT_DB } from '../redis/helpers.ts';
 import { createSandbox, projectRoot, runCli, type Sandbox, startProcess, type WorkerProcess } from './helpers.ts';

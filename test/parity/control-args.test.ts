@@ -5,8 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/app/celery.ts';
-import { parseRate } from '../../src/app/rate.ts';
+import { Celery } from '../../src/index.ts';
+import { parseRate } from '../../src/common/rate.ts';
 import { addressedTo } from '../../src/control/pidbox.ts';
 import { PYTHON } from '../helpers/python-worker.ts';
 import { type Parity, startBroker, startCeleriac, startPython, type Worker } from './helpers.ts';

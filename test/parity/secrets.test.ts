@@ -5,8 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filterHiddenSettings, maybeSanitizeUrl } from '../../src/app/censor.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { filterHiddenSettings, maybeSanitizeUrl } from '../../src/common/censor.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { PYTHON } from '../helpers/python-worker.ts';
 import { celeriacCli, PASSWORD, type Parity, pyInspect, startBroker, startCeleriac, startPython, type Worker } from './helpers.ts';
 

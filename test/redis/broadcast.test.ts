@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/app/celery.ts';
+import { Celery } from '../../src/index.ts';
 import { Mailbox } from '../../src/control/mailbox.ts';
 import { PIDBOX_EXCHANGE, REPLY_EXCHANGE, replyQueue } from '../../src/control/pidbox.ts';
 import { EVENT_EXCHANGE, type CeleryEvent } from '../../src/events/event.ts';
@@ -20,7 +20,7 @@ import type { Message } from '../../src/protocol/message.ts';
 import { RedisTransport } from '../../src/transport/redis/index.ts';
 import { fanoutPrefix, KombuKeys } from '../../src/transport/redis/keys.ts';
 import type { ExchangeSpec, Subscription } from '../../src/transport/types.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { loadFixture } from '../helpers/fixtures.ts';
 import { celeryPython, deleteByPrefix, PY_DIR, type Proc, REDIS_HOST, redisClient, runPrefix, startPythonWorker, TEST_DB } from './helpers.ts';

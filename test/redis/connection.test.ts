@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/app/celery.ts';
+import { Celery } from '../../src/index.ts';
 import { createKeyValueStore } from '../../src/backend/registry.ts';
 import { buildTaskMessage } from '../../src/protocol/task-message.ts';
 import { redisOptions } from '../../src/transport/redis/connection.ts';

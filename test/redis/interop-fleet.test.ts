@@ -6,7 +6,7 @@
  * Broker in TEST_DB under a key prefix unique to the run; no result backend.
  */
 import { afterAll, expect, it } from 'vitest';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { sendFromPython } from '../helpers/python-worker.ts';
 import { deleteByPrefix, PY_DIR, type Proc, REDIS_HOST, redisClient, runPrefix, startPythonWorker, TEST_DB } from './helpers.ts';

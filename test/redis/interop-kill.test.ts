@@ -10,7 +10,7 @@
  * Broker in TEST_DB, one key prefix per direction (unique to the run).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { deleteByPrefix, type Proc, REDIS_HOST, redisClient, runPrefix, startCeleriacWorker, startPythonWorker, TEST_DB } from './helpers.ts';
 import { makeApp } from './ixapp.ts';

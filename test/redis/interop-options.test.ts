@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Celery } from '../../src/app/celery.ts';
 import { TaskRevokedError } from '../../src/errors.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { celeryPython, deleteByPrefix, PY_DIR, type Proc, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, startPythonWorker, TEST_DB, trackResults } from './helpers.ts';
 import { makeApp } from './ixapp.ts';

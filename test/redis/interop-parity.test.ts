@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Celery } from '../../src/app/celery.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { celeryPython, deleteByPrefix, PY_DIR, type Proc, redisClient, RESULTS_DB, runPrefix, startPythonWorker, TEST_DB } from './helpers.ts';
 import { makeParityApp } from './parityapp.ts';

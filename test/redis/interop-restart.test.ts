@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';
 import { buildTaskMessage } from '../../src/protocol/task-message.ts';
 import { RedisTransport } from '../../src/transport/redis/index.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { deleteByPrefix, type DurableRedis, durableRedis, REDIS_HOST, redisClient, runPrefix, TEST_DB } from './helpers.ts';
 import { makeApp } from './ixapp.ts';

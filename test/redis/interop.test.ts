@@ -10,10 +10,10 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/app/celery.ts';
+import { Celery } from '../../src/index.ts';
 import { TaskError } from '../../src/errors.ts';
 import { dumps, loads } from '../../src/protocol/json.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { celeryPython, deleteByPrefix, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, TEST_DB, trackResults } from './helpers.ts';
 

@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { Celery } from '../../src/app/celery.ts';
+import { Celery } from '../../src/index.ts';
 import type { TaskContext } from '../../src/app/context.ts';
 
 export interface IxEnv {

@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { Celery } from '../../src/app/celery.ts';
+import { Celery } from '../../src/index.ts';
 import type { TaskContext } from '../../src/app/context.ts';
 import { currentSignal } from '../../src/app/publish.ts';
 import { chain, group } from '../../src/canvas/index.ts';

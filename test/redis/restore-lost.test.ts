@@ -4,8 +4,8 @@
  * the visibility timeout is an hour. Each runs on the survivor once. Broker under a run-unique prefix.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/app/celery.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { Celery } from '../../src/index.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { deleteByPrefix, type Proc, redisClient, runPrefix, startCeleriacWorker, TRANSPORT_DB } from './helpers.ts';
 

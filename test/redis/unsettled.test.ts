@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/app/celery.ts';
+import { Celery } from '../../src/index.ts';
 import { buildTaskMessage } from '../../src/protocol/task-message.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { deleteByPrefix, type PrivateRedis, privateRedis, redisClient, RESULTS_DB, runPrefix, trackResults, TRANSPORT_DB } from './helpers.ts';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { maskUrl as censorUrl } from '../../app/censor.ts';
+import { maskUrl as censorUrl } from '../../common/censor.ts';
 import { ConfigurationError, DatabaseFileGone } from '../../errors.ts';
 
 /**
@@ -21,7 +21,7 @@ export function sqlitePath(url: URL): string {
   return path.resolve(raw === '' ? 'celeriac.db' : raw);
 }
 
-/** The URL as text with any password masked (src/app/censor.ts). */
+/** The URL as text with any password masked (src/common/censor.ts). */
 export function maskUrl(url: URL): string {
   return censorUrl(url);
 }

@@ -31,7 +31,7 @@ import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
 import { parsePythonDate } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
-import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import type { Binding, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 import { assertSameFile, ChangeFeed, fileIdentity, Vacuum, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
 import { BROKER_SCHEMA, SQL, type ReadyRow } from './schema.ts';
 import { SqliteBroadcasting } from './broadcast.ts';
@@ -68,6 +68,7 @@ export class SqliteTransport implements Transport {
   private inflight = 0;
   private lastDeadCheck = 0;
   private closed = false;
+  private readonly declared = new Set<string>();
 
   constructor(url: URL, options: TransportOptions = {}) {
     const opts = mergeOptions(url, options);
@@ -97,8 +98,20 @@ export class SqliteTransport implements Transport {
     this.refreshTimer = setInterval(() => this.refreshLocks(), every).unref();
   }
 
-  async declareQueue(_queue: string): Promise<void> {
+  async declareQueue(queue: string): Promise<void> {
     this.assertOpen();
+    this.declared.add(queue);
+  }
+
+  /**
+   * Task queues (each bound to the direct exchange of its name, as kombu's virtual transports do:
+   * those declared here and those holding messages) and the exchanges' subscriptions.
+   */
+  async listBindings(): Promise<Binding[]> {
+    this.assertOpen();
+    const queues = new Set([...this.declared, ...(this.db.prepare('SELECT DISTINCT queue FROM celeriac_messages').pluck().all() as string[])]);
+    const subscribers = this.db.prepare('SELECT queue, exchange, binding_key AS routingKey FROM celeriac_subscribers').all() as Binding[];
+    return [...[...queues].map((q) => ({ queue: q, exchange: q, routingKey: q })), ...subscribers];
   }
 
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../common/log.ts';
 
 /** What the autoscaler reads and changes in the worker. */
 export interface Scalable {

@@ -9,7 +9,7 @@ import { RunAbort } from '../../app/run-abort.ts';
 import { traceTask } from '../../app/trace.ts';
 import { loadApp } from '../../cli/load-app.ts';
 import { pyRepr } from '../../protocol/repr.ts';
-import { createLogger } from '../log.ts';
+import { createLogger } from '../../common/log.ts';
 import { type ChildInit, type FromChild, outcomeToWire, type ToChild } from './messages.ts';
 import { workerProcessInit } from './process-init.ts';
 

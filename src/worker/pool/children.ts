@@ -10,7 +10,7 @@ import type { TraceEnv, TraceOutcome } from '../../app/trace.ts';
 import { ImproperlyConfigured, TaskRevokedError } from '../../errors.ts';
 import type { TaskRequest } from '../../protocol/task-message.ts';
 import { type LongTimeout, setLongTimeout } from '../../timers.ts';
-import type { LogFormat, Logger } from '../log.ts';
+import type { LogFormat, Logger } from '../../common/log.ts';
 import { type Executor, startExecutor } from './executor.ts';
 import { type ChildInit, type FromChild, outcomeFromWire } from './messages.ts';
 import { failed, terminated, timeLimitError, workerLostError } from './outcomes.ts';

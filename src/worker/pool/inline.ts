@@ -2,7 +2,7 @@ import type { Celery } from '../../app/celery.ts';
 import type { Task } from '../../app/task.ts';
 import { traceTask, type TraceEnv, type TraceOutcome } from '../../app/trace.ts';
 import type { TaskRequest } from '../../protocol/task-message.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../common/log.ts';
 import { type Limits, limitsFor, type Pool } from './types.ts';
 
 /** A task holding the event loop longer than this is named in a warning. */

@@ -3,7 +3,7 @@ import type { TraceOutcome } from '../../app/trace.ts';
 import type { DeliveryInfo } from '../../protocol/message.ts';
 import type { TaskRequest } from '../../protocol/task-message.ts';
 import { pyRepr } from '../../protocol/repr.ts';
-import type { LogFormat, LogLevel } from '../log.ts';
+import type { LogFormat, LogLevel } from '../../common/log.ts';
 
 /** Given to a child when it starts: how to load the same app as the parent, and who it is. */
 export interface ChildInit {

@@ -4,7 +4,7 @@
  * on_failure): FAILURE stored with chord part and errbacks, or REVOKED.
  */
 import type { Celery } from '../../app/celery.ts';
-import { applyFailure } from '../../app/callbacks.ts';
+import { applyFailure } from '../../canvas/callbacks.ts';
 import type { Task } from '../../app/task.ts';
 import type { TraceEnv, TraceOutcome } from '../../app/trace.ts';
 import { chordPartOf, onChordPartReturn } from '../../canvas/index.ts';

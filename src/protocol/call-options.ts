@@ -1,4 +1,4 @@
-import type { SignatureDict } from '../protocol/task-message.ts';
+import type { SignatureDict } from './task-message.ts';
 
 /** Celery's calling options (`apply_async`), in camelCase. */
 export interface CallOptions {

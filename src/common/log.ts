@@ -1,4 +1,4 @@
-import { censorText } from '../app/censor.ts';
+import { censorText } from './censor.ts';
 import { ConfigurationError } from '../errors.ts';
 /** Log lines that read like Celery's, or one JSON object per line for machines. */
 export const LEVELS = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 } as const;

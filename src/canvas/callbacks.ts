@@ -1,7 +1,10 @@
 import type { ResultBackend } from '../backend/result-backend.ts';
-import { callErrbacks, chordPartOf, Group, onChordPartReturn, Signature } from '../canvas/index.ts';
+import { chordPartOf, onChordPartReturn } from './chord-part.ts';
+import { callErrbacks } from './errbacks.ts';
+import { Group } from './group.ts';
+import { Signature } from './signature.ts';
 import type { SignatureDict, TaskRequest } from '../protocol/task-message.ts';
-import type { Celery } from './celery.ts';
+import type { Celery } from '../app/celery.ts';
 
 /**
  * After a success, before the result is stored (so that it lists them as children), as Celery's

@@ -1,8 +1,8 @@
 /**
  * `beatSchedule` entries (Celery's `beat_schedule`): `{ name: { task, schedule, args?, kwargs?, options? } }`.
  */
-import type { CallOptions } from '../app/call-options.ts';
-import { didYouMean } from '../app/did-you-mean.ts';
+import type { CallOptions } from '../protocol/call-options.ts';
+import { didYouMean } from '../common/did-you-mean.ts';
 import { ConfigurationError } from '../errors.ts';
 import { type Schedule, schedule, toSchedule } from './schedules.ts';
 
