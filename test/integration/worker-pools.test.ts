@@ -4,7 +4,7 @@
  * N tasks or past a memory limit, a child killed with kill -9, a task module that fails to load
  * in a child; and on the async pool, the hard-limit warning and the blocked-loop detector.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TaskError } from '../../src/index.ts';
@@ -64,6 +64,16 @@ for (const pool of ['processes', 'threads'] as const) {
       expect((err as TaskError).excType).toBe('WorkerLostError');
       expect((err as TaskError).message).toBe('Worker exited prematurely: exitcode 3 Job: 1.');
       expect(await (await sb.tasks.add.delay(3, 4)).get({ timeout: 20 })).toBe(7);
+    });
+
+    it('worker_process_init fires once in each child, after it loaded the task module', async () => {
+      const file = path.join(sb.dir, 'process-init.log');
+      const before = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+      const worker = await startWorker(sb, ['-P', pool, '-c', '2']);
+      const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(before);
+      expect(lines).toHaveLength(2);
+      expect(new Set(lines).size).toBe(2);
+      expect(lines).not.toContain(`${worker.pid}:0`);
     });
 
     it('--max-tasks-per-child replaces a child after N tasks', async () => {
