@@ -5,6 +5,7 @@ import { VERSION } from '../version.ts';
 import { registerBeat } from './beat-command.ts';
 import { registerCall, registerPurge, registerResult } from './client-commands.ts';
 import { registerControl, registerEvents, registerInspect, registerStatus } from './control-commands.ts';
+import { registerDashboard } from './dashboard-command.ts';
 import { registerWorker } from './worker-command.ts';
 
 /**
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .version(VERSION, '--version')
     .enablePositionalOptions(false);
   addAppOptions(program);
-  for (const register of [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents]) addAppOptions(register(program));
+  for (const register of [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents, registerDashboard]) addAppOptions(register(program));
   return program;
 }
 
