@@ -60,7 +60,8 @@ export async function startDashboard(app: Celery, o: DashboardOptions = {}): Pro
   const d = new DashboardContext(app, store, ingest, inspector, metrics);
   const subscription: Subscription = await receiveEvents(transport.broadcast, (e) => ingest.event(e));
   const refresh = () => void inspector.refresh().catch(() => undefined);
-  ingest.on('worker-online', refresh);
+  // a worker announces itself before its mailbox answers: ask it a moment later
+  ingest.on('worker-online', () => setTimeout(refresh, 1500).unref());
 
   const wake = () => {
     if (o.enableEvents !== false) void app.control.broadcast('enable_events', {}, { reply: false }).catch(() => undefined);

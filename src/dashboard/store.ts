@@ -37,13 +37,18 @@ const READY_LIST = [...READY_STATES].map((s) => `'${s}'`).join(', ');
 const UPSERT = `INSERT INTO tasks (${COLS.join(', ')}) VALUES (${COLS.map((c) => '@' + c).join(', ')})
   ON CONFLICT (uuid) DO UPDATE SET
   ${UPDATABLE.map((c) => `${c} = coalesce(excluded.${c}, ${c})`).join(',\n  ')},
-  state = CASE WHEN excluded.state IS NULL THEN state
+  state = CASE WHEN excluded.state IS NULL OR (excluded.state = 'PENDING' AND state IS NOT NULL) THEN state
                WHEN state IN (${READY_LIST}) AND excluded.state NOT IN (${READY_LIST}) THEN state
                ELSE excluded.state END`;
 
-/** Which state wins when two arrive for one task: a finished task never goes back to running (late events). */
+/**
+ * Which state wins when two arrive for one task, whatever their order (the client's task-sent
+ * and the worker's events travel apart): PENDING never replaces another state, and a finished
+ * task never goes back to running.
+ */
 export function mergeState(current: unknown, incoming: unknown): unknown {
   if (incoming === null || incoming === undefined) return current;
+  if (incoming === 'PENDING' && current !== null && current !== undefined) return current;
   if (READY_STATES.has(String(current)) && !READY_STATES.has(String(incoming))) return current;
   return incoming;
 }

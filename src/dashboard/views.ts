@@ -12,6 +12,7 @@ export function pageRoutes(d: DashboardContext): Route[] {
 
     get(/^\/api\/dashboard\/workers$/, () => {
       const names = new Set([...d.ingest.workers.keys(), ...d.inspector.workers.keys()]);
+      if ([...d.ingest.workers.values()].some((w) => w.online && !d.inspector.workers.has(w.hostname))) void d.inspector.refresh().catch(() => undefined);
       return [...names].sort().map((hostname) => workerSummary(d, hostname));
     }),
 
