@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/index.ts';
+import { Celery, chain, group, signature } from '../../src/index.ts';
 import { type Dashboard, startDashboard } from '../../src/dashboard/index.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { BACKEND, BROKER, celeriacWorker, cleanup, PREFIX, type Proc, pythonWorker, results, ROOT } from '../cluster/helpers.ts';
@@ -158,6 +158,28 @@ describe('dashboard in Chromium, Redis, a celeriac and a Python worker', () => {
     expect(await page.locator('#fields').textContent()).toContain('<img src=x');
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
     expect(await page.locator('#fields img, #fields script').count()).toBe(0);
+  });
+
+  it('a workflow shows as a graph: a chain into a group, with parent, root and children', async () => {
+    const echo = (...args: unknown[]) => signature('cluster.ts_echo', args, {}, { queue: 'ts' }, app);
+    const marker = `start-${Date.now()}`;
+    await chain(echo(marker), group(echo('left'), echo('right'))).applyAsync();
+    type Row = { uuid: string; root_id: string | null; parent_id: string | null; args: string };
+    const rows = async () => Object.values((await (await fetch(`${dashboard.url}/api/tasks?limit=200`)).json()) as Record<string, Row>);
+    const [first, members] = await until('the workflow in the dashboard', async () => {
+      const all = await rows();
+      const head = all.find((t) => t.args === `('${marker}',)`); // the group's members get it too, as the chain's result
+      const under = head ? all.filter((t) => t.root_id === head.uuid && t.uuid !== head.uuid) : [];
+      return head && under.length >= 2 && under.every((t) => t.parent_id === head.uuid) && ([head.uuid, under] as const);
+    });
+    results.add(first, ...members.map((m) => m.uuid));
+    await page.goto(`${dashboard.url}/task/${first}`);
+    const graph = page.locator('#graph');
+    await graph.waitFor();
+    expect(await graph.locator('rect').count()).toBe(1 + members.length);
+    expect(await page.locator('#fields').textContent()).toContain(members[0]!.uuid); // children
+    expect(await graph.textContent()).toContain('cluster.ts_echo');
+    await shot('workflow');
   });
 
   it('the queues page shows the waiting messages per queue', async () => {
