@@ -73,10 +73,10 @@ describe("Flower's HTTP API, on a Python-only cluster", () => {
     failedId = failing['task-id']!;
     results.add(failedId);
 
-    const info = await until('the task to succeed', async () => {
+    const info = await until<Record<string, unknown>>('the task to succeed', async () => {
       const r = await fetch(url(`/api/task/info/${okId}`)); // 404 until the first event is stored
-      const i = r.ok ? ((await r.json()) as Record<string, unknown>) : {};
-      return i.state === 'SUCCESS' && i.worker && i; // from the events (the result backend may answer first)
+      const i: Record<string, unknown> = r.ok ? ((await r.json()) as Record<string, unknown>) : {};
+      return i.state === 'SUCCESS' && !!i.worker && i; // from the events (the result backend may answer first)
     });
     expect(Object.keys(info).sort()).toEqual([...TASK_KEYS, 'task-id'].sort());
     expect(info).toMatchObject({ uuid: okId, 'task-id': okId, name: 'cluster.py_echo', worker: WORKER, args: "({'a': 1},)", kwargs: '{}', result: "{'a': 1}" });

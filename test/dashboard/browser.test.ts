@@ -163,7 +163,7 @@ describe('dashboard in Chromium, Redis, a celeriac and a Python worker', () => {
   it('a workflow shows as a graph: a chain into a group, with parent, root and children', async () => {
     const echo = (...args: unknown[]) => signature('cluster.ts_echo', args, {}, { queue: 'ts' }, app);
     const marker = `start-${Date.now()}`;
-    await chain(echo(marker), group(echo('left'), echo('right'))).applyAsync();
+    results.add((await chain(echo(marker), group(echo('left'), echo('right'))).applyAsync()) as never);
     type Row = { uuid: string; root_id: string | null; parent_id: string | null; args: string };
     const rows = async () => Object.values((await (await fetch(`${dashboard.url}/api/tasks?limit=200`)).json()) as Record<string, Row>);
     const [first, members] = await until('the workflow in the dashboard', async () => {
