@@ -35,8 +35,23 @@ export function createVhosts(names: string[]): Promise<void> {
   return rabbitmqctl(['eval', addVhosts(names)]);
 }
 
-export function deleteVhosts(names: string[]): Promise<void> {
-  return names.length === 0 ? Promise.resolve() : rabbitmqctl(['eval', deleteVhostsCode(names)]);
+/** Delete vhosts and wait until the broker no longer lists them (a loaded broker may lag). */
+export async function deleteVhosts(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await rabbitmqctl(['eval', deleteVhostsCode(names)]);
+  for (let i = 0; i < 60; i++) {
+    const left = (await listVhosts()).filter((v) => names.includes(v));
+    if (left.length === 0) return;
+    await new Promise((r) => setTimeout(r, 500));
+    if (i % 10 === 9) await rabbitmqctl(['eval', deleteVhostsCode(left)]);
+  }
+  throw new Error(`rabbitmqctl: vhosts still listed after deletion: ${names.join(', ')}`);
+}
+
+function listVhosts(): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    execFile('rabbitmqctl', ['list_vhosts', '-q', '--no-table-headers'], { timeout: 30_000 }, (err, out) => (err ? reject(err) : resolve(out.split('\n').map((l) => l.trim()))));
+  });
 }
 
 function rabbitmqctl(args: string[]): Promise<void> {

@@ -3,9 +3,8 @@
  * keeps the message's priority: the same tasks sent by the same Python client to a Python worker
  * and to a celeriac worker, their answers compared.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PYTHON } from '../helpers/python-worker.ts';
+import { createVhosts, deleteVhosts, runId, vhostUrl } from '../amqp/helpers.ts';
 import { type Parity, pyClient, startBroker, startCeleriac, startPython, type Worker } from './helpers.ts';
 
 type Props = { properties: Record<string, unknown>; delivery_info: Record<string, unknown> };
@@ -48,26 +47,22 @@ describe('the request of a task, on a Python and on a celeriac worker', () => {
 });
 
 describe('the request of a task on RabbitMQ, on a Python and on a celeriac worker', () => {
-  const AMQP = 'amqp://guest:guest@127.0.0.1:5672//';
-  const run = `parity-${process.pid}-${Date.now().toString(36)}`;
-  const queues = { ts: `${run}-ts`, py: `${run}-py` };
+  const vhost = runId('parity-request');
+  const AMQP = vhostUrl(vhost);
+  const queues = { ts: 'tsq', py: 'pyq' };
   let p: Parity;
   let a: Parity;
   let ts: Worker;
   let py: Worker;
   beforeAll(async () => {
+    await createVhosts([vhost]);
     p = await startBroker(); // the result backend
     a = { ...p, broker: AMQP, env: { ...p.env, PARITY_BROKER: AMQP } };
     [ts, py] = await Promise.all([startCeleriac(a, 'ts@request-amqp', queues.ts), startPython(a, 'py@request-amqp', queues.py)]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all([ts?.stop(), py?.stop()]);
-    execFileSync(PYTHON, ['-c', `import amqp, sys
-c = amqp.Connection('127.0.0.1:5672'); c.connect(); ch = c.channel()
-for q in sys.argv[1:]:
-    ch.queue_delete(q)
-    ch.exchange_delete(q)
-c.close()`, queues.ts, queues.py]);
+    await deleteVhosts([vhost]);
     await p?.stop();
   });
 
