@@ -182,12 +182,19 @@ describe('dashboard in Chromium, Redis, a celeriac and a Python worker', () => {
     await shot('workflow');
   });
 
-  it('the queues page shows the waiting messages per queue', async () => {
+  it('the queues page shows the waiting messages per queue and the dead letters with their reasons', async () => {
+    const unknown = await send('cluster.no_such_task', [], 'ts'); // the worker rejects it into the dead letters
     await page.goto(`${dashboard.url}/queues`);
     const table = page.locator('#queues');
     await table.waitFor();
     expect(await table.textContent()).toContain('py');
     expect(await table.textContent()).toContain('ts');
+    const dead = page.locator('#dead');
+    await until('the dead letter', async () => {
+      await page.reload();
+      return (await dead.count()) > 0 && (await dead.textContent())?.includes(unknown.id);
+    });
+    expect(await dead.textContent()).toMatch(/cluster\.no_such_task.*unregistered|not registered/i);
     await shot('queues');
   });
 
