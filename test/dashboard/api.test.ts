@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/index.ts';
 import { type Dashboard, startDashboard } from '../../src/dashboard/index.ts';
 import { BACKEND, BROKER, cleanup, PREFIX, type Proc, pythonWorker, results } from '../cluster/helpers.ts';
+import { until } from './helpers.ts';
 
 const WORKER = 'py@dashapi';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-dashboard-api-'));
@@ -32,15 +33,6 @@ const getJson = async (p: string) => {
   return r.json() as Promise<Record<string, unknown>>;
 };
 const post = (p: string, body?: string, headers: Record<string, string> = {}) => fetch(url(p), { method: 'POST', body, headers });
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   app = new Celery('dashboard-api-test', { broker: BROKER, backend: BACKEND, brokerTransportOptions: { global_keyprefix: PREFIX } });

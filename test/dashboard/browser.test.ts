@@ -12,6 +12,7 @@ import { Celery, chain, group, signature } from '../../src/index.ts';
 import { type Dashboard, startDashboard } from '../../src/dashboard/index.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { BACKEND, BROKER, celeriacWorker, cleanup, PREFIX, type Proc, pythonWorker, results, ROOT } from '../cluster/helpers.ts';
+import { until } from './helpers.ts';
 
 const SHOTS = path.join(ROOT, 'docs', 'dashboard');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-dashboard-'));
@@ -32,15 +33,6 @@ const info = async (id: string) => {
   return r.ok ? ((await r.json()) as { state: string }) : undefined;
 };
 const stateOf = async (id: string) => (await (await app.backend()).getTaskMeta(id)).status;
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
 beforeAll(async () => {
