@@ -80,6 +80,7 @@ export interface StoreOptions {
 export class DashboardStore {
   readonly db: Database.Database;
   private readonly upsert: Database.Statement;
+  private readonly putWorker: Database.Statement;
 
   constructor(
     readonly file: string,
@@ -95,18 +96,18 @@ export class DashboardStore {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     this.upsert = this.db.prepare(UPSERT);
+    this.putWorker = this.db.prepare('INSERT INTO workers (hostname, info) VALUES (?, ?) ON CONFLICT (hostname) DO UPDATE SET info = excluded.info');
   }
 
   /** Write a batch of merged task partials and worker records in one transaction. */
   write(tasks: Iterable<Partial<TaskRow> & { uuid: string; seen: number }>, workers: Iterable<{ hostname: string; info: unknown }> = []): void {
-    const putWorker = this.db.prepare('INSERT INTO workers (hostname, info) VALUES (?, ?) ON CONFLICT (hostname) DO UPDATE SET info = excluded.info');
     this.db.transaction(() => {
       for (const t of tasks) {
         const row: Record<string, unknown> = {};
         for (const c of COLS) row[c] = sqlValue((t as Record<string, unknown>)[c]);
         this.upsert.run(row);
       }
-      for (const w of workers) putWorker.run(w.hostname, JSON.stringify(w.info));
+      for (const w of workers) this.putWorker.run(w.hostname, JSON.stringify(w.info));
     })();
   }
 

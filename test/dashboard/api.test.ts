@@ -11,7 +11,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/index.ts';
 import { type Dashboard, startDashboard } from '../../src/dashboard/index.ts';
-import { BACKEND, BROKER, cleanup, PREFIX, type Proc, pythonWorker, results } from '../cluster/helpers.ts';
+import { BACKEND, BROKER, cleanup, PREFIX, type Proc, pythonWorker, results, spawnProc } from '../cluster/helpers.ts';
 import { until } from './helpers.ts';
 
 const WORKER = 'py@dashapi';
@@ -193,5 +193,28 @@ describe('security', () => {
 
   it('a non-loopback address without auth is refused unless the unsafe flag is given', async () => {
     await expect(startDashboard(app, { port: 0, db: ':memory:', address: '0.0.0.0' })).rejects.toThrow(/without authentication.*--unsafe-no-auth/);
+  });
+});
+
+describe('the command', () => {
+  const cli = (...args: string[]) => spawnProc(process.execPath, ['bin/celeriac.js', '-A', './test/cluster/tasks.ts:app', ...args]);
+
+  it('`celeriac flower --port 0` serves the dashboard and says where', async () => {
+    const p = cli('flower', '--port', '0', '--db', ':memory:');
+    try {
+      const line = await p.waitFor(/celeriac dashboard v\S+: http:\/\/127\.0\.0\.1:\d+/, 30_000);
+      const at = /(http:\/\/127\.0\.0\.1:\d+)/.exec(line)![1]!;
+      expect(await (await fetch(`${at}/healthcheck`)).text()).toBe('OK');
+      expect(await (await fetch(`${at}/`)).text()).toMatch(/<title>celeriac dashboard<\/title>/);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('`celeriac dashboard --address 0.0.0.0` without auth exits with the reason and the flags that fix it', async () => {
+    const p = cli('dashboard', '--address', '0.0.0.0', '--port', '0', '--db', ':memory:');
+    await p.waitFor(/refusing to serve 0\.0\.0\.0 without authentication.*--unsafe-no-auth/, 30_000);
+    const code = p.child.exitCode ?? (await new Promise((resolve) => p.child.once('exit', resolve)));
+    expect(code).toBe(2);
   });
 });
