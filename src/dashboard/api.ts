@@ -116,12 +116,13 @@ export function flowerRoutes(d: DashboardContext): Route[] {
       const [op, name] = c.params as [string, string];
       const worker = knownWorker(d, name);
       const n = numArg('n', c.arg('n'), true) ?? 1;
-      const [command, args, done, failed] = {
-        grow: ['pool_grow', { n }, `Growing '${worker}' worker's pool by ${n}`, `Failed to grow '${worker}' worker's pool`],
-        shrink: ['pool_shrink', { n }, `Shrinking '${worker}' worker's pool by ${n}`, `Failed to shrink '${worker}' worker's pool`],
-        autoscale: autoscaleArgs(c, worker),
-        restart: ['pool_restart', { reload: false }, `Restarting '${worker}' worker's pool`, `Failed to restart the '${worker}' pool`],
-      }[op as 'grow'] as [string, Record<string, unknown>, string, string];
+      const ops: Record<string, () => [string, Record<string, unknown>, string, string]> = {
+        grow: () => ['pool_grow', { n }, `Growing '${worker}' worker's pool by ${n}`, `Failed to grow '${worker}' worker's pool`],
+        shrink: () => ['pool_shrink', { n }, `Shrinking '${worker}' worker's pool by ${n}`, `Failed to shrink '${worker}' worker's pool`],
+        autoscale: () => autoscaleArgs(c, worker),
+        restart: () => ['pool_restart', { reload: false }, `Restarting '${worker}' worker's pool`, `Failed to restart the '${worker}' pool`],
+      };
+      const [command, args, done, failed] = ops[op]!();
       const reply = await d.control(worker, command, args);
       if ('ok' in reply) return { message: done };
       throw new HttpError(403, `${failed}: ${reason(reply)}`);

@@ -131,6 +131,18 @@ describe("Flower's HTTP API, on a Python-only cluster", () => {
     expect(await (await post(`/api/worker/queue/cancel-consumer/${WORKER}?queue=extra`)).json()).toEqual({ message: 'no longer consuming from extra' });
   });
 
+  it('pool commands answer the worker\'s refusal as Flower does (403 and its reason)', async () => {
+    for (const [path, message] of [
+      [`/api/worker/pool/grow/${WORKER}?n=1`, `Failed to grow '${WORKER}' worker's pool: `],
+      [`/api/worker/pool/autoscale/${WORKER}?min=1&max=2`, `Failed to autoscale '${WORKER}' worker: `],
+      [`/api/worker/pool/restart/${WORKER}`, `Failed to restart the '${WORKER}' pool: `],
+    ]) {
+      const r = await post(path!);
+      expect(r.status, path).toBe(403);
+      expect(await r.text()).toMatch(new RegExp(`^${message!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\w+Error\\(`)); // the threads pool has neither
+    }
+  });
+
   it('POST /api/task/revoke/<id> answers {message}', async () => {
     const r = await post(`/api/task/revoke/${okId}`);
     expect(await r.json()).toEqual({ message: `Revoked '${okId}'` });
@@ -156,6 +168,15 @@ describe("Flower's HTTP API, on a Python-only cluster", () => {
 
   it('/healthcheck answers OK', async () => {
     expect(await (await fetch(url('/healthcheck'))).text()).toBe('OK');
+  });
+
+  it('POST /api/worker/shutdown/<name> shuts the worker down', async () => {
+    const r = await post(`/api/worker/shutdown/${WORKER}`);
+    expect(await r.json()).toEqual({ message: 'Shutting down!' });
+    await py.waitFor(/Got shutdown from remote/, 20_000);
+    const code = py.child.exitCode ?? (await new Promise((resolve) => py.child.once('exit', resolve)));
+    expect(code).toBe(0);
+    await until('the worker offline', async () => (await getJson('/api/workers?status=true'))[WORKER] === false);
   });
 });
 
