@@ -44,10 +44,12 @@ async function publisher(prefix: string, rate: number, seconds: number): Promise
       batch.push({ ...base, type: 'task-started', uuid, timestamp: t });
       batch.push({ ...base, type: 'task-succeeded', uuid, result: String(sentTasks + 1), runtime: 0.0001, timestamp: t });
     }
+    const sends: Promise<void>[] = [];
     for (let i = 0; i < batch.length; i += 72) { // 24 tasks of 3 events: a worker's task.multi flush
-      await broadcast.publishExchange(EVENT_EXCHANGE, 'task.multi', eventMessage(batch.slice(i, i + 72), 'w@bench'));
+      sends.push(broadcast.publishExchange(EVENT_EXCHANGE, 'task.multi', eventMessage(batch.slice(i, i + 72), 'w@bench')));
       events += Math.min(72, batch.length - i);
     }
+    await Promise.all(sends);
     await new Promise((r) => setTimeout(r, 10));
   }
   process.send!({ tasks: sentTasks, events, seconds: (Date.now() - start) / 1000 });
