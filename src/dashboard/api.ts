@@ -190,7 +190,7 @@ async function sent(app: Celery, result: { id: string }) {
 /** Flower's normalize_options plus the apply_async options a script sends most. */
 function callOptions(o: Record<string, unknown>): CallOptions {
   const out: CallOptions = {};
-  const date = (k: string, v: unknown) => {
+  const date = (v: unknown) => {
     const d = typeof v === 'string' ? parsePythonDate(v.replace(' ', 'T')) : null;
     if (!d) throw new HttpError(400, 'Invalid option');
     return d;
@@ -201,8 +201,8 @@ function callOptions(o: Record<string, unknown>): CallOptions {
     return n;
   };
   if (o.countdown !== undefined) out.countdown = num(o.countdown);
-  if (o.eta !== undefined) out.eta = date('eta', o.eta);
-  if (o.expires !== undefined) out.expires = Number.isFinite(Number(o.expires)) ? Number(o.expires) : date('expires', o.expires);
+  if (o.eta !== undefined) out.eta = date(o.eta);
+  if (o.expires !== undefined) out.expires = Number.isFinite(Number(o.expires)) ? Number(o.expires) : date(o.expires);
   if (typeof o.queue === 'string') out.queue = o.queue;
   if (typeof o.routing_key === 'string') out.routingKey = o.routing_key;
   if (typeof o.exchange === 'string') out.exchange = o.exchange;

@@ -1,7 +1,6 @@
 import type { TaskMeta } from '../backend/result-backend.ts';
 import { parsePythonDate } from '../protocol/json.ts';
 import { pyRepr } from '../protocol/repr.ts';
-import { READY_STATES } from '../protocol/states.ts';
 import { type DashboardStore, TASK_FIELDS, type TaskRow } from './store.ts';
 
 /**
@@ -80,5 +79,3 @@ export function withChildren(store: DashboardStore, rows: TaskRow[]): Record<str
   }
   return rows.map((r) => flowerTask(r, kids.get(r.uuid) ?? []));
 }
-
-export const isReady = (state: unknown) => READY_STATES.has(String(state));
