@@ -125,7 +125,8 @@ interface Raw {
   drainIgnored: DrainResult[];
   drainStored: DrainResult[];
   steady: SteadyResult[];
-  roundtrip: { p50: number; p95: number; p99: number; mean: number; n: number }[];
+  /** Per round; `ms`: every call of the round, for the distribution over the whole run. */
+  roundtrip: { p50: number; p95: number; p99: number; mean: number; n: number; ms?: number[] }[];
   memoryIdle: MemoryResult[];
   memoryLoadKb: number[];
   errors: string[];
@@ -218,7 +219,7 @@ async function workerPhase(s: BenchSystem, p: Profile, raw: Raw, metrics: Set<Me
     }
     if (metrics.has('roundtrip')) {
       const ms = await s.roundtrip(p.rtN, p.rtWarmup);
-      const rt = { p50: percentile(ms, 50), p95: percentile(ms, 95), p99: percentile(ms, 99), mean: ms.reduce((a, b) => a + b, 0) / ms.length, n: ms.length };
+      const rt = { p50: percentile(ms, 50), p95: percentile(ms, 95), p99: percentile(ms, 99), mean: ms.reduce((a, b) => a + b, 0) / ms.length, n: ms.length, ms: ms.map((x) => Math.round(x * 1000) / 1000) };
       raw.roundtrip.push(rt);
       parts.push(`rt p50 ${rt.p50.toFixed(2)} ms p99 ${rt.p99.toFixed(2)} ms`);
     }
@@ -467,6 +468,19 @@ async function main(): Promise<void> {
   };
   const costRows = systems.filter((s) => raws.get(s)!.drainIgnored.length + raws.get(s)!.drainStored.length > 0)
     .map((s) => [s.label, ...costCells(raws.get(s)!.drainIgnored, s.broker !== 'sqlite'), ...costCells(raws.get(s)!.drainStored, s.broker !== 'sqlite')]);
+  // Round trips: every call of every round together, so the tail is read from the whole run, not one round.
+  const RT_BUCKETS = [1, 2, 5, 10];
+  const rtRows = systems.filter((s) => raws.get(s)!.roundtrip.some((r) => r.ms?.length)).map((s) => {
+    const ms = raws.get(s)!.roundtrip.flatMap((r) => r.ms ?? []);
+    const share = (lo: number, hi: number) => `${((100 * ms.filter((x) => x >= lo && x < hi).length) / ms.length).toFixed(1)}%`;
+    const edges = [0, ...RT_BUCKETS, Infinity];
+    return [s.label, String(ms.length), ...[50, 90, 99, 99.9].map((q) => percentile(ms, q).toFixed(2)), Math.max(...ms).toFixed(1),
+      ...edges.slice(1).map((hi, i) => share(edges[i]!, hi))];
+  });
+  const rtHeader = [
+    ['round trips, all calls', 'calls', 'p50', 'p90', 'p99', 'p99.9', 'max', '< 1', '1–2', '2–5', '5–10', '≥ 10'],
+    ['', '', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms'],
+  ];
   const costHeader = [
     ['drain cost', 'no results', '', '', '', 'results', '', '', ''],
     ['', 'worker µs/task', 'worker cores', 'broker µs/task', 'broker cores', 'worker µs/task', 'worker cores', 'broker µs/task', 'broker cores'],
@@ -498,7 +512,7 @@ async function main(): Promise<void> {
   }
   const targets: { name: string; value: string; target: string; pass: boolean | null }[] = [
     { name: 'Redis drain, results ignored ≥ 1.5× BullMQ best', value: `${fmt(get('celeriac-redis-1p', 'drainIgnored'))}/s`, target: `≥ ${fmt(1.5 * bull('drainIgnored'))}/s`, pass: get('celeriac-redis-1p', 'drainIgnored') >= 1.5 * bull('drainIgnored') },
-    { name: 'Redis drain, results stored ≥ BullMQ best', value: `${fmt(get('celeriac-redis-1p', 'drainStored'))}/s`, target: `≥ ${fmt(bull('drainStored'))}/s`, pass: get('celeriac-redis-1p', 'drainStored') >= bull('drainStored') },
+    { name: 'Redis drain, results stored ≥ 1.2× BullMQ best (jobs kept)', value: `${fmt(get('celeriac-redis-1p', 'drainStored'))}/s`, target: `≥ ${fmt(1.2 * bull('drainStored'))}/s`, pass: get('celeriac-redis-1p', 'drainStored') >= 1.2 * bull('drainStored') },
     { name: 'SQLite drain with 2 worker processes ≥ 5,000/s (ignored; stored)', value: `${fmt(get('celeriac-sqlite-2p', 'drainIgnored'))}/s; ${fmt(get('celeriac-sqlite-2p', 'drainStored'))}/s`, target: '≥ 5,000/s', pass: get('celeriac-sqlite-2p', 'drainIgnored') >= 5000 && get('celeriac-sqlite-2p', 'drainStored') >= 5000 },
     { name: 'publish (Redis; SQLite) ≥ BullMQ best add rate (addBulk; add)', value: `${fmt(publishBest('celeriac-redis-1p'))}/s; ${fmt(publishBest('celeriac-sqlite-1p'))}/s`, target: `≥ ${fmt(bullAdd)}/s; ${fmt(bullAddNoBulk)}/s`, pass: publishBest('celeriac-redis-1p') >= bullAdd },
     { name: 'Redis round trip p50 ≤ BullMQ best p50', value: `${fmt(get('celeriac-redis-1p', 'rtP50'))} ms`, target: `≤ ${fmt(bull('rtP50'))} ms`, pass: get('celeriac-redis-1p', 'rtP50') <= bull('rtP50') },
@@ -528,6 +542,11 @@ async function main(): Promise<void> {
     out.push(table(costHeader, costRows));
     out.push('  CPU seconds of the worker processes (prefork: parent + children) and of the broker servers (redis-server, beam.smp: shared with any other user) during the drain, ÷ tasks and ÷ elapsed;');
     out.push('  SQLite has no server: its work is in the worker figures. Worker cores well under 1 per process mean the worker waits (locks, I/O, or CPU taken by other load).');
+  }
+  if (rtRows.length) {
+    out.push('');
+    out.push(table(rtHeader, rtRows));
+    out.push('  every round trip of every round pooled (the main table shows the median of the per-round percentiles); shares of calls per latency band');
   }
   out.push('');
   out.push('targets:');

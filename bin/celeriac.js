@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Installed from npm (no src/), or with a JavaScript task module and an up-to-date build in a
 // checkout, the CLI runs celeriac's build (dist/): a TypeScript task module then gets the tsx
-// loader when it is imported (src/cli/typescript-loader.ts), and `import`/`require('celeriac')`
+// loader when it is imported (src/modules/typescript-loader.ts), and `import`/`require('celeriac')`
 // in it resolve to that same build. In a checkout otherwise, tsx loads celeriac's sources and
 // `import 'celeriac'` resolves to the sources too. Either way a process holds one copy of
 // celeriac's classes.

@@ -1,5 +1,7 @@
 export { Celery } from './app/celery.ts';
 export type { CeleryConfig } from './app/config.ts';
+export type { ConfigFromObjectOptions, EnvOptions } from './app/config-sources.ts';
+export type { AutodiscoverOptions } from './app/config-load.ts';
 export { Task } from './app/task.ts';
 export type { TaskOptions, ParamSpec } from './app/task-options.ts';
 export { currentSignal } from './app/publish.ts';

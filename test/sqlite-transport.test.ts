@@ -11,7 +11,8 @@ import { createTransport } from '../src/transport/registry.ts';
 import { toEnvelope, UNDECODABLE_CONTENT_TYPE } from '../src/protocol/envelope.ts';
 import { SqliteTransport } from '../src/transport/sqlite/index.ts';
 import { sqlitePath } from '../src/transport/sqlite/db.ts';
-import type { Transport } from '../src/transport/types.ts';
+import type { ExchangeSpec, Transport } from '../src/transport/types.ts';
+import type { Message } from '../src/protocol/message.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const fixture = path.join(root, 'test/fixtures/sqlite-consumer.ts');
@@ -285,5 +286,60 @@ describe('sqlite transport', () => {
     expect(d!.message.headers.id).toBe('old-row');
     await d!.ack();
     expect(await t.size('q')).toBe(0);
+  });
+});
+
+describe('sqlite exchanges', () => {
+  const fanout: ExchangeSpec = { name: 'sq.fanout', type: 'fanout' };
+  const topic: ExchangeSpec = { name: 'sq.topic', type: 'topic' };
+  const note = (text: string): Message => ({ headers: { text }, properties: {}, contentType: 'application/json', contentEncoding: 'utf-8', body: Buffer.from('null') });
+  const count = (t: SqliteTransport, table: string): number => {
+    const db = raw(t);
+    try {
+      return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
+  async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('writes nothing that no binding takes, and prunes what every subscriber has read', async () => {
+    const t = make(newUrl());
+    await t.broadcast.publishExchange(fanout, '', note('nobody'));
+    expect(count(t, 'celeriac_broadcast')).toBe(0);
+    const got: string[] = [];
+    const sub = await t.broadcast.subscribe({ exchange: topic, bindingKey: 'worker.#', queue: 'gossip' }, (m) => void got.push(String(m.headers.text)));
+    await t.broadcast.publishExchange(topic, 'task.succeeded', note('unbound'));
+    expect(count(t, 'celeriac_broadcast')).toBe(0);
+    await t.broadcast.publishExchange(topic, 'worker.heartbeat', note('beat'));
+    expect(count(t, 'celeriac_broadcast')).toBe(1);
+    await until('the message', () => got.length === 1);
+    expect(got).toEqual(['beat']);
+    await until('the read message to be pruned', () => count(t, 'celeriac_broadcast') === 0);
+    await sub.close();
+    expect(count(t, 'celeriac_subscribers')).toBe(0);
+  });
+
+  it("delivers to another process; a kill -9'ed subscriber is dropped, and with it what only it would read", async () => {
+    const url = newUrl();
+    const t = make(url);
+    const listener = child(['listen', url, fanout.name]);
+    let out = '';
+    listener.proc.stdout!.on('data', (c: Buffer) => void (out += c.toString()));
+    expect(await listener.line).toBe('ready');
+    for (const text of ['m1', 'm2', 'm3']) await t.broadcast.publishExchange(fanout, '', note(text));
+    await until('the other process to print the messages', () => out === 'ready\nm1\nm2\nm3\n');
+    // A live subscription here, so this process does the upkeep.
+    await t.broadcast.subscribe({ exchange: topic, bindingKey: '#', queue: 'upkeep' }, () => undefined);
+    listener.proc.kill('SIGKILL');
+    await until('the dead subscription to go', () => count(t, 'celeriac_subscribers') === 1);
+    await t.broadcast.publishExchange(fanout, '', note('after'));
+    expect(count(t, 'celeriac_broadcast')).toBe(0);
   });
 });

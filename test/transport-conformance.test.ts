@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +10,7 @@ import { buildTaskMessage } from '../src/protocol/task-message.ts';
 import { MemoryTransport } from '../src/transport/memory/index.ts';
 import { createTransport } from '../src/transport/registry.ts';
 import { maskUrl } from '../src/transport/sqlite/db.ts';
-import type { Delivery, Transport } from '../src/transport/types.ts';
+import type { Delivery, ExchangeSpec, Subscription, Transport } from '../src/transport/types.ts';
 import { amqpConformanceKind } from './amqp/helpers.ts';
 import { redisConformanceKind } from './redis/helpers.ts';
 
@@ -202,6 +203,89 @@ describe.each(kinds)('$name transport conformance', (kind) => {
     expect(again!.message.headers.id).toBe('a');
     expect(again!.info.redelivered).toBe(true);
     expect(d).toBeDefined();
+  });
+
+  describe('exchanges (fanout, topic, direct)', () => {
+    const fanout: ExchangeSpec = { name: 'conf.fanout', type: 'fanout', durable: false };
+    const topic: ExchangeSpec = { name: 'conf.topic', type: 'topic', durable: false };
+    const direct: ExchangeSpec = { name: 'conf.direct', type: 'direct', durable: false };
+    const note = (text: string): Message => ({ headers: { text }, properties: { delivery_mode: 1 }, contentType: 'application/json', contentEncoding: 'utf-8', body: Buffer.from(JSON.stringify(text)) });
+    const subs: Subscription[] = [];
+    afterEach(async () => {
+      await Promise.all(subs.splice(0).map((s) => s.close()));
+    });
+    async function listen(t: Transport, exchange: ExchangeSpec, bindingKey = '', queue = `conf.${randomUUID()}`): Promise<string[]> {
+      const got: string[] = [];
+      subs.push(await t.broadcast!.subscribe({ exchange, bindingKey, queue, messageTtlMs: 60_000, expiresMs: 60_000 }, (m, rk) => void got.push(`${String(m.headers.text)}@${rk}`)));
+      return got;
+    }
+    async function until(check: () => boolean): Promise<void> {
+      const deadline = Date.now() + 5000;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error('condition not met in time');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    /** A last message through the same binding: what had to arrive before it has. */
+    async function settle(t: Transport, got: string[], exchange = fanout, key = ''): Promise<void> {
+      await t.broadcast!.publishExchange(exchange, key, note('end'));
+      await until(() => got.some((g) => g.startsWith('end@')));
+    }
+    const before = (got: string[]) => got.filter((g) => !g.startsWith('end@'));
+
+    it('fanout: every subscriber gets each message once, in order, and only what was published after it subscribed', async () => {
+      const t = make();
+      const first = await listen(t, fanout);
+      await t.broadcast!.publishExchange(fanout, '', note('m1'));
+      await until(() => first.length === 1);
+      const second = await listen(t, fanout);
+      await t.broadcast!.publishExchange(fanout, '', note('m2'));
+      await t.broadcast!.publishExchange(fanout, '', note('m3'));
+      await until(() => first.length === 3 && second.length === 2);
+      await settle(t, second);
+      expect(before(first).map((g) => g.split('@')[0])).toEqual(['m1', 'm2', 'm3']);
+      expect(before(second).map((g) => g.split('@')[0])).toEqual(['m2', 'm3']);
+    });
+
+    it('fanout reaches subscribers of another connection (another process on the same broker)', async () => {
+      const url = kind.newUrl();
+      const publisher = make(url);
+      const subscriber = make(url);
+      const got = await listen(subscriber, fanout);
+      const start = Date.now();
+      await publisher.broadcast!.publishExchange(fanout, '', note('far'));
+      await until(() => got.length === 1);
+      expect(got[0]!.split('@')[0]).toBe('far');
+      expect(Date.now() - start).toBeLessThan(2000);
+    });
+
+    it('topic: a subscriber gets what its pattern matches, with the routing key', async () => {
+      const t = make();
+      const workers = await listen(t, topic, 'worker.#');
+      const all = await listen(t, topic, '#');
+      for (const rk of ['worker.heartbeat', 'task.succeeded', 'worker.online']) await t.broadcast!.publishExchange(topic, rk, note(rk));
+      await until(() => all.length === 3);
+      await settle(t, workers, topic, 'worker.end');
+      expect(before(workers)).toEqual(['worker.heartbeat@worker.heartbeat', 'worker.online@worker.online']);
+      expect(before(all)).toEqual(['worker.heartbeat@worker.heartbeat', 'task.succeeded@task.succeeded', 'worker.online@worker.online']);
+    });
+
+    it('direct: a reply queue gets only its routing key; a closed one gets nothing more', async () => {
+      const t = make();
+      const mine = await listen(t, direct, 'client-a', 'client-a.reply');
+      const other = await listen(t, direct, 'client-b', 'client-b.reply');
+      await t.broadcast!.publishExchange(direct, 'client-a', note('for-a'));
+      await t.broadcast!.publishExchange(direct, 'nobody', note('lost'));
+      await t.broadcast!.publishExchange(direct, 'client-b', note('for-b'));
+      await until(() => mine.length === 1 && other.length === 1);
+      expect(mine).toEqual(['for-a@client-a']);
+      expect(other).toEqual(['for-b@client-b']);
+      await subs.shift()!.close();
+      await t.broadcast!.publishExchange(direct, 'client-a', note('late'));
+      await settle(t, other, direct, 'client-b');
+      expect(before(other)).toEqual(['for-b@client-b']);
+      expect(mine).toEqual(['for-a@client-a']);
+    });
   });
 });
 

@@ -12,8 +12,11 @@ import { EventDispatcher } from '../events/dispatcher.ts';
 import type { Broadcasting } from '../transport/types.ts';
 import { CELERIAC_APP } from './brand.ts';
 import { brokerSslTransportOptions } from './broker-ssl.ts';
+import { bugreport } from './bugreport.ts';
 import type { CallOptions, InternalCallOptions } from './call-options.ts';
 import { type CeleryConfig, type ResolvedConfig, resolveConfig } from './config.ts';
+import { celeryEnvOverrides, type ConfigFromObjectOptions, type EnvOptions, settingsFromEnv, settingsFromObject } from './config-sources.ts';
+import { type AutodiscoverOptions, configFromModule, discoverTasks, importTaskModules, updateConf } from './config-load.ts';
 import { type EagerOptions, EagerResult, runEager } from './eager.ts';
 import { publishTask } from './publish.ts';
 import { type SetupSecurityOptions, setupSecurity } from './security.ts';
@@ -47,7 +50,50 @@ export class Celery implements ResultSource {
     config: CeleryConfig = {},
   ) {
     this.conf = resolveConfig(config as Record<string, unknown>);
+    Object.assign(this.conf, celeryEnvOverrides());
     if (this.conf.taskSerializer === 'auth') this.setupSecurity();
+  }
+
+  /**
+   * Celery's config_from_object: settings from an object, or from a module (`'proj.celeryconfig'`,
+   * `'./config.ts:settings'`; then it returns a promise). Keys are celeriac's or Celery's names.
+   */
+  configFromObject(obj: Record<string, unknown>, opts?: ConfigFromObjectOptions): this;
+  configFromObject(module: string, opts?: ConfigFromObjectOptions): Promise<this>;
+  configFromObject(source: string | Record<string, unknown>, opts: ConfigFromObjectOptions = {}): this | Promise<this> {
+    if (typeof source === 'string') return configFromModule(source, opts).then((s) => this.updateConf(s));
+    return this.updateConf(settingsFromObject(source, opts));
+  }
+
+  /** Settings from environment variables named `CELERY_` + Celery's setting name in capitals (`CELERY_TASK_ACKS_LATE=true`). */
+  configFromEnv(opts: EnvOptions = {}): this {
+    return this.updateConf(settingsFromEnv(opts));
+  }
+
+  private updateConf(settings: Partial<ResolvedConfig>): this {
+    if (this.transportInstance || this.backendInstance) {
+      throw new ConfigurationError(`app ${this.main} is already connected: change its configuration before it sends tasks or a worker starts`);
+    }
+    updateConf(this.conf, settings);
+    if (this.conf.taskSerializer === 'auth') this.setupSecurity();
+    return this;
+  }
+
+  private readonly discovered = new Set<string>();
+  private readonly finalized = new Set<string>();
+
+  /**
+   * Celery's autodiscover_tasks: the `tasks` module of each package (`proj.orders` → proj/orders/tasks.ts)
+   * is imported when a worker starts (or now, with `force`); a package without one is skipped.
+   */
+  autodiscoverTasks(packages: readonly string[], opts: AutodiscoverOptions = {}): Promise<void> {
+    for (const m of discoverTasks(packages, opts)) this.discovered.add(m);
+    return opts.force ? this.finalize() : Promise.resolve();
+  }
+
+  /** Import the modules of the imports and include settings and of autodiscoverTasks, once each (a worker calls it at start). */
+  async finalize(): Promise<void> {
+    await importTaskModules([...this.conf.imports, ...this.conf.include], [...this.discovered], this.finalized);
   }
 
   /** Sign task messages and verify the ones received (Celery's `setup_security`); called for you when taskSerializer is 'auth'. */
@@ -162,6 +208,11 @@ export class Celery implements ResultSource {
     } finally {
       await transport?.close();
     }
+  }
+
+  /** Celery's bugreport: versions, platform and the changed settings, secrets censored (`celeriac report`). */
+  bugreport(): string {
+    return bugreport(this.conf);
   }
 
   toString(): string {

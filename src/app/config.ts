@@ -6,7 +6,7 @@ import { checkTimezone } from '../beat/timezone.ts';
 import { CELERY_SETTINGS } from './celery-settings.ts';
 import { didYouMean } from './did-you-mean.ts';
 
-type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]' | 'beatSchedule' | 'brokerSsl' | 'timezone';
+export type Kind = 'string' | 'number' | 'boolean' | 'object' | 'string[]' | 'beatSchedule' | 'brokerSsl' | 'timezone';
 
 interface Setting {
   kind: Kind;
@@ -70,6 +70,8 @@ const SETTINGS = {
   beatMaxLoopInterval: { kind: 'number', celery: 'beat_max_loop_interval', min: 0 },
   timezone: { kind: 'timezone', celery: 'timezone', nullable: true },
   enableUtc: { kind: 'boolean', celery: 'enable_utc' },
+  imports: { kind: 'string[]', celery: 'imports' },
+  include: { kind: 'string[]', celery: 'include' },
 } as const satisfies Record<string, Setting>;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -153,6 +155,9 @@ export const DEFAULTS = {
   /** An IANA name (`Europe/Paris`) whose wall clock crontabs follow; null: UTC, or the system's zone without enableUtc. */
   timezone: null as string | null,
   enableUtc: true,
+  /** Modules a worker imports at start (task modules the app module does not import), as Celery's. */
+  imports: [] as string[],
+  include: [] as string[],
 };
 
 export type ResolvedConfig = typeof DEFAULTS;
@@ -197,6 +202,18 @@ function unknownKey(key: string): string {
   }
   const hint = didYouMean(key, keys) ?? didYouMean(snakeToCamel(key), keys);
   return `unknown configuration key ${JSON.stringify(key)}` + (hint ? `; did you mean ${JSON.stringify(hint)}?` : '') + CAMEL_HINT;
+}
+
+/** celeriac's key and kind of Celery's setting `name` (`broker_url` → broker, string). */
+export function settingByCeleryName(name: string): { key: string; kind: Kind; nullable: boolean } | undefined {
+  for (const [key, s] of Object.entries(SETTINGS as Record<string, Setting>)) {
+    if (s.celery === name) return { key, kind: s.kind, nullable: s.nullable === true };
+  }
+  return undefined;
+}
+
+export function isSettingKey(key: string): boolean {
+  return Object.hasOwn(SETTINGS, key);
 }
 
 /** `taskAcksLate` and `task_acks_late` → `task_acks_late`. */

@@ -4,20 +4,26 @@ import { VERSION } from '../version.ts';
 import { maskPassword } from '../transport/registry.ts';
 import { loadApp } from './load-app.ts';
 import { commandLogger, nonNegativeNumber } from './parse.ts';
+import { addDaemonOptions, daemonize } from './daemon.ts';
+import { schedulerOption } from './worker-options.ts';
 
 /** `celeriac beat`: Celery's `celery beat`, the periodic task scheduler. */
 export function registerBeat(program: Command): Command {
-  return program
+  const cmd = program
     .command('beat')
     .description('Start the periodic task scheduler (sends the app\'s beatSchedule entries when due)')
     .option('-s, --schedule <file>', 'schedule file that keeps when each entry last ran (default: beatScheduleFilename, celerybeat-schedule.json)')
     .option('--max-interval <seconds>', 'seconds to sleep at most between checks (default: beatMaxLoopInterval, 300)', nonNegativeNumber('--max-interval'))
     .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL', 'WARNING')
     .option('--log-format <format>', 'text (Celery-like) or json', 'text')
+    .addOption(schedulerOption('-S, '));
+  addDaemonOptions(cmd);
+  return cmd
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals();
-      const { logger, format } = commandLogger(opts);
+      commandLogger(opts);
       const app = await loadApp(opts);
+      const { logger, format } = commandLogger(opts, (await daemonize(opts)).write);
       const beat = new Beat(app, { scheduleFilename: opts.schedule, maxInterval: opts.maxInterval, logger });
       if (format === 'text') {
         process.stdout.write([

@@ -27,11 +27,18 @@ export function registerCall(program: Command): Command {
     .option('--expires <seconds>', 'seconds after which it is revoked', nonNegativeNumber('--expires'))
     .option('--queue <queue>', 'queue to send it to')
     .option('--priority <n>', 'message priority', nonNegativeNumber('--priority'))
+    .option('--exchange <name>', 'exchange recorded with the message (celeriac routes by queue)')
+    .option('--routing-key <key>', 'routing key; without --queue, the queue it names')
+    .option('--serializer <name>', 'json (the only body format celeriac writes; auth with message signing set up)')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals();
       const app = await loadApp(o);
+      if (o.serializer !== undefined && o.serializer !== 'json' && o.serializer !== app.conf.taskSerializer) {
+        throw new ConfigurationError(`--serializer ${o.serializer}: celeriac sends json (or auth when the app signs messages)`);
+      }
       const result = await app.sendTask(name, o.args, o.kwargs, {
-        eta: o.eta, countdown: o.countdown, expires: o.expires, queue: o.queue, priority: o.priority,
+        eta: o.eta, countdown: o.countdown, expires: o.expires, queue: o.queue ?? o.routingKey, priority: o.priority,
+        exchange: o.exchange, routingKey: o.routingKey,
       });
       process.stdout.write(result.id + '\n');
       await app.close();
@@ -75,10 +82,13 @@ export function registerPurge(program: Command): Command {
     .description('Erase all messages from the task queues')
     .option('-f, --force', 'do not ask for confirmation')
     .option('-Q, --queues <queues>', 'comma-separated queues to purge (default: the default queue)')
+    .option('-X, --exclude-queues <queues>', 'comma-separated queues not to purge')
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals();
       const app = await loadApp(o);
-      const queues: string[] = o.queues ? String(o.queues).split(',').map((q) => q.trim()).filter(Boolean) : [app.conf.taskDefaultQueue];
+      const excluded: string[] = o.excludeQueues ? String(o.excludeQueues).split(',').map((q) => q.trim()) : [];
+      const queues: string[] = (o.queues ? String(o.queues).split(',').map((q) => q.trim()).filter(Boolean) : [app.conf.taskDefaultQueue])
+        .filter((q) => !excluded.includes(q));
       if (!o.force) {
         throw new ConfigurationError(`purge would delete every message in ${queues.join(', ')}; run it again with -f/--force to confirm`);
       }

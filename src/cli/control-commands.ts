@@ -7,6 +7,7 @@ import { ConfigurationError } from '../errors.ts';
 import { dumps } from '../protocol/json.ts';
 import { loadApp } from './load-app.ts';
 import { nonNegativeNumber } from './parse.ts';
+import { addDaemonOptions, daemonize } from './daemon.ts';
 
 const INSPECT = ['ping', 'active', 'reserved', 'scheduled', 'registered', 'stats', 'revoked', 'query_task', 'conf', 'report', 'active_queues', 'clock'];
 
@@ -116,15 +117,25 @@ export function registerStatus(program: Command): Command {
 }
 
 export function registerEvents(program: Command): Command {
-  return program
+  const cmd = program
     .command('events')
     .description('Dump the live event stream (as celery events --dump)')
     .option('--json', 'one JSON event per line')
+    .option('-d, --dump', 'dump the events to stdout (what celeriac events does; Celery\'s default is its curses monitor)')
+    .option('-c, --camera <class>', 'Celery\'s snapshot camera: not available in celeriac (use --dump, or Flower)')
+    .option('-F, --frequency <seconds>', 'with a camera: seconds between snapshots')
+    .option('--freq <seconds>', 'same as -F/--frequency')
+    .option('-r, --maxrate <rate>', 'with a camera: snapshots at most this often')
+    .option('-l, --loglevel <level>', 'accepted for Celery\'s sake (events are printed, not logged)', 'WARNING');
+  addDaemonOptions(cmd);
+  return cmd
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals();
+      if (o.camera !== undefined) throw new ConfigurationError('celeriac events has no snapshot cameras: use --dump (or --json), or Flower');
       const app = await loadApp(o);
+      await daemonize(o);
       const transport = await app.transport();
-      if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no broadcast: events need redis:// or amqp://`);
+      if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no exchanges (its transport sets no "broadcast"): events need them, as every built-in broker has`);
       process.stdout.write('-> celeriac events: Starting capture...\n');
       await app.control.broadcast('heartbeat', {}, { reply: false });
       const dumper = new EventDumper();

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { isCeleriacApp } from '../app/brand.ts';
 import { ImproperlyConfigured } from '../errors.ts';
-import { importModule, isPathLike, MODULE_EXTENSIONS, resolveModule, type ResolvedModule } from './load-module.ts';
+import { importModule, isPathLike, MODULE_EXTENSIONS, resolveModule, type ResolvedModule } from '../modules/load-module.ts';
 
 export interface FoundApp {
   app: unknown;

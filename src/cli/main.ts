@@ -7,6 +7,11 @@ import { registerCall, registerPurge, registerResult } from './client-commands.t
 import { registerControl, registerEvents, registerInspect, registerStatus } from './control-commands.ts';
 import { registerDashboard } from './dashboard-command.ts';
 import { registerWorker } from './worker-command.ts';
+import { registerMulti } from './multi-command.ts';
+import { registerReport } from './report-command.ts';
+import { registerShell } from './shell-command.ts';
+import { registerList } from './list-command.ts';
+import { registerMigrate } from './migrate-command.ts';
 
 /**
  * `celeriac`: Celery's command line. -A/--app and -b/--broker work before the verb
@@ -18,7 +23,12 @@ export function buildProgram(): Command {
     .version(VERSION, '--version')
     .enablePositionalOptions(false);
   addAppOptions(program);
-  for (const register of [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus, registerEvents, registerDashboard]) addAppOptions(register(program));
+  const verbs = [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus,
+    registerEvents, registerMulti, registerReport, registerShell, registerList, registerMigrate, registerDashboard];
+  for (const register of verbs) {
+    const cmd = addAppOptions(register(program));
+    for (const sub of cmd.commands) addAppOptions(sub);
+  }
   return program;
 }
 
@@ -26,7 +36,9 @@ export function addAppOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('-A, --app <app>', 'application: module, module:attribute or file path (env CELERY_APP)'))
     .addOption(new Option('-b, --broker <url>', 'broker URL (default: sqlite://celeriac.db)'))
-    .addOption(new Option('--result-backend <url>', 'result backend URL'));
+    .addOption(new Option('--result-backend <url>', 'result backend URL'))
+    .addOption(new Option('--config <module>', 'module of settings, read with app.configFromObject (e.g. celeryconfig or ./config.ts)'))
+    .addOption(new Option('--workdir <dir>', 'change to this directory before loading the app'));
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -39,7 +51,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CeleriacError) {
       process.stderr.write(`Error: ${censorText(err.message)}\n`);
-      process.exit(2);
+      process.exit((err as { exitCode?: number }).exitCode ?? 2);
     }
     throw err;
   }

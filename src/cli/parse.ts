@@ -31,8 +31,8 @@ export function nonNegativeNumber(flag: string): (value: string) => number {
   };
 }
 
-/** The logger of a long-running command (worker, beat) from its -l and --log-format options. */
-export function commandLogger(opts: OptionValues): { logger: Logger; format: LogFormat } {
+/** The logger of a long-running command (worker, beat) from its -l and --log-format options; `write`: to a --logfile. */
+export function commandLogger(opts: OptionValues, write?: (line: string) => void): { logger: Logger; format: LogFormat } {
   const format = opts.logFormat as LogFormat;
   if (format !== 'text' && format !== 'json') throw new ConfigurationError(`--log-format must be text or json, got ${JSON.stringify(format)}`);
   let level: LogLevel;
@@ -41,5 +41,5 @@ export function commandLogger(opts: OptionValues): { logger: Logger; format: Log
   } catch (err) {
     throw new ConfigurationError(`-l/--loglevel: ${(err as Error).message}`);
   }
-  return { logger: createLogger({ level, format }), format };
+  return { logger: createLogger({ level, format, write }), format };
 }

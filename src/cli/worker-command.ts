@@ -3,9 +3,11 @@ import { Beat } from '../beat/beat.ts';
 import { Worker } from '../worker/worker.ts';
 import { loadApp } from './load-app.ts';
 import { commandLogger, nonNegativeNumber, positiveInt } from './parse.ts';
+import { addDaemonOptions, daemonize, nodeFile } from './daemon.ts';
+import { addWorkerQueueOptions, prepareQueues } from './worker-options.ts';
 
 export function registerWorker(program: Command): Command {
-  return program
+  const cmd = program
     .command('worker')
     .description('Start a worker')
     .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL', 'INFO')
@@ -18,31 +20,36 @@ export function registerWorker(program: Command): Command {
     .option('--heartbeat-interval <seconds>', 'seconds between worker heartbeats', nonNegativeNumber('--heartbeat-interval'), 2)
     .option('--without-heartbeat', 'send no worker heartbeats')
     .option('--without-mingle', 'do not synchronize with other workers at start-up')
-    .option('--statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts')
+    .option('-S, --statedb <path>', 'file that keeps revoked tasks and the logical clock across restarts; %n, %h, %d expanded')
     .option('--without-gossip', 'do not follow other workers\' events')
     .option('-B, --beat', 'also run the periodic task scheduler (celeriac beat) in this process; run only one per schedule')
     .option('-s, --schedule-filename <file>', 'with -B: the beat schedule file (default: beatScheduleFilename, celerybeat-schedule.json)')
-    .option('--max-interval <seconds>', 'with -B: seconds beat sleeps at most between checks', nonNegativeNumber('--max-interval'))
+    .option('--max-interval <seconds>', 'with -B: seconds beat sleeps at most between checks', nonNegativeNumber('--max-interval'));
+  // Celery's other worker flags and daemonization options (worker-options.ts, daemon.ts).
+  addDaemonOptions(addWorkerQueueOptions(cmd));
+  return cmd
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals();
-      const { logger, format } = commandLogger(opts);
+      commandLogger(opts); // bad -l/--log-format fail before anything starts
       const app = await loadApp(opts);
+      const { logger, format } = commandLogger(opts, (await daemonize(opts)).write);
+      const queues = await prepareQueues(app, opts, logger);
       const worker = new Worker(app, {
-        queues: typeof opts.queues === 'string' ? opts.queues.split(',').map((q: string) => q.trim()).filter(Boolean) : undefined,
+        queues,
         concurrency: opts.concurrency,
         prefetchMultiplier: opts.prefetchMultiplier,
         hostname: opts.hostname,
         logger,
         banner: format === 'text',
-        taskEvents: opts.taskEvents === true ? true : undefined,
-        statedb: opts.statedb,
+        taskEvents: opts.taskEvents === true || opts.events === true ? true : undefined,
+        statedb: nodeFile(opts.statedb, opts),
         heartbeatInterval: opts.heartbeatInterval,
         withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,
         withoutMingle: opts.mingle === false || opts.withoutMingle === true,
         withoutGossip: opts.gossip === false || opts.withoutGossip === true,
       });
       // Celery's -B: the scheduler runs in the worker process, on the worker's app.
-      const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename, maxInterval: opts.maxInterval, logger }) : undefined;
+      const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename ?? opts.schedule, maxInterval: opts.maxInterval, logger }) : undefined;
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;

@@ -18,7 +18,7 @@ export class Control {
     if (this.mailbox) return this.mailbox;
     const transport = await this.app.transport();
     if (!transport.broadcast) {
-      throw new ConfigurationError(`broker ${transport.url} has no broadcast: remote control needs redis:// or amqp:// (or memory:// in one process)`);
+      throw new ConfigurationError(`broker ${transport.url} has no exchanges (its transport sets no "broadcast"): remote control needs them, as every built-in broker has`);
     }
     this.mailbox = new Mailbox(transport.broadcast, this.app.oid);
     return this.mailbox;

@@ -1,8 +1,7 @@
-import os from 'node:os';
 import { pyRepr } from '../protocol/repr.ts';
-import { VERSION } from '../version.ts';
 import { parseRate } from '../app/rate.ts';
-import { filterHiddenSettings, maybeSanitizeUrl } from '../app/censor.ts';
+import { filterHiddenSettings } from '../app/censor.ts';
+import { bugreport } from '../app/bugreport.ts';
 import { celeryTable } from '../app/config.ts';
 import { maxPriorityOf, queueInfo, requestInfo, scheduledInfo, stats } from './info.ts';
 import type { ControlTarget } from './target.ts';
@@ -43,7 +42,7 @@ export const PANEL: Record<string, Handler> = {
   revoked: (w) => w.revoked.ids(),
   conf: (w, a) => conf(w, a.with_defaults === true),
   dump_conf: (w, a) => conf(w, a.with_defaults === true),
-  report: (w) => ok(report(w)),
+  report: (w) => ok(bugreport(w.app.conf)),
   active_queues: (w) => w.queues.map((q) => queueInfo(q, maxPriorityOf(w))),
   revoke: (w, a) => revoke(w, list(a.task_id), a.terminate === true),
   terminate: (w, a) => revoke(w, list(a.task_id), true),
@@ -107,22 +106,6 @@ export const PANEL: Record<string, Handler> = {
 
 function conf(w: ControlTarget, withDefaults: boolean): Record<string, unknown> {
   return filterHiddenSettings(celeryTable(w.app.conf, withDefaults));
-}
-
-/** Celery's `bugreport`: versions, platform, then the changed settings, censored. */
-function report(w: ControlTarget): string {
-  const backend = w.app.conf.backend;
-  const settings = Object.entries(conf(w, false)).map(([k, v]) => `${k}: ${pyRepr(v)}`);
-  return [
-    `software -> celeriac:${VERSION} node:${process.version}`,
-    `platform -> system:${os.type()} arch:${os.arch()}`,
-    `            kernel version:${os.release()}`,
-    `loader   -> celeriac`,
-    `settings -> transport:${w.app.conf.broker.split(':')[0]} results:${maybeSanitizeUrl(backend ?? 'disabled')}`,
-    '',
-    ...settings,
-    '',
-  ].join('\n');
 }
 
 function revoke(w: ControlTarget, ids: string[], terminate: boolean): unknown {

@@ -1,3 +1,10 @@
+import type { ExchangeSpec } from './types.ts';
+
+/** Does a binding of an exchange of this type take a message with this routing key? (AMQP's rules) */
+export function bindingMatches(type: ExchangeSpec['type'], bindingKey: string, routingKey: string): boolean {
+  return type === 'fanout' || (type === 'topic' ? topicMatches(bindingKey, routingKey) : bindingKey === routingKey);
+}
+
 /** AMQP topic matching: words separated by dots, `*` matches one word, `#` zero or more. */
 export function topicMatches(pattern: string, routingKey: string): boolean {
   if (pattern === '#') return true;

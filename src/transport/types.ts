@@ -54,12 +54,21 @@ export interface Transport {
   /** ...and give back at once what a worker reported lost still held; resolves with how many. One caller wins. */
   restoreLost?(holder: string): Promise<number>;
 
+  /** The broker's bindings of queues to exchanges (`celeriac list bindings`), where it can list them. */
+  listBindings?(): Promise<Binding[]>;
+
   close(): Promise<void>;
 }
 
 export interface DeadLetters {
   count: number;
   items: { reason: string | null; time: number | null; envelope: string | null }[];
+}
+
+export interface Binding {
+  queue: string;
+  exchange: string;
+  routingKey: string;
 }
 
 export interface TransportCapabilities {

@@ -90,6 +90,7 @@ export class Worker implements ControlTarget {
 
   /** Connect and start consuming; resolves once the worker is ready. */
   async start(): Promise<void> {
+    await this.app.finalize();
     if (this.options.statedb) loadState(this.options.statedb, this.revoked, this.clock);
     this.transport = await this.app.transport();
     if (this.app.conf.workerRestoreLost) this.transport.recordHolder?.(this.hostname);

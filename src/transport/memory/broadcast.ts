@@ -1,5 +1,5 @@
 import type { Message } from '../../protocol/message.ts';
-import { topicMatches } from '../topic.ts';
+import { bindingMatches } from '../topic.ts';
 import type { Broadcasting, ExchangeSpec, Subscription, SubscriptionSpec } from '../types.ts';
 
 interface Binding {
@@ -14,8 +14,7 @@ export class MemoryBroadcasting implements Broadcasting {
   async publishExchange(exchange: ExchangeSpec, routingKey: string, message: Message): Promise<void> {
     for (const b of [...this.bindings]) {
       if (b.spec.exchange.name !== exchange.name) continue;
-      const hit = exchange.type === 'fanout' || (exchange.type === 'topic' ? topicMatches(b.spec.bindingKey, routingKey) : b.spec.bindingKey === routingKey);
-      if (!hit) continue;
+      if (!bindingMatches(exchange.type, b.spec.bindingKey, routingKey)) continue;
       const copy: Message = { ...message, headers: { ...message.headers }, properties: { ...message.properties }, body: Buffer.from(message.body) };
       // Delivered on a later tick, as from a socket: a publisher never runs its subscribers inline.
       setImmediate(() => b.deliver(copy, routingKey));

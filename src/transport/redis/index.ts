@@ -30,7 +30,7 @@ import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
 import { dumps } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
-import type { Broadcasting, DeadLetters, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import type { Binding, Broadcasting, DeadLetters, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 import { waitReady } from './startup.ts';
 import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions, subscriberOptions } from './connection.ts';
 import { markRedelivered } from './envelope-edit.ts';
@@ -122,6 +122,25 @@ export class RedisTransport implements Transport {
     // kombu binds the queue to the direct exchange of the same name, routing key = queue name.
     await this.client.sadd(this.keys.binding(queue), this.keys.bindingMember(queue, '', queue));
     this.declared.add(queue);
+  }
+
+  /** kombu's bindings: the `_kombu.binding.<exchange>` sets. */
+  async listBindings(): Promise<Binding[]> {
+    this.assertOpen();
+    const head = this.keys.binding('');
+    const out: Binding[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', `${head.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+      for (const key of keys) {
+        for (const member of await this.client.smembers(key)) {
+          const [routingKey = '', , queue = ''] = member.split(this.keys.sep);
+          out.push({ queue, exchange: key.slice(head.length), routingKey });
+        }
+      }
+      cursor = next;
+    } while (cursor !== '0');
+    return out;
   }
 
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {

@@ -11,6 +11,7 @@
  *   busy_timeout        ms to wait for another process's write lock (default 10000)
  *   synchronous         off | normal | full (default normal: survives crashes, not power loss)
  *   polling_interval    longest pause between polls while idle, seconds (default 0.1)
+ *   logger              { warning(msg) } for trouble reading broadcast messages (default: stderr)
  *
  * Redelivery: a live consumer keeps extending the locks it holds; on the same host, locks of
  * processes that no longer exist are released at the next fetch (so a kill -9'ed worker's
@@ -20,6 +21,8 @@
  * size() and purge() cover ready and scheduled (future eta) messages, not locked ones.
  * A row that cannot be decoded is delivered with content type
  * application/x-celeriac-undecodable and its raw text as body, for the worker to reject.
+ *
+ * Exchanges (events, remote control, mingle, gossip): broadcast.ts.
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -28,9 +31,10 @@ import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
 import { parsePythonDate } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
-import type { DeadLetters, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import type { Binding, DeadLetters, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 import { assertSameFile, ChangeFeed, fileIdentity, Vacuum, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
 import { BROKER_SCHEMA, SQL, type ReadyRow } from './schema.ts';
+import { SqliteBroadcasting } from './broadcast.ts';
 
 const DEAD_OWNER_CHECK_MS = 2000;
 
@@ -49,6 +53,7 @@ export class SqliteTransport implements Transport {
   readonly visibilityTimeoutMs: number;
   /** This instance's lock owner id: host, pid and a random part. */
   readonly owner: string;
+  readonly broadcast: SqliteBroadcasting;
   private readonly host = os.hostname();
   private readonly db: Database.Database;
   private readonly sql: Statements;
@@ -63,6 +68,7 @@ export class SqliteTransport implements Transport {
   private inflight = 0;
   private lastDeadCheck = 0;
   private closed = false;
+  private readonly declared = new Set<string>();
 
   constructor(url: URL, options: TransportOptions = {}) {
     const opts = mergeOptions(url, options);
@@ -79,12 +85,33 @@ export class SqliteTransport implements Transport {
     this.sql = Object.fromEntries(Object.entries(SQL).map(([k, q]) => [k, this.db.prepare(q)])) as Statements;
     this.owner = `${this.host}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.feed = new ChangeFeed(this.file);
+    const logger = opts.logger as { warning?: (line: string) => void } | undefined;
+    this.broadcast = new SqliteBroadcasting({
+      db: this.db,
+      feed: this.feed,
+      host: this.host,
+      maxPollMs: this.maxPollMs,
+      write: (run, wake) => this.write(run, wake),
+      log: typeof logger?.warning === 'function' ? (line) => logger.warning!(line) : (line) => void process.stderr.write(`celeriac: ${line}\n`),
+    });
     const every = Math.max(50, Math.min(this.visibilityTimeoutMs / 3, 10_000));
     this.refreshTimer = setInterval(() => this.refreshLocks(), every).unref();
   }
 
-  async declareQueue(_queue: string): Promise<void> {
+  async declareQueue(queue: string): Promise<void> {
     this.assertOpen();
+    this.declared.add(queue);
+  }
+
+  /**
+   * Task queues (each bound to the direct exchange of its name, as kombu's virtual transports do:
+   * those declared here and those holding messages) and the exchanges' subscriptions.
+   */
+  async listBindings(): Promise<Binding[]> {
+    this.assertOpen();
+    const queues = new Set([...this.declared, ...(this.db.prepare('SELECT DISTINCT queue FROM celeriac_messages').pluck().all() as string[])]);
+    const subscribers = this.db.prepare('SELECT queue, exchange, binding_key AS routingKey FROM celeriac_subscribers').all() as Binding[];
+    return [...[...queues].map((q) => ({ queue: q, exchange: q, routingKey: q })), ...subscribers];
   }
 
   async publish(queue: string, message: Message, route?: { exchange?: string; routingKey?: string }): Promise<void> {
@@ -155,6 +182,7 @@ export class SqliteTransport implements Transport {
     clearInterval(this.refreshTimer);
     this.vacuum.stop();
     this.flush();
+    this.broadcast.close();
     try {
       // Like an AMQP connection closing: whatever we still hold goes back to the queue now.
       this.sql.releaseOwner.run(this.owner);

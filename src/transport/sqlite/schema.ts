@@ -1,5 +1,5 @@
 /**
- * Tables of the SQLite broker. Distinct names so the result store (celeriac_kv) can live in
+ * Tables of the SQLite broker (the exchanges' two are described in broadcast.ts). Distinct names so the result store (celeriac_kv) can live in
  * the same file.
  *
  * A row is ready when `owner IS NULL AND delayed = 0`. `delayed = 1` marks a message whose
@@ -48,6 +48,24 @@ CREATE TABLE IF NOT EXISTS celeriac_dead_letters (
   reason       TEXT,
   dead_at      INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS celeriac_broadcast (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  exchange     TEXT    NOT NULL,
+  routing_key  TEXT    NOT NULL,
+  envelope     TEXT    NOT NULL,
+  published_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS celeriac_subscribers (
+  id           TEXT    PRIMARY KEY,
+  exchange     TEXT    NOT NULL,
+  binding_key  TEXT    NOT NULL,
+  queue        TEXT    NOT NULL,
+  position     INTEGER NOT NULL,
+  owner_pid    INTEGER NOT NULL,
+  owner_host   TEXT    NOT NULL,
+  seen_at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS celeriac_subscribers_exchange ON celeriac_subscribers (exchange, seen_at);
 `;
 
 const UNLOCK = 'owner = NULL, owner_pid = NULL, owner_host = NULL, locked_until = NULL';
