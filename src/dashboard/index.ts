@@ -50,7 +50,7 @@ export async function startDashboard(app: Celery, o: DashboardOptions = {}): Pro
       'Give --basic-auth user:password or --auth-token, bind 127.0.0.1, or pass --unsafe-no-auth if that is really what you want');
   }
   const transport = await app.transport();
-  if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no broadcast: the dashboard needs the events and remote control that redis:// and amqp:// carry`);
+  if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no broadcast: the dashboard needs its events and remote control`);
   app.conf.taskSendSentEvent = true; // what the dashboard sends shows at once, with its queue
 
   const store = new DashboardStore(o.db ?? 'celeriac-dashboard.db', { maxTasks: o.maxTasks ?? 100_000, retentionHours: o.retentionHours ?? 168 });
