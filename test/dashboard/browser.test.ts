@@ -12,7 +12,7 @@ import { Celery, chain, group, signature } from '../../src/index.ts';
 import { type Dashboard, startDashboard } from '../../src/dashboard/index.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { BACKEND, BROKER, celeriacWorker, cleanup, PREFIX, type Proc, pythonWorker, results, ROOT } from '../cluster/helpers.ts';
-import { until } from './helpers.ts';
+import { revokeFromPage, until } from './helpers.ts';
 
 const SHOTS = path.join(ROOT, 'docs', 'dashboard');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-dashboard-'));
@@ -123,17 +123,11 @@ describe('dashboard in Chromium, Redis, a celeriac and a Python worker', () => {
     await until('the task to start', async () => (seen = await info(running.id)) && (seen as { state: string }).state === 'STARTED').catch((err: Error) => {
       throw new Error(`${err.message}; the dashboard has ${JSON.stringify(seen)}`);
     });
-    await page.goto(`${dashboard.url}/task/${running.id}`);
-    await page.locator('#terminate').click();
-    await page.locator('#flash', { hasText: 'Revoked' }).waitFor();
-    await until('REVOKED', async () => (await stateOf(running.id)) === 'REVOKED');
+    await revokeFromPage(page, dashboard.url, running.id, '#terminate', stateOf);
 
     const waiting = await send('cluster.py_echo', ['never'], 'py', { countdown: 3 });
     await until('the task to be received', async () => (await info(waiting.id))?.state === 'RECEIVED');
-    await page.goto(`${dashboard.url}/task/${waiting.id}`);
-    await page.locator('#revoke').click();
-    await page.locator('#flash', { hasText: 'Revoked' }).waitFor();
-    await until('REVOKED', async () => (await stateOf(waiting.id)) === 'REVOKED');
+    await revokeFromPage(page, dashboard.url, waiting.id, '#revoke', stateOf);
   });
 
   it('an argument <script> is shown as text and never runs', async () => {

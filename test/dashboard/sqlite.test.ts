@@ -14,7 +14,7 @@ import { Celery } from '../../src/index.ts';
 import { type Dashboard, startDashboard } from '../../src/dashboard/index.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { ROOT } from '../cluster/helpers.ts';
-import { until } from './helpers.ts';
+import { revokeFromPage, until } from './helpers.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celeriac-dashboard-sqlite-'));
 const URL_ = `sqlite:///${path.join(dir, 'celeriac.db')}`;
@@ -96,10 +96,7 @@ describe('dashboard on the SQLite default, two celeriac workers, in Chromium', (
   it('revoke and terminate stops a running task: REVOKED in the result backend', async () => {
     const running = await app.sendTask('cluster.ts_sleep', [60]);
     await until('the task to start', async () => (await info(running.id))?.state === 'STARTED');
-    await page.goto(`${dashboard.url}/task/${running.id}`);
-    await page.locator('#terminate').click();
-    await page.locator('#flash', { hasText: 'Revoked' }).waitFor();
-    await until('REVOKED', async () => (await stateOf(running.id)) === 'REVOKED');
+    await revokeFromPage(page, dashboard.url, running.id, '#terminate', stateOf);
   });
 
   it('with --basic-auth, a request without credentials is turned away', async () => {
