@@ -1,5 +1,5 @@
 import type { Celery } from '../app/celery.ts';
-import type { CallOptions } from '../app/call-options.ts';
+import type { CallOptions } from '../protocol/call-options.ts';
 import { parsePythonDate } from '../protocol/json.ts';
 import { boolArg, type Ctx, HttpError, numArg, requiredArg, type Route } from './http.ts';
 import type { DashboardContext } from './context.ts';

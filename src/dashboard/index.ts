@@ -1,3 +1,4 @@
+import '../control/control.ts';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Celery } from '../app/celery.ts';

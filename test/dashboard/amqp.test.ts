@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.ts';
 import { type Dashboard, startDashboard } from '../../src/dashboard/index.ts';
-import { createLogger } from '../../src/worker/log.ts';
+import { createLogger } from '../../src/common/log.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { createVhosts, deleteVhosts, runId, vhostUrl } from '../amqp/helpers.ts';
 import { until } from './helpers.ts';
