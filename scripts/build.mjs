@@ -27,4 +27,6 @@ for (const file of fs.readdirSync(dist, { recursive: true })) {
 }
 // Files the code reads at run time, next to the modules that read them.
 fs.cpSync(path.join(root, 'src', 'transport', 'redis', 'scripts'), path.join(dist, 'transport', 'redis', 'scripts'), { recursive: true });
+// The dashboard's page, served as it is (no bundling step: plain HTML, CSS and JavaScript).
+fs.cpSync(path.join(root, 'src', 'dashboard', 'page'), path.join(dist, 'dashboard', 'page'), { recursive: true });
 fs.writeFileSync(path.join(dist, '.built'), new Date().toISOString() + '\n');

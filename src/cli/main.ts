@@ -5,6 +5,7 @@ import { VERSION } from '../version.ts';
 import { registerBeat } from './beat-command.ts';
 import { registerCall, registerPurge, registerResult } from './client-commands.ts';
 import { registerControl, registerEvents, registerInspect, registerStatus } from './control-commands.ts';
+import { registerDashboard } from './dashboard-command.ts';
 import { registerWorker } from './worker-command.ts';
 import { registerMulti } from './multi-command.ts';
 import { registerReport } from './report-command.ts';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions(false);
   addAppOptions(program);
   const verbs = [registerWorker, registerBeat, registerCall, registerResult, registerPurge, registerInspect, registerControl, registerStatus,
-    registerEvents, registerMulti, registerReport, registerShell, registerList, registerMigrate];
+    registerEvents, registerMulti, registerReport, registerShell, registerList, registerMigrate, registerDashboard];
   for (const register of verbs) {
     const cmd = addAppOptions(register(program));
     for (const sub of cmd.commands) addAppOptions(sub);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LamportClock } from '../events/clock.ts';
-import type { Broadcasting } from '../transport/types.ts';
+import type { Broadcasting, Subscription } from '../transport/types.ts';
 import { type ControlRequest, jsonMessage, PIDBOX_EXCHANGE, readJson, REPLY_EXCHANGE, replyQueue } from './pidbox.ts';
 
 export interface CallOptions {
@@ -47,28 +47,52 @@ export class Mailbox {
     const replies: Replies = [];
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const subscription = await this.broadcast.subscribe(
-      { exchange: REPLY_EXCHANGE, bindingKey: this.oid, queue: replyQueue(this.oid), messageTtlMs: 300_000, expiresMs: 10_000 },
-      (message) => {
-        if (message.headers.ticket !== ticket) return;
-        this.clock.adjust(message.headers.clock);
-        try {
-          const body = readJson(message);
-          if (body && typeof body === 'object' && !Array.isArray(body)) replies.push(body as Record<string, unknown>);
-        } catch {
-          return;
-        }
-        if (limit !== undefined && replies.length >= limit) finish();
-      },
-    );
+    this.waiting.set(ticket, (body) => {
+      replies.push(body);
+      if (limit !== undefined && replies.length >= limit) finish();
+    });
     const timer = setTimeout(finish, timeoutMs);
     try {
+      await this.listen();
       await this.broadcast.publishExchange(PIDBOX_EXCHANGE, '', jsonMessage(request, headers, 2));
       await done;
     } finally {
       clearTimeout(timer);
-      await subscription.close();
+      this.waiting.delete(ticket);
+      if (this.waiting.size === 0) await this.unlisten();
     }
     return replies;
+  }
+
+  /** Calls waiting for replies, by ticket. */
+  private readonly waiting = new Map<string, (body: Record<string, unknown>) => void>();
+  private subscription: Promise<Subscription> | undefined;
+
+  /**
+   * One consumer of the reply queue for all the calls in flight: a consumer per call would take
+   * (and drop) the replies meant for the others, since they share the queue.
+   */
+  private listen(): Promise<Subscription> {
+    this.subscription ??= this.broadcast.subscribe(
+      { exchange: REPLY_EXCHANGE, bindingKey: this.oid, queue: replyQueue(this.oid), messageTtlMs: 300_000, expiresMs: 10_000 },
+      (message) => {
+        const deliver = this.waiting.get(String(message.headers.ticket));
+        if (!deliver) return;
+        this.clock.adjust(message.headers.clock);
+        try {
+          const body = readJson(message);
+          if (body && typeof body === 'object' && !Array.isArray(body)) deliver(body as Record<string, unknown>);
+        } catch {
+          // not a reply: ignored, as Celery's mailbox does
+        }
+      },
+    );
+    return this.subscription;
+  }
+
+  private async unlisten(): Promise<void> {
+    const s = this.subscription;
+    this.subscription = undefined;
+    await (await s?.catch(() => undefined))?.close();
   }
 }

@@ -40,6 +40,13 @@ export interface Transport {
   size(queue: string): Promise<number>;
 
   /**
+   * Optional, where `capabilities.deadLetters`: how many dead letters a queue has and the newest
+   * `limit` of them (reason, time, the message's envelope text when the broker can show it).
+   * Read-only; for monitors (the dashboard's queues page).
+   */
+  listDeadLetters?(queue: string, limit: number): Promise<DeadLetters>;
+
+  /**
    * Optional, for brokers where a dead consumer's messages wait out a visibility timeout: record
    * `holder` (a worker's hostname) with each message this transport fetches from now on...
    */
@@ -51,6 +58,11 @@ export interface Transport {
   listBindings?(): Promise<Binding[]>;
 
   close(): Promise<void>;
+}
+
+export interface DeadLetters {
+  count: number;
+  items: { reason: string | null; time: number | null; envelope: string | null }[];
 }
 
 export interface Binding {

@@ -22,3 +22,7 @@ export const sleep = app.task({ name: 'cluster.ts_sleep', bind: true }, async (s
 });
 
 export const echo = app.task('cluster.ts_echo', (value: unknown) => value);
+
+export const fail = app.task('cluster.ts_fail', (message: string) => {
+  throw new Error(message);
+});

@@ -24,7 +24,7 @@
  */
 import { CeleriacError } from '../../errors.ts';
 import type { Message } from '../../protocol/message.ts';
-import type { Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import type { DeadLetters, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 import { amqpCode, confirmPublish, Link, type Session, withTimeout } from './connection.ts';
 import { AmqpBroadcasting } from './broadcast.ts';
 import { type Arrival, Consumer } from './consumer.ts';
@@ -120,6 +120,11 @@ export class AmqpTransport implements Transport {
   async purge(queue: string): Promise<number> {
     const s = await this.link.ready(this.settings.publishTimeoutMs);
     return this.orZero(s.admin((ch) => ch.purgeQueue(queue)));
+  }
+
+  /** The count only: reading a dead letter off a RabbitMQ queue would need taking it. */
+  async listDeadLetters(queue: string): Promise<DeadLetters> {
+    return { count: await this.size(queue + DEAD_LETTER_SUFFIX), items: [] };
   }
 
   async size(queue: string): Promise<number> {

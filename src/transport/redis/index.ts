@@ -30,7 +30,7 @@ import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
 import { dumps } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
-import type { Binding, Broadcasting, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import type { Binding, Broadcasting, DeadLetters, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 import { waitReady } from './startup.ts';
 import { closeClient, lineLogger, transientError, maskUrl, mergeOptions, numberOption, OutageLog, redisOptions, subscriberOptions } from './connection.ts';
 import { markRedelivered } from './envelope-edit.ts';
@@ -182,6 +182,13 @@ export class RedisTransport implements Transport {
     for (const step of this.keys.steps) multi.llen(this.keys.list(queue, step)).del(this.keys.list(queue, step));
     const replies = settled(await multi.exec());
     return replies.filter((_, i) => i % 2 === 0).reduce((n: number, v) => n + Number(v), 0);
+  }
+
+  async listDeadLetters(queue: string, limit: number): Promise<DeadLetters> {
+    this.assertOpen();
+    const key = this.keys.dead(queue);
+    const [count, raw] = await Promise.all([this.client.llen(key), limit > 0 ? this.client.lrange(key, 0, limit - 1) : Promise.resolve([])]);
+    return { count, items: raw.map(deadRecordInfo) };
   }
 
   async size(queue: string): Promise<number> {
@@ -376,3 +383,13 @@ export function createRedisTransport(url: URL, options: TransportOptions): Trans
 
 /** The URL schemes this broker serves (see connection.ts). */
 export const REDIS_TRANSPORTS = { 'redis:': createRedisTransport, 'rediss:': createRedisTransport, 'redis+socket:': createRedisTransport, 'sentinel:': createRedisTransport } as const;
+
+/** A dead record (deadRecord above) for monitors; a record it cannot read keeps its text as the reason. */
+function deadRecordInfo(raw: string): DeadLetters['items'][number] {
+  try {
+    const r = JSON.parse(raw) as { reason?: unknown; time?: unknown; envelope?: unknown };
+    return { reason: typeof r.reason === 'string' ? r.reason : null, time: typeof r.time === 'number' ? r.time : null, envelope: typeof r.envelope === 'string' ? r.envelope : null };
+  } catch {
+    return { reason: raw.slice(0, 200), time: null, envelope: null };
+  }
+}

@@ -31,7 +31,7 @@ import { CeleriacError } from '../../errors.ts';
 import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
 import { parsePythonDate } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
-import type { Binding, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
+import type { Binding, DeadLetters, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
 import { assertSameFile, ChangeFeed, fileIdentity, Vacuum, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, pidAlive, sqlitePath } from './db.ts';
 import { BROKER_SCHEMA, SQL, type ReadyRow } from './schema.ts';
 import { SqliteBroadcasting } from './broadcast.ts';
@@ -162,6 +162,13 @@ export class SqliteTransport implements Transport {
       s.purgeDelayedPayloads.run(queue);
       return s.purgeReady.run(queue).changes + s.purgeDelayed.run(queue).changes;
     }).immediate();
+  }
+
+  async listDeadLetters(queue: string, limit: number): Promise<DeadLetters> {
+    this.assertOpen();
+    const { n } = this.db.prepare('SELECT count(*) AS n FROM celeriac_dead_letters WHERE queue = ?').get(queue) as { n: number };
+    const rows = this.db.prepare('SELECT reason, dead_at, envelope FROM celeriac_dead_letters WHERE queue = ? ORDER BY id DESC LIMIT ?').all(queue, limit) as { reason: string | null; dead_at: number; envelope: string }[];
+    return { count: n, items: rows.map((r) => ({ reason: r.reason, time: r.dead_at / 1000, envelope: r.envelope })) };
   }
 
   async size(queue: string): Promise<number> {

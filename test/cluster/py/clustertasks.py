@@ -18,3 +18,8 @@ def py_sleep(seconds):
 @app.task(name='cluster.py_echo')
 def py_echo(value):
     return value
+
+
+@app.task(name='cluster.py_fail')
+def py_fail(message):
+    raise ValueError(message)
