@@ -4,6 +4,7 @@
  *   BENCH_BROKER       broker URL (sqlite:////tmp/…/bench.db or redis://127.0.0.1:6379/14)
  *   BENCH_BACKEND      result backend URL (unset: the broker's own store for sqlite)
  *   BENCH_COUNTER_URL  Redis URL of the execution counter (key COUNTER_KEY)
+ *   BENCH_COUNTER_KEY  another key for it (bench/pools.ts)
  *
  * Two no-op tasks, as in bench/py/benchtasks.py and the BullMQ worker: each adds 1 to an
  * in-process counter, flushed to Redis with one INCRBY at most every 5 ms while tasks run and
@@ -22,7 +23,7 @@ export const app = new Celery('bench', {
   taskDefaultQueue: QUEUE,
 });
 
-const counter = new Counter(() => new Redis(env.BENCH_COUNTER_URL ?? 'redis://127.0.0.1:6379/14'), COUNTER_KEY);
+const counter = new Counter(() => new Redis(env.BENCH_COUNTER_URL ?? 'redis://127.0.0.1:6379/14'), env.BENCH_COUNTER_KEY ?? COUNTER_KEY);
 
 export const noop = app.task({ name: TASK_IGNORED, ignoreResult: true }, () => {
   counter.incr();
@@ -31,4 +32,11 @@ export const noop = app.task({ name: TASK_IGNORED, ignoreResult: true }, () => {
 export const noopStored = app.task(TASK_STORED, () => {
   counter.incr();
   return 'ok';
+});
+
+/** CPU-bound: holds its thread for `ms` milliseconds (bench/pools.ts). */
+export const cpu = app.task({ name: 'bench.cpu', ignoreResult: true }, (ms: number) => {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* busy */ }
+  counter.incr();
 });

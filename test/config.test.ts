@@ -11,6 +11,14 @@ describe('configuration', () => {
     expect(app.conf.resultExpires).toBe(86_400);
   });
 
+  it('takes the pool settings with Celery\'s names and units, and refuses a pool it does not have', () => {
+    const app = new Celery('proj', { workerPool: 'prefork', workerMaxTasksPerChild: 100, workerMaxMemoryPerChild: 200_000, workerPoolRestarts: true });
+    expect(app.conf.workerPool).toBe('prefork');
+    expect(app.conf.workerMaxMemoryPerChild).toBe(200_000);
+    expect(() => new Celery('proj', { workerPool: 'greenlet' })).toThrow(/workerPool.*greenlet|greenlet.*workerPool/s);
+    expect(() => new Celery('proj', { workerMaxTasksPerChild: 0 })).toThrow(ConfigurationError);
+  });
+
   it('rejects an unknown key with a suggestion', () => {
     expect(() => new Celery('proj', { taskAckLate: true } as never)).toThrow(/unknown configuration key "taskAckLate"; did you mean "taskAcksLate"\?/);
   });
@@ -20,14 +28,14 @@ describe('configuration', () => {
   });
 
   it('reports a Celery setting celeriac does not support yet as such, without a "did you mean"', () => {
-    for (const key of ['workerMaxTasksPerChild', 'worker_max_tasks_per_child', 'taskAnnotations', 'brokerPoolLimit']) {
+    for (const key of ['workerDisableRateLimits', 'worker_disable_rate_limits', 'taskAnnotations', 'brokerPoolLimit']) {
       const attempt = () => new Celery('proj', { [key]: 1 } as never);
       expect(attempt).toThrow(ConfigurationError);
       expect(attempt).toThrow(/is a Celery setting that is not supported yet by celeriac; remove it$/);
       expect(attempt).not.toThrow(/did you mean/);
     }
-    expect(() => new Celery('proj', { workerMaxTasksPerChild: 1 } as never)).toThrow(
-      'configuration key "workerMaxTasksPerChild" (Celery\'s worker_max_tasks_per_child) is a Celery setting that is not supported yet by celeriac; remove it',
+    expect(() => new Celery('proj', { workerDisableRateLimits: true } as never)).toThrow(
+      'configuration key "workerDisableRateLimits" (Celery\'s worker_disable_rate_limits) is a Celery setting that is not supported yet by celeriac; remove it',
     );
   });
 
@@ -39,7 +47,7 @@ describe('configuration', () => {
   it('reports every bad key and value at once, one per line', () => {
     let err: unknown;
     try {
-      new Celery('proj', { taskAckLate: true, workerMaxTasksPerChild: 5, workerConcurrency: 0, taskDefaultQueue: 'ok', timezone: 'Mars/Olympus' } as never);
+      new Celery('proj', { taskAckLate: true, workerDisableRateLimits: true, workerConcurrency: 0, taskDefaultQueue: 'ok', timezone: 'Mars/Olympus' } as never);
     } catch (e) {
       err = e;
     }
@@ -47,7 +55,7 @@ describe('configuration', () => {
     expect((err as Error).message.split('\n')).toEqual([
       '4 configuration problems:',
       expect.stringMatching(/^ {2}- unknown configuration key "taskAckLate"; did you mean "taskAcksLate"\?/),
-      expect.stringMatching(/^ {2}- configuration key "workerMaxTasksPerChild" .* not supported yet by celeriac/),
+      expect.stringMatching(/^ {2}- configuration key "workerDisableRateLimits" .* not supported yet by celeriac/),
       expect.stringMatching(/^ {2}- configuration workerConcurrency .* must be at least 1, got 0$/),
       expect.stringMatching(/^ {2}- configuration timezone \(Celery's timezone\) "Mars\/Olympus" is not a time zone this platform knows; use an IANA name such as "Europe\/Paris"/),
     ]);

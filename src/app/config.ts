@@ -62,6 +62,10 @@ const SETTINGS = {
   workerConcurrency: { kind: 'number', celery: 'worker_concurrency', min: 1, integer: true },
   workerPrefetchMultiplier: { kind: 'number', celery: 'worker_prefetch_multiplier', min: 0, integer: true },
   workerRestoreLost: { kind: 'boolean', celery: 'worker_restore_lost (celeriac)' },
+  workerPool: { kind: 'string', celery: 'worker_pool', oneOf: ['async', 'threads', 'processes', 'solo', 'prefork', 'gevent', 'eventlet'] },
+  workerMaxTasksPerChild: { kind: 'number', celery: 'worker_max_tasks_per_child', min: 1, integer: true, nullable: true },
+  workerMaxMemoryPerChild: { kind: 'number', celery: 'worker_max_memory_per_child', min: 1, integer: true, nullable: true },
+  workerPoolRestarts: { kind: 'boolean', celery: 'worker_pool_restarts' },
   // celeriac's own (no Celery equivalent): sizes in bytes, 0 = no limit.
   brokerMaxMessageSize: { kind: 'number', celery: 'broker_max_message_size', min: 0, integer: true },
   workerPrefetchBytes: { kind: 'number', celery: 'worker_prefetch_bytes', min: 0, integer: true },
@@ -143,6 +147,12 @@ export const DEFAULTS = {
   workerPrefetchMultiplier: 4,
   /** celeriac only: restore at once the Redis messages of a celeriac worker whose heartbeats stopped. */
   workerRestoreLost: false,
+  /** async: tasks are promises on the worker's event loop (Node's counterpart of gevent/eventlet). */
+  workerPool: 'async',
+  workerMaxTasksPerChild: null as number | null,
+  /** KiB, as Celery's. */
+  workerMaxMemoryPerChild: null as number | null,
+  workerPoolRestarts: false,
   /** Under RabbitMQ's own limit (128 MiB), and a message is held several times over while sent. */
   brokerMaxMessageSize: 64 * 1024 * 1024,
   /** Bytes of message bodies a worker reserves beyond the one it must take to make progress. */

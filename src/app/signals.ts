@@ -60,7 +60,7 @@ export type SignalArgs = {
   taskRejected: { sender: WorkerSender; message: Message; exc: unknown };
   taskUnknown: { sender: WorkerSender; message: Message; exc: unknown; name: string; id: string };
   workerInit: { sender: WorkerSender };
-  /** celeriac's pool runs tasks in the worker's own process, so this fires once there, as Celery's solo pool. */
+  /** Once in each pool child (-P processes, threads); with the async and solo pools, once in the worker's own process, as Celery's solo pool. */
   workerProcessInit: { sender: null };
   workerReady: { sender: WorkerSender };
   workerShuttingDown: { sender: string; sig: string | null; how: 'Warm' | 'Cold'; exitcode: number };

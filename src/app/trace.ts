@@ -33,6 +33,8 @@ export interface TraceEnv {
   backend: ResultBackend | undefined;
   /** The worker's logger (time limits, kwargs without params); a default one when absent. */
   log?: Logger;
+  /** Time limits already resolved by a worker pool (seconds, null: none), instead of the request's and the task's. */
+  limits?: { soft: number | null; hard: number | null };
 }
 
 export type TraceOutcome =
@@ -73,8 +75,7 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
   const opts = task.options;
   const store = env.backend && !(req.ignoreResult || opts.ignoreResult) ? env.backend : undefined;
   const abort = env.abort;
-  const hard = req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit;
-  const soft = req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit;
+  const { hard, soft } = env.limits ?? timeLimits(app, task, req);
   const storeOpts: StoreOpts = { groupId: req.group, parentId: req.parentId, children: scope.children, replyTo: req.replyTo, correlationId: req.correlationId };
   let softTimer: LongTimeout | undefined;
   let hardTimer: LongTimeout | undefined;
@@ -133,6 +134,12 @@ async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, s
   const success = signals.taskSuccess.connected ? signals.taskSuccess.send({ sender: task, result, request: req }) : undefined;
   if (success) await success;
   return { state: 'SUCCESS', result, runtime };
+}
+
+/** A request's [hard, soft] limits win over the task's, which win over the app's. */
+export function timeLimits(app: Celery, task: Task, req: TaskRequest): { soft: number | null; hard: number | null } {
+  const opts = task.options;
+  return { hard: req.timelimit[0] ?? opts.timeLimit ?? app.conf.taskTimeLimit, soft: req.timelimit[1] ?? opts.softTimeLimit ?? app.conf.taskSoftTimeLimit };
 }
 
 /**

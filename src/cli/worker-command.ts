@@ -2,9 +2,30 @@ import type { Command } from 'commander';
 import { Beat } from '../beat/beat.ts';
 import { Worker } from '../worker/worker.ts';
 import { loadApp } from './load-app.ts';
+import { InvalidArgumentError } from 'commander';
+import { resolveAppName } from './find-app.ts';
 import { commandLogger, nonNegativeNumber, positiveInt } from './parse.ts';
 import { addDaemonOptions, daemonize, nodeFile } from './daemon.ts';
 import { addWorkerQueueOptions, prepareQueues } from './worker-options.ts';
+
+function positiveNumber(flag: string): (value: string) => number {
+  const parse = nonNegativeNumber(flag);
+  return (value) => {
+    const n = parse(value);
+    if (n === 0) throw new InvalidArgumentError(`${flag} must be a number > 0, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+/** Celery's `--autoscale 10,3` (MAX,MIN; MIN defaults to 0, here 1: a pool keeps one child). */
+function autoscaleArg(value: string): [number, number] {
+  const [max, min = '1'] = value.split(',').map((s) => s.trim());
+  const n = [Number(max), Number(min)] as [number, number];
+  if (!n.every((x) => Number.isInteger(x) && x >= 1) || n[0] < n[1]) {
+    throw new InvalidArgumentError(`--autoscale must be MAX,MIN with integers MAX ≥ MIN ≥ 1 (e.g. 10,3), got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
 
 export function registerWorker(program: Command): Command {
   const cmd = program
@@ -24,7 +45,13 @@ export function registerWorker(program: Command): Command {
     .option('--without-gossip', 'do not follow other workers\' events')
     .option('-B, --beat', 'also run the periodic task scheduler (celeriac beat) in this process; run only one per schedule')
     .option('-s, --schedule-filename <file>', 'with -B: the beat schedule file (default: beatScheduleFilename, celerybeat-schedule.json)')
-    .option('--max-interval <seconds>', 'with -B: seconds beat sleeps at most between checks', nonNegativeNumber('--max-interval'));
+    .option('--max-interval <seconds>', 'with -B: seconds beat sleeps at most between checks', nonNegativeNumber('--max-interval'))
+    .option('-P, --pool <pool>', 'async (default), threads, processes or solo; prefork, gevent and eventlet are accepted as Celery\'s names')
+    .option('--time-limit <seconds>', 'hard time limit of tasks without their own (processes and threads stop anything)', positiveNumber('--time-limit'))
+    .option('--soft-time-limit <seconds>', 'soft time limit of tasks without their own', positiveNumber('--soft-time-limit'))
+    .option('--max-tasks-per-child <n>', 'replace a pool child after this many tasks', positiveInt('--max-tasks-per-child'))
+    .option('--max-memory-per-child <KiB>', 'replace a pool child whose resident memory passed this many KiB after a task', positiveInt('--max-memory-per-child'))
+    .option('--autoscale <max,min>', 'grow the pool up to MAX under load, shrink it to MIN when idle', autoscaleArg);
   // Celery's other worker flags and daemonization options (worker-options.ts, daemon.ts).
   addDaemonOptions(addWorkerQueueOptions(cmd));
   return cmd
@@ -47,7 +74,14 @@ export function registerWorker(program: Command): Command {
         withoutHeartbeat: opts.heartbeat === false || opts.withoutHeartbeat === true,
         withoutMingle: opts.mingle === false || opts.withoutMingle === true,
         withoutGossip: opts.gossip === false || opts.withoutGossip === true,
+        pool: opts.pool,
+        appSpec: resolveAppName({ cliValue: opts.app }),
         logFormat: format,
+        timeLimit: opts.timeLimit,
+        softTimeLimit: opts.softTimeLimit,
+        maxTasksPerChild: opts.maxTasksPerChild,
+        maxMemoryPerChild: opts.maxMemoryPerChild,
+        autoscale: opts.autoscale,
       });
       // Celery's -B: the scheduler runs in the worker process, on the worker's app.
       const beat = opts.beat === true ? new Beat(app, { scheduleFilename: opts.scheduleFilename ?? opts.schedule, maxInterval: opts.maxInterval, logger }) : undefined;

@@ -25,11 +25,13 @@ export function parseLogLevel(value: string): LogLevel {
   throw new ConfigurationError(`invalid log level ${JSON.stringify(value)}: use one of ${LEVEL_NAMES.join(', ')}`);
 }
 
-export function createLogger(opts: { level?: LogLevel; format?: LogFormat; write?: (line: string) => void } = {}): Logger {
+/** `processName` is Celery's (MainProcess, ForkPoolWorker-1, ...). */
+export function createLogger(opts: { level?: LogLevel; format?: LogFormat; write?: (line: string) => void; processName?: string } = {}): Logger {
   const level = opts.level ?? 'INFO';
   const format = opts.format ?? 'text';
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const min = LEVELS[level];
+  const processName = opts.processName ?? 'MainProcess';
   const emit = (lvl: LogLevel) => (text: string, fields?: Record<string, unknown>) => {
     if (LEVELS[lvl] < min) return;
     const msg = censorText(text);
@@ -37,7 +39,7 @@ export function createLogger(opts: { level?: LogLevel; format?: LogFormat; write
     if (format === 'json') {
       write(JSON.stringify({ time: now.toISOString(), level: lvl, pid: process.pid, message: msg, ...fields }));
     } else {
-      write(`[${celeryTime(now)}: ${lvl}/MainProcess] ${msg}`);
+      write(`[${celeryTime(now)}: ${lvl}/${processName}] ${msg}`);
     }
   };
   return { level, debug: emit('DEBUG'), info: emit('INFO'), warning: emit('WARNING'), error: emit('ERROR'), critical: emit('CRITICAL') };

@@ -30,7 +30,7 @@ export function requestInfo(w: ControlTarget, h: HeldRequest, safe: boolean): Re
       // kombu's virtual transports leave it unset (None) unless the message was restored.
       redelivered: h.info.redelivered ? true : isAmqp(w) ? false : null,
     },
-    worker_pid: h.state === 'active' ? process.pid : null,
+    worker_pid: h.state === 'active' ? h.workerPid ?? process.pid : null,
   };
 }
 
@@ -107,22 +107,15 @@ export function brokerInfo(w: ControlTarget): Record<string, unknown> {
 /** Celery's `WorkController.stats()` plus the consumer's `broker` and `prefetch_count`. */
 export function stats(w: ControlTarget): Record<string, unknown> {
   const u = process.resourceUsage();
-  const conf = w.app.conf;
   return {
     total: w.processedTotals(),
     pid: process.pid,
     clock: String(w.clock.value),
     uptime: Math.round(Date.now() / 1000 - w.startedAt),
-    // One process runs every task: the prefork pool's description (celery/concurrency/prefork.py
-    // `_get_info`, asynpool's `human_write_stats`) of that single process, with the real concurrency.
-    pool: {
-      'max-concurrency': w.concurrency,
-      processes: [process.pid],
-      'max-tasks-per-child': 'N/A',
-      'put-guarded-by-semaphore': false,
-      timeouts: [conf.taskSoftTimeLimit ?? 0, conf.taskTimeLimit ?? 0],
-      writes: writes(w),
-    },
+    // The prefork pool's description (celery/concurrency/prefork.py `_get_info`, asynpool's
+    // `human_write_stats`); the async pool describes its single process so.
+    pool: w.poolName === 'async' ? { ...w.poolInfo(), writes: writes(w) } : w.poolInfo(),
+    ...(w.autoscaler ? { autoscaler: w.autoscaler.info() } : {}),
     broker: brokerInfo(w),
     prefetch_count: w.prefetchLimit,
     rusage: {

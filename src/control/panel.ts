@@ -83,15 +83,30 @@ export const PANEL: Record<string, Handler> = {
     return w.cancelQueue(queue) ? ok(`no longer consuming from ${queue}`) : { error: `not consuming from ${queue}` };
   },
   pool_grow: (w, a) => {
+    if (w.autoscaler) return { error: 'pool_grow is not supported with autoscale. Adjust autoscale range instead.' };
     w.resizePool(Number(a.n ?? 1));
     return ok('pool will grow');
   },
   pool_shrink: (w, a) => {
+    if (w.autoscaler) return { error: 'pool_shrink is not supported with autoscale. Adjust autoscale range instead.' };
     w.resizePool(-Number(a.n ?? 1));
     return ok('pool will shrink');
   },
-  autoscale: () => ({ error: "ValueError('Autoscale not enabled')" }),
-  pool_restart: () => ({ error: "ValueError('Pool restarts not enabled')" }),
+  autoscale: (w, a) => {
+    if (!w.autoscaler) return { error: "ValueError('Autoscale not enabled')" };
+    const int = (v: unknown) => (v === undefined || v === null ? undefined : Number(v));
+    const [max, min] = w.autoscaler.update(int(a.max), int(a.min));
+    return ok(`autoscale now max=${max} min=${min}`);
+  },
+  pool_restart: async (w) => {
+    if (!w.app.conf.workerPoolRestarts) return { error: "ValueError('Pool restarts not enabled')" };
+    try {
+      await w.restartPool();
+    } catch (err) {
+      return { error: `ValueError(${pyRepr((err as Error).message)})` };
+    }
+    return ok('reload started');
+  },
   memsample: () => null,
   memdump: () => `RSS: ${Math.round(process.memoryUsage().rss / 1024)}kB`,
   election: async (w, a) => {

@@ -11,6 +11,8 @@ export interface HeldRequest {
   state: 'scheduled' | 'reserved' | 'active';
   acked: boolean;
   timeStart: number | null;
+  /** The process running it (a pool child's). */
+  workerPid?: number;
 }
 
 /** The worker's set of revoked ids, as the panel and mingle use it. */
@@ -40,6 +42,12 @@ export interface ControlTarget {
   addQueue(queue: string): Promise<void>;
   cancelQueue(queue: string): boolean;
   resizePool(delta: number): number;
+  readonly poolName: string;
+  readonly autoscaler: { update(max: number | undefined, min: number | undefined): [number, number]; info(): Record<string, number> } | undefined;
+  /** The `pool` section of stats. */
+  poolInfo(): Record<string, unknown>;
+  /** Replace the pool's children (pool_restart); throws where the pool cannot. */
+  restartPool(): Promise<void>;
   sendHeartbeat(freq?: number): Promise<void>;
   requestShutdown(): void;
   /** Start a gossip election (no-op without gossip). */

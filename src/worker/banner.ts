@@ -18,7 +18,7 @@ export function banner(worker: Worker, backend: ResultBackend | undefined): stri
     `- ** ---------- .> app:         ${app.main}`,
     `- ** ---------- .> transport:   ${maskedBroker(worker)}`,
     `- ** ---------- .> results:     ${backend ? maskUrl(backend.url) : 'disabled://'}`,
-    `- *** --- * --- .> concurrency: ${worker.concurrency} (async)`,
+    `- *** --- * --- .> concurrency: ${worker.autoscaler ? `{min=${worker.autoscaler.min}, max=${worker.autoscaler.max}}` : worker.concurrency} (${worker.poolName})`,
     `-- ******* ---- .> task events: ${worker.events?.taskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)'}`,
     `--- ***** ----- `,
     ` -------------- [queues]`,

@@ -2,7 +2,6 @@ import type { Celery } from '../app/celery.ts';
 import { RunAbort } from '../app/run-abort.ts';
 import type { Task } from '../app/task.ts';
 import { signals, type WorkerSender } from '../app/signals.ts';
-import { traceTask } from '../app/trace.ts';
 import { chordPartOf, onChordPartReturn } from '../canvas/index.ts';
 import type { ResultBackend } from '../backend/result-backend.ts';
 import { DecodeError, NotRegistered } from '../errors.ts';
@@ -16,6 +15,7 @@ import { LEVELS, type Logger } from '../common/log.ts';
 import type { RateLimits } from './rate-limit.ts';
 import type { RevokeChecker } from './revokes.ts';
 import type { Slots } from './slots.ts';
+import type { Pool } from './pool/types.ts';
 import { settleAfterError } from './unsettled.ts';
 
 /** A message the worker holds: waiting for its ETA, for a slot, or running. */
@@ -50,6 +50,8 @@ export interface StrategyEnv {
   onRelease(): void;
   /** Counters for stats. */
   processed: Map<string, number>;
+  /** Where the task runs: the event loop, a thread or a child process. */
+  pool: Pool;
 }
 
 /**
@@ -144,7 +146,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
   env.processed.set(task.name, (env.processed.get(task.name) ?? 0) + 1);
   env.events?.task('task-started', { uuid: request.id });
   await early;
-  const outcome = await traceTask(env.app, task, request, {
+  const outcome = await env.pool.run(task, request, {
     hostname: env.hostname,
     deliveryInfo: delivery.info,
     properties: delivery.properties ?? { ...delivery.message.properties },

@@ -5,7 +5,8 @@ import type { ResultBackend } from '../backend/result-backend.ts';
 import type { Transport } from '../transport/types.ts';
 import { banner } from './banner.ts';
 import { connectBroker } from './connect.ts';
-import { createLogger, type Logger } from '../common/log.ts';
+import { createLogger, type LogFormat, type Logger } from '../common/log.ts';
+import { Autoscaler, ChildPool, InlinePool, parsePoolName, type Pool, type PoolName } from './pool/index.ts';
 import { RevokeChecker } from './revokes.ts';
 import { Slots } from './slots.ts';
 import { handleDelivery, type Held, type StrategyEnv } from './strategy.ts';
@@ -17,7 +18,7 @@ import { loadState, saveState } from './statedb.ts';
 import { LamportClock } from '../events/clock.ts';
 import type { EventDispatcher } from '../events/dispatcher.ts';
 import type { ControlTarget, HeldRequest } from '../control/target.ts';
-import { DatabaseFileGone, TaskRevokedError } from '../errors.ts';
+import { ConfigurationError, DatabaseFileGone, TaskRevokedError } from '../errors.ts';
 
 export interface WorkerOptions {
   /** Queues to consume (default: the app's taskDefaultQueue). */
@@ -42,8 +43,21 @@ export interface WorkerOptions {
   control?: boolean;
   /** File that keeps revoked ids and the logical clock across restarts (`--statedb`). */
   statedb?: string;
-  /** The log format, as given to the setupLogging signal (default text). */
-  logFormat?: string;
+  /** Where tasks run (`-P`): async (default), threads, processes or solo; Celery's names are accepted too. */
+  pool?: string;
+  /** The app as children load it (`-A` value): needed by the threads and processes pools. */
+  appSpec?: string;
+  /** The log format (text or json): the setupLogging signal's, and the pool children's. */
+  logFormat?: LogFormat;
+  /** Seconds: the defaults of tasks without their own limits (`--time-limit`, `--soft-time-limit`). */
+  timeLimit?: number;
+  softTimeLimit?: number;
+  /** Replace a child after this many tasks (`--max-tasks-per-child`). */
+  maxTasksPerChild?: number;
+  /** Replace a child whose resident memory passed this many KiB after a task (`--max-memory-per-child`). */
+  maxMemoryPerChild?: number;
+  /** `--autoscale MAX,MIN`. */
+  autoscale?: [number, number];
 }
 
 /** Messages reserved at most when the prefetch multiplier is 0 ("no limit"). */
@@ -67,7 +81,11 @@ export class Worker implements ControlTarget {
   /** 1 after a cold shutdown or an error the worker cannot recover from; the CLI exits with it. */
   exitCode = 0;
   readonly log: Logger;
+  readonly poolName: PoolName;
+  readonly pool: Pool;
+  autoscaler: Autoscaler | undefined;
   private readonly slots: Slots;
+  private readonly multiplier: number;
   private readonly held = new Set<Held>();
   private readonly processed = new Map<string, number>();
   private readonly stopFetching = new AbortController();
@@ -84,12 +102,32 @@ export class Worker implements ControlTarget {
   ) {
     this.hostname = expandHostname(options.hostname ?? 'celery@%h');
     this.queues = options.queues?.length ? options.queues : [app.conf.taskDefaultQueue];
-    this.concurrency = options.concurrency ?? app.conf.workerConcurrency;
-    const multiplier = options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier;
-    this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
     this.log = options.logger ?? createLogger();
-    this.slots = new Slots(this.concurrency);
+    const { name, alias } = parsePoolName(options.pool ?? app.conf.workerPool);
+    if (name === 'async' && alias) this.log.info(`pool ${alias} is celeriac's async pool: tasks are promises on Node's event loop, its counterpart of ${alias}'s green threads`);
+    this.poolName = name;
+    const [max, min] = options.autoscale ?? [];
+    this.concurrency = name === 'solo' ? 1 : min ?? options.concurrency ?? app.conf.workerConcurrency;
+    this.multiplier = options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier;
+    // With autoscale the window is sized for the most children, as Celery's.
+    this.prefetchLimit = this.multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, (max ?? this.concurrency) * this.multiplier);
+    this.pool = this.createPool(name);
+    this.slots = new Slots(this.pool.slots(this.concurrency));
+    if (max !== undefined && min !== undefined) this.autoscaler = new Autoscaler(this, max, min, this.log);
     for (const task of app.tasks.values()) if (task.options.rateLimit) this.rateLimits.set(task.name, task.options.rateLimit);
+  }
+
+  private createPool(name: PoolName): Pool {
+    const o = this.options;
+    const limits = (o.timeLimit !== undefined || o.softTimeLimit !== undefined) ? { hard: o.timeLimit ?? null, soft: o.softTimeLimit ?? null } : undefined;
+    if (name === 'async' || name === 'solo') return new InlinePool(name, this.app, this.log, () => this.concurrency, limits);
+    if (!o.appSpec) {
+      throw new ConfigurationError(`the ${name} pool loads the app in each child: start the worker with -A (or give WorkerOptions.appSpec, e.g. './tasks.ts:app')`);
+    }
+    return new ChildPool(this.app, {
+      kind: name, size: this.concurrency, appSpec: o.appSpec, hostname: this.hostname, log: this.log, logFormat: o.logFormat,
+      maxTasksPerChild: o.maxTasksPerChild ?? this.app.conf.workerMaxTasksPerChild, maxMemoryPerChild: o.maxMemoryPerChild ?? this.app.conf.workerMaxMemoryPerChild, limits,
+    });
   }
 
   /** Connect and start consuming; resolves once the worker is ready. */
@@ -105,14 +143,29 @@ export class Worker implements ControlTarget {
     await connectBroker(this.transport, this.app.conf, this.log, this.stopFetching.signal);
     for (const q of this.queues) await this.transport.declareQueue(q);
     const backend = this.app.backendUrl() ? await this.app.backend() : undefined;
-    // Tasks run in this process (Celery's solo pool): it is the pool's one process, started here.
-    await signals.workerProcessInit.send({ sender: null });
+    if (this.pool instanceof InlinePool) {
+      this.warnUnstoppable();
+      // Tasks run in this process (Celery's solo pool): it is the pool's one process, started here.
+      await signals.workerProcessInit.send({ sender: null });
+    }
+    await this.pool.start();
+    this.autoscaler?.start();
     if (this.transport.broadcast) this.cluster = new Cluster(this, this.transport.broadcast, this.options);
     if (this.options.banner) process.stdout.write(banner(this, backend));
     await this.cluster?.start();
     this.loop = this.consume(this.transport, backend);
     this.log.info(`${this.hostname} ready.`);
     await signals.workerReady.send({ sender: this });
+  }
+
+  /** Once, at start-up: a hard limit on the async or solo pool cannot stop synchronous code. */
+  private warnUnstoppable(): void {
+    const hard = this.options.timeLimit ?? this.app.conf.taskTimeLimit ?? [...this.app.tasks.values()].find((t) => t.options.timeLimit)?.options.timeLimit;
+    if (!hard) return;
+    this.log.warning(
+      `A hard time limit (${hard}s) is set, and the ${this.poolName} pool cannot stop a task that never awaits (a CPU loop): ` +
+      'it fails such a task only once it yields. Run CPU-bound tasks with -P processes or -P threads, where the limit stops anything.',
+    );
   }
 
   /** Resolves when the worker has stopped. */
@@ -163,6 +216,7 @@ export class Worker implements ControlTarget {
       events: this.events,
       held: this.held,
       processed: this.processed,
+      pool: this.pool,
       onRelease: () => this.wake?.(),
     };
     const signal = this.stopFetching.signal;
@@ -239,6 +293,8 @@ export class Worker implements ControlTarget {
     await this.loop;
     await this.giveBack((h) => h.state !== 'active');
     await this.slots.drained();
+    this.autoscaler?.stop();
+    await this.pool.close();
     await this.cluster?.stop();
     this.persist();
     await signals.workerShutdown.send({ sender: this });
@@ -259,6 +315,8 @@ export class Worker implements ControlTarget {
     // Give back first: an aborted task must not settle its message before it is restored.
     await this.giveBack(() => true);
     for (const h of running) h.abort.abort(new Error('worker cold shutdown'));
+    this.autoscaler?.stop();
+    await this.pool.close({ force: true });
     // Early-acked tasks that were running cannot come back; Celery 5.2 stores nothing for them
     // either, so their state stays as last stored (PENDING, or STARTED with trackStarted). Say so.
     for (const h of running.filter((r) => r.acked && !r.restored)) {
@@ -291,7 +349,10 @@ export class Worker implements ControlTarget {
   }
 
   heldRequests(): HeldRequest[] {
-    return [...this.held].map((h) => ({ request: h.request, info: h.delivery.info, state: h.state, acked: h.acked, timeStart: h.timeStart }));
+    return [...this.held].map((h) => {
+      const waiting = h.state === 'active' && this.pool.isWaiting(h.request.id);
+      return { request: h.request, info: h.delivery.info, state: waiting ? 'reserved' : h.state, acked: h.acked, timeStart: waiting ? null : h.timeStart, workerPid: this.pool.pidOf(h.request.id) };
+    });
   }
 
   processedTotals(): Record<string, number> {
@@ -322,9 +383,36 @@ export class Worker implements ControlTarget {
   }
 
   resizePool(delta: number): number {
-    this.concurrency = Math.max(1, this.concurrency + delta);
-    this.slots.resize(this.concurrency);
+    const before = this.concurrency;
+    this.setPoolSize(this.concurrency + delta);
+    // As Celery's _update_prefetch_count: the window follows the pool.
+    if (this.multiplier !== 0) this.prefetchLimit = Math.max(1, this.prefetchLimit + (this.concurrency - before) * this.multiplier);
     return this.concurrency;
+  }
+
+  get poolSize(): number {
+    return this.concurrency;
+  }
+
+  setPoolSize(n: number): void {
+    this.concurrency = this.poolName === 'solo' ? 1 : Math.max(1, n);
+    this.slots.resize(this.pool.slots(this.concurrency));
+    this.pool.resize(this.concurrency);
+  }
+
+  /** Requests accepted and not finished, as Celery's reserved_requests (the autoscaler's demand). */
+  demand(): number {
+    let n = 0;
+    for (const h of this.held) if (h.state !== 'scheduled') n++;
+    return n;
+  }
+
+  poolInfo(): Record<string, unknown> {
+    return this.pool.info();
+  }
+
+  async restartPool(): Promise<void> {
+    await this.pool.restart();
   }
 
   async sendHeartbeat(freq?: number): Promise<void> {

@@ -7,8 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chain, chord, GroupResult, group, TaskError } from '../../src/index.ts';
+import { chord } from '../../src/index.ts';
 import { type ChildWorker, startWorkerProcess } from './helpers.ts';
+import { sharedWorkflowCases } from './workflow-cases.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-canvas-'));
 const broker = `sqlite:///${path.join(dir, 'broker.db')}`;
@@ -52,24 +53,6 @@ describe('chords between worker processes (SQLite)', () => {
     expect(bodyRuns() - before).toBe(1);
   }, 180_000);
 
-  it('chain, group, and nesting three levels deep', async () => {
-    const r1 = await chain(t.add.s(1, 2), t.add.s(3), t.mul.s(4)).applyAsync();
-    const r2 = await group(chain(t.add.s(1, 1), t.mul.s(2)), chain(t.add.s(2, 2), t.mul.s(3))).applyAsync();
-    const inner = chord([group(chain(t.add.s(1, 1), t.mul.s(2)), chain(t.add.s(2, 2), t.mul.s(3))), t.add.s(5, 5)], t.xsum.s());
-    const r3 = await chain(inner, t.mul.s(2)).applyAsync();
-    expect(await r1.get({ timeout: 30 })).toBe(24);
-    expect(await r2.get({ timeout: 30 })).toEqual([4, 12]);
-    expect(r2).toBeInstanceOf(GroupResult);
-    expect(await r3.get({ timeout: 30 })).toBe((4 + 12 + 10) * 2);
-  });
-
-  it('a failed header task fails the chord with a ChordError', async () => {
-    const r = await chord([t.add.s(1, 1), t.fail.s('part')], t.xsum.s()).applyAsync();
-    const err = await r.get({ timeout: 30 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TaskError);
-    expect((err as TaskError).excType).toBe('ChordError');
-  });
-
   it('addToChord between processes: every added task is counted once, the body gets all results', async () => {
     const header = Array.from({ length: 20 }, (_, i) => (i % 4 === 0 ? t.extend.s(1000 + i, [i, 100 + i]) : t.add.s(i, 0)));
     const r = await chord(header, t.collect.s()).applyAsync();
@@ -79,7 +62,5 @@ describe('chords between worker processes (SQLite)', () => {
     expect([...values].sort((a, b) => a - b)).toEqual([...own, ...added].sort((a, b) => a - b));
   });
 
-  it('replace in another process: the original id gets the replacement’s result', async () => {
-    expect(await (await t.replaceWithChain.delay(4)).get({ timeout: 30 })).toBe(50);
-  });
+  sharedWorkflowCases(t);
 });

@@ -259,3 +259,13 @@ export function withDb<T>(sandbox: Sandbox, fn: (db: Database.Database) => T): T
     db.close();
   }
 }
+
+/** Whether a process with this pid exists. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

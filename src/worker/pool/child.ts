@@ -1,0 +1,64 @@
+/**
+ * A pool child (a process or a thread): loads the worker's app from the same -A, then runs one
+ * task at a time with the same trace as the async pool. It stores results, sends callbacks and
+ * retries with its own connections, as Celery's prefork children do; the parent only hears the
+ * outcome (for its log line, events and the ack).
+ */
+import { threadId } from 'node:worker_threads';
+import { RunAbort } from '../../app/run-abort.ts';
+import { traceTask } from '../../app/trace.ts';
+import { loadApp } from '../../cli/load-app.ts';
+import { pyRepr } from '../../protocol/repr.ts';
+import { createLogger } from '../../common/log.ts';
+import { type ChildInit, type FromChild, outcomeToWire, type ToChild } from './messages.ts';
+import { workerProcessInit } from './process-init.ts';
+
+export interface ParentPort {
+  send(msg: FromChild): void;
+  onMessage(fn: (msg: ToChild) => void): void;
+  exit(code: number): void;
+}
+
+export async function runChild(init: ChildInit, port: ParentPort): Promise<void> {
+  const log = createLogger({ level: init.logLevel, format: init.logFormat, processName: `${init.kind === 'threads' ? 'ThreadPoolWorker' : 'ForkPoolWorker'}-${init.index}` });
+  const memory = () => Math.round((init.kind === 'threads' ? process.memoryUsage().heapUsed : process.memoryUsage.rss()) / 1024);
+  let app;
+  try {
+    app = await loadApp({ app: init.app, broker: init.broker, resultBackend: init.backend ?? undefined });
+    if (init.backend === null) app.conf.backend = null;
+    await workerProcessInit(app, { pool: init.kind, index: init.index, pid: process.pid, threadId });
+  } catch (err) {
+    port.send({ t: 'failed', message: (err as Error)?.message ?? String(err) });
+    return;
+  }
+  const backend = app.backendUrl() ? await app.backend() : undefined;
+  port.onMessage(async (msg) => {
+    if (msg.t === 'exit') {
+      await app.close().catch(() => {});
+      port.exit(0);
+      return;
+    }
+    const task = app.tasks.get(msg.req.name);
+    const outcome = task
+      ? await traceTask(app, task, msg.req, {
+        hostname: init.hostname,
+        deliveryInfo: msg.deliveryInfo,
+        properties: msg.properties,
+        queue: msg.queue,
+        eager: false,
+        abort: new RunAbort(),
+        backend,
+        log,
+        limits: { soft: msg.soft, hard: null },
+      })
+      : { state: 'FAILURE' as const, error: new Error(`task ${msg.req.name} is not registered in the pool child: its module differs from the worker's`), traceback: '', runtime: 0 };
+    const wire = outcomeToWire(outcome);
+    try {
+      port.send({ t: 'done', job: msg.job, outcome: wire, mem: memory() });
+    } catch {
+      // A result the channel cannot copy (a function, a handle): it is stored already; the parent logs its repr.
+      port.send({ t: 'done', job: msg.job, outcome: { ...wire, result: pyRepr((wire as { result: unknown }).result) } as typeof wire, mem: memory() });
+    }
+  });
+  port.send({ t: 'ready', mem: memory() });
+}
