@@ -6,7 +6,7 @@ if (process.argv.includes('--celeriac-sources')) {
   const { register } = await import('tsx/esm/api');
   register();
   registerHooks('./source-condition.js', import.meta.url);
-  await import('../src/worker/pool/child-entry.ts');
+  await import('../src/cli/pool-child.ts');
 } else {
-  await import('../dist/worker/pool/child-entry.js');
+  await import('../dist/cli/pool-child.js');
 }

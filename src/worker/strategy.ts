@@ -132,8 +132,9 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
   }
   const acksLate = task.options.acksLate ?? env.app.conf.taskAcksLate;
   // The early ack and the revoke check are independent round trips: they go out together (a
-  // revoked task is acknowledged too).
-  const early = acksLate ? undefined : ack(env, held);
+  // revoked task is acknowledged too). A pool that may hold the task waiting for a free child
+  // acknowledges it only when a child takes it, as Celery's prefork does.
+  const early = acksLate || env.pool.holdsWaitingTasks ? undefined : ack(env, held);
   if (await env.revokes.isRevoked(request.id)) {
     env.log.info(`Discarding revoked task: ${tag}`, { taskId: request.id });
     await early;
@@ -155,7 +156,7 @@ async function execute(env: StrategyEnv, held: Held): Promise<void> {
     abort: held.abort,
     backend: env.backend,
     log: env.log,
-  });
+  }, acksLate ? undefined : () => void ack(env, held));
   const fields = { taskId: request.id, task: request.name, state: outcome.state };
   switch (outcome.state) {
     case 'SUCCESS':

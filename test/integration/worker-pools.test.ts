@@ -160,6 +160,22 @@ describe('shutdown with children', () => {
     });
   }
 
+  it('-P processes: a task waiting in the main process for a free child is not acknowledged yet; after kill -9 of the worker it runs on the next one', async () => {
+    const worker = await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    await sb.tasks.gated.delay('crash-gate', 'crash-0');
+    const waiting = await sb.tasks.add.delay(2, 3);
+    await waitFor('one task running', () => started('crash').length === 1);
+    const transport = await sb.tasks.app.transport();
+    await waitFor('the worker to hold the second task', async () => (await transport.size('celery')) === 0);
+    const child = started('crash')[0]!.pid;
+    worker.signal('SIGKILL');
+    await worker.exited;
+    await waitFor('the orphaned child to exit', () => !pidAlive(child));
+    await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    expect(await waiting.get({ timeout: 20 })).toBe(5);
+    openGate(sb, 'crash-gate');
+  });
+
   it('-P processes: cold shutdown kills the children and gives back the running acksLate task', async () => {
     const worker = await startWorker(sb, ['-P', 'processes', '-c', '1']);
     const r = await sb.tasks.pidThenWaitLate.delay('cold-gate', 'cold');

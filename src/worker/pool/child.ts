@@ -7,7 +7,7 @@
 import { threadId } from 'node:worker_threads';
 import { RunAbort } from '../../app/run-abort.ts';
 import { traceTask } from '../../app/trace.ts';
-import { loadApp } from '../../cli/load-app.ts';
+import type { Celery } from '../../app/celery.ts';
 import { pyRepr } from '../../protocol/repr.ts';
 import { createLogger } from '../../common/log.ts';
 import { type ChildInit, type FromChild, outcomeToWire, type ToChild } from './messages.ts';
@@ -19,7 +19,10 @@ export interface ParentPort {
   exit(code: number): void;
 }
 
-export async function runChild(init: ChildInit, port: ParentPort): Promise<void> {
+/** How the child gets the worker's app: the CLI's -A loading (the worker layer does not import the CLI). */
+export type AppLoader = (opts: { app?: string; broker?: string; resultBackend?: string }) => Promise<Celery>;
+
+export async function runChild(init: ChildInit, port: ParentPort, loadApp: AppLoader): Promise<void> {
   const log = createLogger({ level: init.logLevel, format: init.logFormat, processName: `${init.kind === 'threads' ? 'ThreadPoolWorker' : 'ForkPoolWorker'}-${init.index}` });
   const memory = () => Math.round((init.kind === 'threads' ? process.memoryUsage().heapUsed : process.memoryUsage.rss()) / 1024);
   let app;

@@ -139,9 +139,10 @@ export class ChildPool implements Pool {
   }
 
   /**
-   * One task more than children per child: the next one has had its ack and revoke check while
-   * the child still runs the current one, and goes to it the moment it is free (no broker round
-   * trip between two tasks of a child). It is not sent before: a child runs one task at a time.
+   * One task more than children per child: the next one has had its revoke check while the child
+   * still runs the current one, and goes to it the moment it is free (no broker round trip between
+   * two tasks of a child). It is not sent before: a child runs one task at a time, and it is not
+   * acknowledged before either (onAccepted).
    */
   slots(size: number): number {
     return size * 2;
@@ -151,7 +152,9 @@ export class ChildPool implements Pool {
     return this.waiting.some((w) => w.job.req.id === taskId);
   }
 
-  run(task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
+  readonly holdsWaitingTasks = true;
+
+  run(task: Task, req: TaskRequest, env: TraceEnv, onAccepted?: () => void): Promise<TraceOutcome> {
     const { hard, soft } = limitsFor(this.app, task, req, this.opts.limits);
     return new Promise<TraceOutcome>((resolve) => {
       const job: Job = { id: ++this.jobs, task, req, env, started: performance.now(), resolve };
@@ -163,6 +166,7 @@ export class ChildPool implements Pool {
           child.job = job;
           job.started = performance.now();
           child.exec.send({ t: 'run', job: job.id, req, deliveryInfo: env.deliveryInfo, properties: env.properties, queue: env.queue, soft });
+          onAccepted?.();
           if (hard) job.timer = setLongTimeout(() => this.stop(child, job, { why: 'timeout', hard }), hard * 1000);
         },
       };

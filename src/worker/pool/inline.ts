@@ -40,7 +40,10 @@ export class InlinePool implements Pool {
     return false;
   }
 
-  async run(task: Task, request: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
+  readonly holdsWaitingTasks = false;
+
+  async run(task: Task, request: TaskRequest, env: TraceEnv, onAccepted?: () => void): Promise<TraceOutcome> {
+    onAccepted?.();
     const tag = `${request.name}[${request.id}]`;
     this.running.set(request.id, tag);
     const started = performance.now();

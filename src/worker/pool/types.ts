@@ -31,7 +31,14 @@ export interface Pool {
   slots(size: number): number;
   /** Handed over, but waiting in the parent for a free child: `inspect` reports it reserved. */
   isWaiting(taskId: string): boolean;
-  run(task: Task, request: TaskRequest, env: TraceEnv): Promise<TraceOutcome>;
+  /**
+   * Run a task to its outcome. `onAccepted` is called when the task starts in a child (Celery's
+   * on_accepted): an early ack waits for it, so a task still waiting in the parent stays unacked
+   * and is redelivered if the parent dies.
+   */
+  run(task: Task, request: TaskRequest, env: TraceEnv, onAccepted?: () => void): Promise<TraceOutcome>;
+  /** Whether tasks may wait in the parent for a free child (then acks wait for `onAccepted`). */
+  readonly holdsWaitingTasks: boolean;
   /** Set the number of children (threads, processes); the inline pools only count slots. */
   resize(size: number): void;
   /** Replace every child (after its current task): a fresh import of the task module. */

@@ -1,7 +1,11 @@
-/** The entry of a pool child, started by bin/pool-child.js as a process or as a thread. */
+/**
+ * The entry of a worker pool child, started by bin/pool-child.js as a process or as a thread: it
+ * loads the app as the CLI does (-A) and hands it to the pool's child loop.
+ */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { runChild } from './child.ts';
-import type { ChildInit, FromChild, ToChild } from './messages.ts';
+import { runChild } from '../worker/pool/child.ts';
+import type { ChildInit, FromChild, ToChild } from '../worker/pool/messages.ts';
+import { loadApp } from './load-app.ts';
 
 if (isMainThread) {
   // The parent gone (killed, crashed): nothing would ever read this child's results.
@@ -12,11 +16,11 @@ if (isMainThread) {
     send: (msg: FromChild) => process.send!(msg),
     onMessage: (fn) => process.on('message', (msg) => fn(msg as ToChild)),
     exit: (code) => process.exit(code),
-  });
+  }, loadApp);
 } else {
   await runChild(workerData as ChildInit, {
     send: (msg: FromChild) => parentPort!.postMessage(msg),
     onMessage: (fn) => parentPort!.on('message', fn),
     exit: (code) => process.exit(code),
-  });
+  }, loadApp);
 }
