@@ -147,7 +147,7 @@ describe('shutdown with children', () => {
       for (let i = 0; i < 3; i++) results.push(await sb.tasks.gated.delay(`warm-${pool}`, `warm-${pool}-${i}`));
       await waitFor('one task running', () => started(`warm-${pool}`).length === 1);
       worker.signal('SIGTERM');
-      // One runs in the child, one waits for it (acknowledged already), the third goes back.
+      // One runs in the child, one waits for it (and runs before the exit), the third goes back.
       await worker.waitForLine('Restoring 1 unacknowledged message(s)');
       openGate(sb, `warm-${pool}`);
       expect(await worker.exited).toEqual({ code: 0, signal: null });
