@@ -27,7 +27,7 @@ const resultKeys: string[] = [];
 const jsLog: string[] = [];
 
 type Call = { until?: string; task: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: Record<string, unknown>; link_error?: unknown[]; chord?: Call[]; rebuild?: boolean };
-type Outcome = { id: string; keys: string[]; state: string; result?: any; meta: any; caught?: string | null; rebuilt?: { type: string; value: unknown } };
+type Outcome = { id: string; keys: string[]; state: string; result?: any; meta: any; caught?: string | null; error?: string; rebuilt?: { type: string; value: unknown } };
 
 function pythonClient(calls: Call[]): Promise<Outcome[]> {
   return new Promise((resolve, reject) => {
@@ -190,7 +190,8 @@ describe('result handles as results', () => {
       { task: 'par.spawn_one', rebuild: true },
       { task: 'par.spawn_group', rebuild: true },
     ]);
-    const seen = (o: Outcome) => ({ state: o.state, rebuilt: o.rebuilt });
+    // The Python client's error (a timeout, say) is part of what is compared, so a failure names it.
+    const seen = (o: Outcome) => ({ state: o.state, rebuilt: o.rebuilt, error: o.error });
     expect(js.map(seen)).toEqual(py.map(seen));
     expect(js.map(seen)).toEqual([
       { state: 'SUCCESS', rebuilt: { type: 'AsyncResult', value: [1, 2] } },
