@@ -102,7 +102,9 @@ describe('-P processes in a cluster', () => {
     await sb.tasks.app.control.revoke(r.id, { terminate: true });
     await waitFor('REVOKED', async () => (await r.state) === 'REVOKED', 20_000);
     await waitFor('the child gone', () => !pidAlive(running!.worker_pid));
-    expect(await (await sb.tasks.add.delay(2, 2)).get({ timeout: 20 })).toBe(4);
+    const next = await sb.tasks.add.delay(2, 2);
+    results.add(next);
+    expect(await next.get({ timeout: 20 })).toBe(4);
   });
 
   it('a task handed over but waiting for a free child is reserved, and terminating it leaves the running child alone', async () => {
