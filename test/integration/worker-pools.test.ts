@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TaskError } from '../../src/index.ts';
+import { TaskError, TaskRevokedError } from '../../src/index.ts';
 import { createSandbox, openGate, pidAlive, readEvents, rejection, runCli, type Sandbox, startWorker, stopAllWorkers, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -127,6 +127,36 @@ describe('-P processes', () => {
     const second = await r.get({ timeout: 20 });
     expect(second).not.toBe(first);
     expect(await r.state).toBe('SUCCESS');
+  });
+
+  // -c 1: the child runs the first task and holds the second, sent ahead (not started, not acked).
+  const holdSecond = async (gate: string, label: string) => {
+    const running = await sb.tasks.pidThenWait.delay(gate, label);
+    const ahead = await sb.tasks.grow.delay(1);
+    const pid = await waitFor('the task to write its pid', () => pidFile(label));
+    const transport = await sb.tasks.app.transport();
+    await waitFor('the worker to hold the second task', async () => (await transport.size('celery')) === 0);
+    return { running, ahead, pid };
+  };
+
+  it('a task sent ahead to a child killed with kill -9 runs in the next child, neither lost nor failed', async () => {
+    await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    const { running, ahead, pid } = await holdSecond('never', 'ahead-killed');
+    process.kill(pid, 'SIGKILL');
+    expect(((await rejection(running.get({ timeout: 20 }))) as TaskError).excType).toBe('WorkerLostError');
+    expect((await ahead.get({ timeout: 20 })).pid).not.toBe(pid);
+    expect(await ahead.state).toBe('SUCCESS');
+  });
+
+  it('revoke with terminate of a task sent ahead but not started skips it and leaves the child alive', async () => {
+    await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    const { running, ahead, pid } = await holdSecond('ahead-gate', 'ahead-running');
+    await ahead.revoke({ terminate: true });
+    await expect(ahead.get({ timeout: 10 })).rejects.toThrow(TaskRevokedError);
+    expect(pidAlive(pid)).toBe(true);
+    openGate(sb, 'ahead-gate');
+    expect(await running.get({ timeout: 20 })).toBe(pid);
+    expect((await (await sb.tasks.grow.delay(1)).get({ timeout: 20 })).pid).toBe(pid);
   });
 
   it('a task module that fails to import in a child is a start-up error naming it, not a hang', async () => {
