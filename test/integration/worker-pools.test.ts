@@ -159,6 +159,15 @@ describe('-P processes', () => {
     expect((await (await sb.tasks.grow.delay(1)).get({ timeout: 20 })).pid).toBe(pid);
   });
 
+  it('a task sent ahead to a child that passes its memory limit runs in the next child', async () => {
+    await startWorker(sb, ['-P', 'processes', '-c', '1', '--max-memory-per-child', '200000']);
+    const big = await sb.tasks.grow.delay(250);
+    const next = await sb.tasks.grow.delay(1);
+    const b = await big.get({ timeout: 30 });
+    expect(b.rss).toBeGreaterThan(200000);
+    expect((await next.get({ timeout: 30 })).pid).not.toBe(b.pid);
+  });
+
   it('a task module that fails to import in a child is a start-up error naming it, not a hang', async () => {
     const { stderr, code } = await runCli(sb, ['worker', '-P', 'processes', '-c', '1'], { appSpec: './test/fixtures/pool-broken/tasks.ts:app' });
     expect(code).toBe(2);

@@ -38,6 +38,9 @@ export async function runChild(init: ChildInit, port: ParentPort, loadApp: AppLo
   // Jobs the parent sent ahead: run one at a time, in order.
   const queue: Extract<ToChild, { t: 'run' }>[] = [];
   let busy = false;
+  /** Past its memory limit: the parent replaces it; what it holds, or still gets, goes back unrun. */
+  let full = false;
+  const giveBack = (job: number) => port.send({ t: 'cancelled', job });
   const run = async (msg: Extract<ToChild, { t: 'run' }>) => {
     port.send({ t: 'started', job: msg.job });
     const task = app.tasks.get(msg.req.name);
@@ -55,11 +58,16 @@ export async function runChild(init: ChildInit, port: ParentPort, loadApp: AppLo
       })
       : { state: 'FAILURE' as const, error: new Error(`task ${msg.req.name} is not registered in the pool child: its module differs from the worker's`), traceback: '', runtime: 0 };
     const wire = outcomeToWire(outcome);
+    const mem = memory();
     try {
-      port.send({ t: 'done', job: msg.job, outcome: wire, mem: memory() });
+      port.send({ t: 'done', job: msg.job, outcome: wire, mem });
     } catch {
       // A result the channel cannot copy (a function, a handle): it is stored already; the parent logs its repr.
-      port.send({ t: 'done', job: msg.job, outcome: { ...wire, result: pyRepr((wire as { result: unknown }).result) } as typeof wire, mem: memory() });
+      port.send({ t: 'done', job: msg.job, outcome: { ...wire, result: pyRepr((wire as { result: unknown }).result) } as typeof wire, mem });
+    }
+    if (init.maxMemory && mem > init.maxMemory) {
+      full = true;
+      for (const next of queue.splice(0)) giveBack(next.job);
     }
   };
   const pump = async () => {
@@ -81,7 +89,9 @@ export async function runChild(init: ChildInit, port: ParentPort, loadApp: AppLo
       const i = queue.findIndex((m) => m.job === msg.job);
       if (i < 0) return;
       queue.splice(i, 1);
-      port.send({ t: 'cancelled', job: msg.job });
+      giveBack(msg.job);
+    } else if (full) {
+      giveBack(msg.job);
     } else {
       queue.push(msg);
       void pump();

@@ -110,7 +110,7 @@ export class ChildPool implements Pool {
     const { opts } = this;
     const init: ChildInit = {
       kind: opts.kind, app: opts.appSpec, broker: this.app.conf.broker, backend: this.app.conf.backend, hostname: opts.hostname,
-      index, logLevel: opts.log.level, logFormat: opts.logFormat ?? 'text',
+      index, logLevel: opts.log.level, logFormat: opts.logFormat ?? 'text', maxMemory: opts.maxMemoryPerChild,
     };
     const exec = startExecutor(init);
     const child: Child = { index, exec, tasks: 0, mem: 0, queued: [] };

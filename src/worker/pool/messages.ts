@@ -17,6 +17,8 @@ export interface ChildInit {
   index: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** KiB (--max-memory-per-child): past it after a task, the child gives back what it holds and runs nothing more. */
+  maxMemory?: number | null;
 }
 
 export type ToChild =
