@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TaskError } from '../../src/index.ts';
+import { TaskError, TaskRevokedError } from '../../src/index.ts';
 import { createSandbox, openGate, pidAlive, readEvents, rejection, runCli, type Sandbox, startWorker, stopAllWorkers, waitFor } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -34,6 +34,16 @@ const pidFile = (label: string) => {
   }
 };
 
+/**
+ * A warm stop for a test whose last task just finished: its ack is written when its child reports
+ * the start, which may come after the result the test read; a kill -9 could leave it unacked, and
+ * the broker would give it to the next test's worker.
+ */
+const stopWarm = async (worker: Awaited<ReturnType<typeof startWorker>>) => {
+  worker.signal('SIGTERM');
+  await worker.exited;
+};
+
 for (const pool of ['processes', 'threads'] as const) {
   describe(`-P ${pool}`, () => {
     it('a task in `while (true) {}` ends TimeLimitExceeded at its hard limit, with Celery\'s log line; the next task runs', async () => {
@@ -46,6 +56,7 @@ for (const pool of ['processes', 'threads'] as const) {
       await worker.waitForLine(`Hard time limit (2s) exceeded for tasks.spin_forever[${r.id}]`);
       // A fresh child took the place of the one stopped: the worker goes on.
       expect(await (await sb.tasks.add.delay(20, 22)).get({ timeout: 20 })).toBe(42);
+      await stopWarm(worker);
     });
 
     it('a soft time limit fires in the child: the task sees SoftTimeLimitExceeded on its signal', async () => {
@@ -58,12 +69,13 @@ for (const pool of ['processes', 'threads'] as const) {
     });
 
     it('a runner that exits (process.exit outside the task) fails its task with WorkerLostError; the next task runs', async () => {
-      await startWorker(sb, ['-P', pool, '-c', '1']);
+      const worker = await startWorker(sb, ['-P', pool, '-c', '1']);
       const r = await sb.tasks.exitRunner.delay(3);
       const err = await rejection(r.get({ timeout: 20 }));
       expect((err as TaskError).excType).toBe('WorkerLostError');
       expect((err as TaskError).message).toBe('Worker exited prematurely: exitcode 3 Job: 1.');
       expect(await (await sb.tasks.add.delay(3, 4)).get({ timeout: 20 })).toBe(7);
+      await stopWarm(worker);
     });
 
     it('worker_process_init fires once in each child, after it loaded the task module', async () => {
@@ -101,6 +113,7 @@ describe('-P processes', () => {
     const after = await (await sb.tasks.grow.delay(1)).get({ timeout: 20 });
     expect(after.pid).not.toBe(big.pid);
     await waitFor('the old child to exit', () => !pidAlive(big.pid));
+    await stopWarm(worker);
   });
 
   it('a child killed with kill -9 fails its task with WorkerLostError; a new child runs the next one', async () => {
@@ -114,6 +127,7 @@ describe('-P processes', () => {
     expect((err as TaskError).message).toBe('Worker exited prematurely: signal 9 (SIGKILL) Job: 1.');
     await worker.waitForLine(`Process 'ForkPoolWorker-1' pid:${pid} exited with 'signal 9 (SIGKILL)'`);
     expect(await (await sb.tasks.add.delay(1, 1)).get({ timeout: 20 })).toBe(2);
+    await stopWarm(worker);
   });
 
   it('under acksLate + rejectOnWorkerLost the task of a killed child is requeued and runs again', async () => {
@@ -127,6 +141,48 @@ describe('-P processes', () => {
     const second = await r.get({ timeout: 20 });
     expect(second).not.toBe(first);
     expect(await r.state).toBe('SUCCESS');
+  });
+
+  // -c 1: the child runs the first task and holds the second, sent ahead (not started, not acked).
+  const holdSecond = async (gate: string, label: string) => {
+    const running = await sb.tasks.pidThenWait.delay(gate, label);
+    const ahead = await sb.tasks.grow.delay(1);
+    const pid = await waitFor('the task to write its pid', () => pidFile(label));
+    const transport = await sb.tasks.app.transport();
+    await waitFor('the worker to hold the second task', async () => (await transport.size('celery')) === 0);
+    return { running, ahead, pid };
+  };
+
+  it('a task sent ahead to a child killed with kill -9 runs in the next child, neither lost nor failed', async () => {
+    const worker = await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    const { running, ahead, pid } = await holdSecond('never', 'ahead-killed');
+    process.kill(pid, 'SIGKILL');
+    expect(((await rejection(running.get({ timeout: 20 }))) as TaskError).excType).toBe('WorkerLostError');
+    expect((await ahead.get({ timeout: 20 })).pid).not.toBe(pid);
+    expect(await ahead.state).toBe('SUCCESS');
+    await stopWarm(worker);
+  });
+
+  it('revoke with terminate of a task sent ahead but not started skips it and leaves the child alive', async () => {
+    const worker = await startWorker(sb, ['-P', 'processes', '-c', '1']);
+    const { running, ahead, pid } = await holdSecond('ahead-gate', 'ahead-running');
+    await ahead.revoke({ terminate: true });
+    await expect(ahead.get({ timeout: 10 })).rejects.toThrow(TaskRevokedError);
+    expect(pidAlive(pid)).toBe(true);
+    openGate(sb, 'ahead-gate');
+    expect(await running.get({ timeout: 20 })).toBe(pid);
+    expect((await (await sb.tasks.grow.delay(1)).get({ timeout: 20 })).pid).toBe(pid);
+    await stopWarm(worker);
+  });
+
+  it('a task sent ahead to a child that passes its memory limit runs in the next child', async () => {
+    const worker = await startWorker(sb, ['-P', 'processes', '-c', '1', '--max-memory-per-child', '200000']);
+    const big = await sb.tasks.grow.delay(250);
+    const next = await sb.tasks.grow.delay(1);
+    const b = await big.get({ timeout: 30 });
+    expect(b.rss).toBeGreaterThan(200000);
+    expect((await next.get({ timeout: 30 })).pid).not.toBe(b.pid);
+    await stopWarm(worker);
   });
 
   it('a task module that fails to import in a child is a start-up error naming it, not a hang', async () => {

@@ -8,12 +8,12 @@
  * settled (RabbitMQ gives them to a consumer again), and a new session is opened, restored by the
  * transport's `onSession` (declarations, qos, consumers) before anyone else may use it.
  */
-import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { CeleriacError } from '../../errors.ts';
 import { BrokerConnectionError } from '../connect-error.ts';
 import { explainTlsError } from '../tls.ts';
 import type { AmqpSettings } from './options.ts';
-import { coalesceWrites, patchHeaderDecoding } from './wire.ts';
+import { amqplib, coalesceWrites, patchHeaderDecoding } from './wire.ts';
 
 const MAX_BACKOFF_MS = 5000;
 
@@ -161,7 +161,7 @@ export class Link {
   private async attempt(): Promise<void> {
     let model: ChannelModel | undefined;
     try {
-      model = await amqplib.connect(this.settings.connect, this.settings.socket);
+      model = await amqplib().connect(this.settings.connect, this.settings.socket);
       patchHeaderDecoding(model);
       coalesceWrites(model);
       const m = model;

@@ -131,7 +131,11 @@ interface FrameCodec {
 }
 const FRAME_HEADER = 2;
 const BASIC_CLASS = 60;
-const frames = createRequire(import.meta.url)('amqplib/lib/frame.js') as FrameCodec;
+const require = createRequire(import.meta.url);
+let codec: FrameCodec | undefined;
+/** amqplib is loaded on first use: a process on another broker never pays for it. */
+const frames = (): FrameCodec => (codec ??= require('amqplib/lib/frame.js') as FrameCodec);
+export const amqplib = (): typeof import('amqplib') => require('amqplib') as typeof import('amqplib');
 
 /** Byte size of the value after each tag, or 'long' for a u32-length-prefixed value. */
 const FIXED: Record<string, number> = { t: 1, b: 1, B: 1, s: 2, u: 2, U: 2, I: 4, i: 4, l: 8, L: 8, f: 4, d: 8, D: 5, T: 8, V: 0 };
@@ -170,14 +174,14 @@ function decodeHeaderFrame(frame: RawFrame): ReturnType<FrameCodec['decodeFrame'
   const h = headersAt(frame.payload);
   try {
     if (h) fixTable(frame.payload, h.at + 4, h.at + 4 + h.len);
-    return frames.decodeFrame(frame);
+    return frames().decodeFrame(frame);
   } catch (err) {
     if (!h) throw err;
     // Decode the rest without the table, and say why: the consumer dead-letters the message.
     const p = frame.payload;
     const payload = Buffer.concat([p.subarray(0, h.at), p.subarray(h.at + 4 + h.len)]);
     payload.writeUInt16BE(p.readUInt16BE(12) & ~0x2000, 12);
-    const decoded = frames.decodeFrame({ ...frame, payload });
+    const decoded = frames().decodeFrame({ ...frame, payload });
     decoded.fields = { ...decoded.fields, headers: { [HEADER_ERROR]: (err as Error).message } };
     return decoded;
   }
@@ -191,10 +195,10 @@ export function patchHeaderDecoding(model: ChannelModel): void {
   const conn = model.connection as unknown as { rest: Buffer; stream: { read(): Buffer | null }; recvSinceLastCheck: boolean; recvFrame(): unknown };
   conn.recvFrame = function recvFrame(this: typeof conn): unknown {
     for (;;) {
-      const frame = frames.parseFrame(this.rest);
+      const frame = frames().parseFrame(this.rest);
       if (frame) {
         this.rest = frame.rest;
-        return frame.type === FRAME_HEADER ? decodeHeaderFrame(frame) : frames.decodeFrame(frame);
+        return frame.type === FRAME_HEADER ? decodeHeaderFrame(frame) : frames().decodeFrame(frame);
       }
       const incoming = this.stream.read();
       if (incoming === null) return false;

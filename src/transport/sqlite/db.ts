@@ -1,6 +1,7 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { maskUrl as censorUrl } from '../../common/censor.ts';
 import { ConfigurationError, DatabaseFileGone } from '../../errors.ts';
 
@@ -35,9 +36,14 @@ export interface OpenOptions {
   synchronous: SqliteSynchronous;
 }
 
+/** The driver (a native addon) is loaded on first use: a process on another broker never pays for it. */
+let driver: typeof Database | undefined;
+const require = createRequire(import.meta.url);
+
 export function openDatabase(file: string, opts: OpenOptions, schema: string): Database.Database {
   createPrivate(file);
-  const db = new Database(file);
+  driver ??= require('better-sqlite3') as typeof Database;
+  const db = new driver(file);
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
     // Lets the file give back the pages of deleted messages (see Vacuum). Takes effect only on a

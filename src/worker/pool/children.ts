@@ -31,22 +31,26 @@ export interface ChildPoolOptions {
   limits?: Limits;
 }
 
+/** Jobs a child holds at once: the one it runs and the next, sent ahead so that it never waits for the parent between two tasks. */
+const DEPTH = 2;
+
 interface Job {
   id: number;
   task: Task;
   req: TaskRequest;
   env: TraceEnv;
+  soft: number | null;
+  hard: number | null;
+  onAccepted?: () => void;
   started: number;
   timer?: LongTimeout;
   /** Set when the parent stops the child on purpose. */
   stop?: { why: 'timeout'; hard: number } | { why: 'terminate' } | { why: 'close' };
+  /** Asked back from a child before it started (a `cancel` sent, no answer yet). */
+  recalled?: boolean;
+  /** Revoked before a child started it: settled already, it must not run. */
+  dropped?: boolean;
   resolve(o: TraceOutcome | Promise<TraceOutcome>): void;
-}
-
-/** A job handed over by the worker, waiting for a free child. */
-interface Waiting {
-  job: Job;
-  go(child: Child): void;
 }
 
 interface Child {
@@ -54,8 +58,11 @@ interface Child {
   exec: Executor;
   tasks: number;
   mem: number;
+  /** The job it runs (it said `started`). */
   job?: Job;
-  /** Leaves after its current task (shrink, restart, limits). */
+  /** Sent to it, not started yet, in order. */
+  queued: Job[];
+  /** Takes no new job and leaves once empty (shrink, restart, limits). */
   retire?: boolean;
   ready?: boolean;
   gone?: boolean;
@@ -68,8 +75,8 @@ function status(code: number | null, signal: NodeJS.Signals | null): string {
 export class ChildPool implements Pool {
   readonly name: 'processes' | 'threads';
   private readonly children = new Set<Child>();
-  private readonly idle: Child[] = [];
-  private readonly waiting: Waiting[] = [];
+  /** Jobs handed over by the worker, waiting for room in a child. */
+  private readonly waiting: Job[] = [];
   private size: number;
   private jobs = 0;
   private closing = false;
@@ -103,10 +110,10 @@ export class ChildPool implements Pool {
     const { opts } = this;
     const init: ChildInit = {
       kind: opts.kind, app: opts.appSpec, broker: this.app.conf.broker, backend: this.app.conf.backend, hostname: opts.hostname,
-      index, logLevel: opts.log.level, logFormat: opts.logFormat ?? 'text',
+      index, logLevel: opts.log.level, logFormat: opts.logFormat ?? 'text', maxMemory: opts.maxMemoryPerChild,
     };
     const exec = startExecutor(init);
-    const child: Child = { index, exec, tasks: 0, mem: 0 };
+    const child: Child = { index, exec, tasks: 0, mem: 0, queued: [] };
     this.children.add(child);
     return new Promise((resolve, reject) => {
       const fail = (why: string) => {
@@ -120,7 +127,12 @@ export class ChildPool implements Pool {
           child.ready = true;
           child.mem = msg.mem;
           resolve(child);
-          this.release(child);
+          if (this.closing || this.serving() > this.size) this.retire(child);
+          else this.dispatch();
+        } else if (msg.t === 'started') {
+          this.started_(child, msg.job);
+        } else if (msg.t === 'cancelled') {
+          this.cancelled(child, msg.job);
         } else if (msg.t === 'failed') {
           fail(`could not load the app ${opts.appSpec}: ${msg.message}`);
           exec.kill();
@@ -139,17 +151,17 @@ export class ChildPool implements Pool {
   }
 
   /**
-   * One task more than children per child: the next one has had its revoke check while the child
-   * still runs the current one, and goes to it the moment it is free (no broker round trip between
-   * two tasks of a child). It is not sent before: a child runs one task at a time, and it is not
-   * acknowledged before either (onAccepted).
+   * Two tasks per child: each child runs one and holds the next (DEPTH), sent ahead after its
+   * revoke check, so no IPC round trip separates two tasks of a child. A child starts them one at
+   * a time, and a task is acknowledged only when its child starts it (onAccepted).
    */
   slots(size: number): number {
-    return size * 2;
+    return size * DEPTH;
   }
 
   isWaiting(taskId: string): boolean {
-    return this.waiting.some((w) => w.job.req.id === taskId);
+    const is = (j: Job) => j.req.id === taskId && !j.dropped;
+    return this.waiting.some(is) || [...this.children].some((c) => c.queued.some(is));
   }
 
   readonly holdsWaitingTasks = true;
@@ -157,30 +169,100 @@ export class ChildPool implements Pool {
   run(task: Task, req: TaskRequest, env: TraceEnv, onAccepted?: () => void): Promise<TraceOutcome> {
     const { hard, soft } = limitsFor(this.app, task, req, this.opts.limits);
     return new Promise<TraceOutcome>((resolve) => {
-      const job: Job = { id: ++this.jobs, task, req, env, started: performance.now(), resolve };
-      let runner: Child | undefined;
-      const entry: Waiting = {
-        job,
-        go: (child) => {
-          runner = child;
-          child.job = job;
-          job.started = performance.now();
-          child.exec.send({ t: 'run', job: job.id, req, deliveryInfo: env.deliveryInfo, properties: env.properties, queue: env.queue, soft });
-          onAccepted?.();
-          if (hard) job.timer = setLongTimeout(() => this.stop(child, job, { why: 'timeout', hard }), hard * 1000);
-        },
-      };
+      const job: Job = { id: ++this.jobs, task, req, env, soft, hard, onAccepted, started: performance.now(), resolve };
       env.abort.onAbort((reason) => {
-        if (!(reason instanceof TaskRevokedError)) return;
-        if (runner) return this.stop(runner, job, { why: 'terminate' });
-        // Not in a child yet: it never runs.
-        this.waiting.splice(this.waiting.indexOf(entry), 1);
-        resolve(terminated(this.app, req, env));
+        if (reason instanceof TaskRevokedError) this.revoke(job);
       });
-      const child = this.idle.shift();
-      if (child) entry.go(child);
-      else this.waiting.push(entry);
+      this.waiting.push(job);
+      this.dispatch();
     });
+  }
+
+  /** Children not retiring: those that take jobs. */
+  private serving(): number {
+    let n = 0;
+    for (const c of this.children) if (!c.retire && !c.gone) n++;
+    return n;
+  }
+
+  private load(c: Child): number {
+    return (c.job ? 1 : 0) + c.queued.length;
+  }
+
+  private accepts(c: Child): boolean {
+    if (!c.ready || c.gone || c.retire || this.closing) return false;
+    const load = this.load(c);
+    const max = this.opts.maxTasksPerChild;
+    // Never more than the child may still run before it is recycled.
+    return load < DEPTH && !(max && c.tasks + load >= max);
+  }
+
+  /** Waiting jobs to the least loaded children that have room. */
+  private dispatch(): void {
+    while (this.waiting.length > 0) {
+      let best: Child | undefined;
+      for (const c of this.children) if (this.accepts(c) && (!best || this.load(c) < this.load(best))) best = c;
+      if (!best) return;
+      const job = this.waiting.shift()!;
+      best.queued.push(job);
+      const { req, env } = job;
+      best.exec.send({ t: 'run', job: job.id, req, deliveryInfo: env.deliveryInfo, properties: env.properties, queue: env.queue, soft: job.soft });
+    }
+  }
+
+  /** The child begins a job: now it is acknowledged and its hard limit runs. */
+  private started_(child: Child, id: number): void {
+    const i = child.queued.findIndex((j) => j.id === id);
+    if (i < 0) return;
+    const [job] = child.queued.splice(i, 1) as [Job];
+    child.job = job;
+    job.recalled = false;
+    if (job.dropped) {
+      // Revoked with terminate while its cancel was on the way: stop it as a running one.
+      job.stop = { why: 'terminate' };
+      child.exec.kill();
+      return;
+    }
+    job.started = performance.now();
+    job.onAccepted?.();
+    const { hard } = job;
+    if (hard) job.timer = setLongTimeout(() => this.stop(child, job, { why: 'timeout', hard }), hard * 1000);
+  }
+
+  private cancelled(child: Child, id: number): void {
+    const i = child.queued.findIndex((j) => j.id === id);
+    if (i < 0) return;
+    const [job] = child.queued.splice(i, 1) as [Job];
+    job.recalled = false;
+    // Taken back from a retiring child: it runs in another one.
+    if (!job.dropped) this.waiting.unshift(job);
+    this.settle(child);
+    this.dispatch();
+  }
+
+  /** Ask back a job the child has not started; it answers `cancelled`, or `started` if too late. */
+  private recall(child: Child, job: Job): void {
+    if (job.recalled) return;
+    job.recalled = true;
+    child.exec.send({ t: 'cancel', job: job.id });
+  }
+
+  private revoke(job: Job): void {
+    const w = this.waiting.indexOf(job);
+    if (w >= 0) {
+      // Not in a child yet: it never runs.
+      this.waiting.splice(w, 1);
+      return job.resolve(terminated(this.app, job.req, job.env));
+    }
+    for (const c of this.children) {
+      if (c.job === job) return this.stop(c, job, { why: 'terminate' });
+      if (c.queued.includes(job) && !job.dropped) {
+        // Queued in a child, not started: the child skips it and lives on.
+        job.dropped = true;
+        job.resolve(terminated(this.app, job.req, job.env));
+        return this.recall(c, job);
+      }
+    }
   }
 
   private stop(child: Child, job: Job, stop: NonNullable<Job['stop']>): void {
@@ -201,31 +283,31 @@ export class ChildPool implements Pool {
     const { maxTasksPerChild, maxMemoryPerChild } = this.opts;
     if (maxMemoryPerChild && msg.mem > maxMemoryPerChild) {
       this.opts.log.warning(`child process exiting after exceeding memory limit (${msg.mem}KiB / ${maxMemoryPerChild}KiB)`);
-      child.retire = true;
+      this.retire(child);
     }
-    if (maxTasksPerChild && child.tasks >= maxTasksPerChild) child.retire = true;
-    this.release(child);
+    if (maxTasksPerChild && child.tasks >= maxTasksPerChild) this.retire(child);
+    this.settle(child);
+    this.dispatch();
   }
 
-  /** An idle child: retired (and replaced), or given the next job. */
-  private release(child: Child): void {
-    if (child.gone) return;
-    if (child.retire || this.closing || this.children.size > this.size) {
-      child.gone = true;
-      this.children.delete(child);
-      this.indexes.delete(child.index);
-      child.exec.send({ t: 'exit' });
-      this.maintain();
-      return;
-    }
-    const next = this.waiting.shift();
-    if (next) next.go(child);
-    else this.idle.push(child);
+  /** No new job for this child; the ones it has not started go back to the waiting list. */
+  private retire(child: Child): void {
+    child.retire = true;
+    for (const job of child.queued) this.recall(child, job);
+    this.settle(child);
+  }
+
+  /** A retiring child with nothing left leaves, and is replaced. */
+  private settle(child: Child): void {
+    if (child.gone || !(child.retire || this.closing) || child.job || child.queued.length > 0) return;
+    child.gone = true;
+    this.children.delete(child);
+    this.indexes.delete(child.index);
+    child.exec.send({ t: 'exit' });
+    this.maintain();
   }
 
   private exited(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
-    const i = this.idle.indexOf(child);
-    if (i >= 0) this.idle.splice(i, 1);
     const wasGone = child.gone;
     child.gone = true;
     this.children.delete(child);
@@ -236,9 +318,18 @@ export class ChildPool implements Pool {
     if (job) {
       job.timer?.clear();
       child.job = undefined;
-      job.resolve(this.lost(job, code, signal));
+      // Revoked before it started (see started_): settled already.
+      if (!job.dropped) job.resolve(this.lost(job, code, signal));
+    }
+    // Never started in the dead child: they run in another one (a cold shutdown gave them back already).
+    for (const queued of child.queued.splice(0).reverse()) {
+      queued.recalled = false;
+      if (queued.dropped) continue;
+      if (this.closing) queued.resolve({ state: 'IGNORED' });
+      else this.waiting.unshift(queued);
     }
     this.maintain();
+    this.dispatch();
   }
 
   private processName(child: Child): string {
@@ -272,14 +363,15 @@ export class ChildPool implements Pool {
 
   resize(size: number): void {
     this.size = Math.max(1, size);
-    // Idle children beyond the size leave now, busy ones after their task (see release).
-    while (this.children.size > this.size && this.idle.length > 0) this.release(this.idle.shift()!);
+    // The least loaded children leave: idle ones now, busy ones after their task.
+    const serving = [...this.children].filter((c) => !c.retire && !c.gone).sort((a, b) => this.load(a) - this.load(b));
+    for (const c of serving.slice(0, Math.max(0, serving.length - this.size))) this.retire(c);
     this.maintain();
+    this.dispatch();
   }
 
   async restart(): Promise<void> {
-    for (const child of this.children) child.retire = true;
-    for (const child of this.idle.splice(0)) this.release(child);
+    for (const child of [...this.children]) this.retire(child);
   }
 
   pidOf(taskId: string): number | undefined {
@@ -315,19 +407,16 @@ export class ChildPool implements Pool {
   async close({ force = false }: { force?: boolean } = {}): Promise<void> {
     this.closing = true;
     // Given back by the cold shutdown already.
-    for (const w of this.waiting.splice(0)) w.job.resolve({ state: 'IGNORED' });
+    for (const job of this.waiting.splice(0)) job.resolve({ state: 'IGNORED' });
     const all = [...this.children];
     const exits = all.map((c) => new Promise<void>((r) => (c.gone && !c.job ? r() : c.exec.onExit(() => r()))));
     for (const c of all) {
-      if (c.job) {
+      if (c.job || c.queued.length > 0) {
         if (force) {
-          c.job.stop = { why: 'close' };
+          if (c.job) c.job.stop = { why: 'close' };
           c.exec.kill();
         }
-      } else if (!c.gone) {
-        c.gone = true;
-        c.exec.send({ t: 'exit' });
-      }
+      } else this.settle(c);
     }
     const timer = setTimeout(() => all.forEach((c) => c.exec.kill()), 5000);
     await Promise.all(exits);

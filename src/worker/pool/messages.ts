@@ -17,6 +17,8 @@ export interface ChildInit {
   index: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** KiB (--max-memory-per-child): past it after a task, the child gives back what it holds and runs nothing more. */
+  maxMemory?: number | null;
 }
 
 export type ToChild =
@@ -30,6 +32,8 @@ export type ToChild =
     /** The parent enforces the hard limit; the soft one fires in the child. */
     soft: number | null;
   }
+  /** Skip this job if it has not started (answered by `cancelled`; a started one runs on). */
+  | { t: 'cancel'; job: number }
   | { t: 'exit' };
 
 /** An error as far as the parent needs it: its log line and events. */
@@ -47,6 +51,10 @@ export type WireOutcome =
 export type FromChild =
   | { t: 'ready'; mem: number }
   | { t: 'failed'; message: string }
+  /** The child begins the job (the parent acks it and starts its hard limit now). */
+  | { t: 'started'; job: number }
+  /** The job was still in the child's queue and will not run. */
+  | { t: 'cancelled'; job: number }
   | { t: 'done'; job: number; outcome: WireOutcome; mem: number };
 
 function toWire(err: unknown): WireError {
