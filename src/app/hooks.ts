@@ -44,4 +44,4 @@ export const canvasHooks = {
 };
 
 /** Around each task run, in its async context (OpenTelemetry's consumer span); a plain call without it. */
-export const aroundRun = new Hook<(task: Task, req: TaskRequest, env: TraceEnv, run: () => Promise<TraceOutcome>) => Promise<TraceOutcome>>('run wrapper', (_task, _req, _env, run) => run());
+export const aroundRun = new Hook<(task: Task, req: TaskRequest, env: TraceEnv, run: () => TraceOutcome | Promise<TraceOutcome>) => TraceOutcome | Promise<TraceOutcome>>('run wrapper', (_task, _req, _env, run) => run());

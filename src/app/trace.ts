@@ -50,15 +50,20 @@ type StoreOpts = { groupId: string | null; parentId: string | null; children: un
 /**
  * Run one task request to its outcome and store its state: Celery's `trace_task`, shared by the
  * worker and eager mode. Never throws for anything the task does. What the task sends while it
- * runs gets it as parent and is stored as its children.
+ * runs gets it as parent and is stored as its children. A synchronous task that stores nothing
+ * has its outcome returned at once: no promise is made for it (the worker's hot path).
  */
-export function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): Promise<TraceOutcome> {
+export function traceTask(app: Celery, task: Task, req: TaskRequest, env: TraceEnv): TraceOutcome | Promise<TraceOutcome> {
   const scope: TaskScope = { id: req.id, rootId: req.rootId, children: [], abort: env.abort };
   return currentTask.run(scope, () => aroundRun.call(task, req, env, () => traceWithSignals(app, task, req, env, scope)));
 }
 
-async function traceWithSignals(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
-  // The arguments are built only when someone listens: this is the task hot path.
+function traceWithSignals(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): TraceOutcome | Promise<TraceOutcome> {
+  if (!signals.taskPrerun.connected && !signals.taskPostrun.connected) return trace(app, task, req, env, scope);
+  return traceWithRunSignals(app, task, req, env, scope);
+}
+
+async function traceWithRunSignals(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
   const pre = signals.taskPrerun.connected ? signals.taskPrerun.send({ sender: task, taskId: req.id, task, args: req.args, kwargs: req.kwargs, request: req }) : undefined;
   if (pre) await pre;
   const outcome = await trace(app, task, req, env, scope);
@@ -70,65 +75,109 @@ async function traceWithSignals(app: Celery, task: Task, req: TaskRequest, env: 
   return outcome;
 }
 
-async function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): Promise<TraceOutcome> {
-  const started = performance.now();
-  const opts = task.options;
-  const store = env.backend && !(req.ignoreResult || opts.ignoreResult) ? env.backend : undefined;
-  const abort = env.abort;
-  const { hard, soft } = env.limits ?? timeLimits(app, task, req);
+/** One run: what every step of the trace needs. */
+interface Run {
+  app: Celery;
+  task: Task;
+  req: TaskRequest;
+  env: TraceEnv;
+  started: number;
+  store: ResultBackend | undefined;
+  storeOpts: StoreOpts;
+}
+
+function trace(app: Celery, task: Task, req: TaskRequest, env: TraceEnv, scope: TaskScope): TraceOutcome | Promise<TraceOutcome> {
+  const store = env.backend && !(req.ignoreResult || task.options.ignoreResult) ? env.backend : undefined;
   const storeOpts: StoreOpts = { groupId: req.group, parentId: req.parentId, children: scope.children, replyTo: req.replyTo, correlationId: req.correlationId };
+  const run: Run = { app, task, req, env, started: performance.now(), store, storeOpts };
+  if (store && (task.options.trackStarted ?? app.conf.taskTrackStarted)) {
+    return store.storeResult(req.id, { pid: process.pid, hostname: env.hostname }, 'STARTED', storeOpts).then(() => callTask(run), (error: unknown) => handleError(run, error));
+  }
+  return callTask(run);
+}
+
+function callTask(run: Run): TraceOutcome | Promise<TraceOutcome> {
+  const { app, task, req, env } = run;
+  let value: unknown;
+  try {
+    const args = task.argumentsFor(req.args, req.kwargs, env.log);
+    value = task.options.bind ? task.fn(new BoundContext(app, task, req, env, run.storeOpts) as unknown as TaskContext, ...args) : task.fn(...args);
+  } catch (error) {
+    return handleError(run, error);
+  }
+  // A synchronous task has finished here; only a pending promise can be stopped while it runs.
+  return isThenable(value) ? awaitTask(run, value) : succeed(run, value);
+}
+
+async function awaitTask(run: Run, value: PromiseLike<unknown>): Promise<TraceOutcome> {
+  const { task, req, env } = run;
+  const abort = env.abort;
+  const { hard, soft } = env.limits ?? timeLimits(run.app, task, req);
   let softTimer: LongTimeout | undefined;
   let hardTimer: LongTimeout | undefined;
-
-  let result: unknown;
-  let runtime: number;
   try {
-    if (store && (opts.trackStarted ?? app.conf.taskTrackStarted)) {
-      await store.storeResult(req.id, { pid: process.pid, hostname: env.hostname }, 'STARTED', storeOpts);
-    }
-    const args = task.argumentsFor(req.args, req.kwargs, env.log);
-    const value = opts.bind ? task.fn(new BoundContext(app, task, req, env, storeOpts) as unknown as TaskContext, ...args) : task.fn(...args);
-    // A synchronous task has finished here; only a pending promise can be stopped while it runs.
-    if (isThenable(value)) {
-      const stopped = new Promise<never>((_, reject) => {
-        abort.onAbort((reason) => {
-          if (reason instanceof TaskRevokedError || reason instanceof TimeLimitExceeded) reject(reason);
-          // A task that never looked at its signal cannot handle the soft limit: it ends with it, as
-          // Python code that does not catch SoftTimeLimitExceeded.
-          else if (reason instanceof SoftTimeLimitExceeded && !abort.watched) reject(reason);
-        });
-        if (soft) {
-          softTimer = setLongTimeout(() => {
-            (env.log ?? log()).warning(`Soft time limit (${soft}s) exceeded for ${task.name}[${req.id}]`);
-            abort.abort(pyError(new SoftTimeLimitExceeded('SoftTimeLimitExceeded()'), []));
-          }, soft * 1000);
-        }
-        if (hard) {
-          // Not through abort(): after a soft limit has aborted the run, the hard one must still end it.
-          hardTimer = setLongTimeout(() => {
-            (env.log ?? log()).error(`Hard time limit (${hard}s) exceeded for ${task.name}[${req.id}]`);
-            const error = pyError(new TimeLimitExceeded(`TimeLimitExceeded(${hard},)`), [hard]);
-            abort.abort(error);
-            reject(error);
-          }, hard * 1000);
-        }
+    const stopped = new Promise<never>((_, reject) => {
+      abort.onAbort((reason) => {
+        if (reason instanceof TaskRevokedError || reason instanceof TimeLimitExceeded) reject(reason);
+        // A task that never looked at its signal cannot handle the soft limit: it ends with it, as
+        // Python code that does not catch SoftTimeLimitExceeded.
+        else if (reason instanceof SoftTimeLimitExceeded && !abort.watched) reject(reason);
       });
-      result = await Promise.race([value, stopped]);
-    } else {
-      result = value;
-    }
-    // Celery's prepare_value: a result handle is stored as its as_tuple().
-    if (isResultNode(result)) result = result.asTuple();
-    runtime = (performance.now() - started) / 1000;
-    // Callbacks first, so that the stored result lists them as children (as Celery does).
-    if (req.embed.callbacks?.length || req.embed.chain?.length) await canvasHooks.applyCallbacks.call(app, req, result);
-    await store?.storeResult(req.id, result, 'SUCCESS', storeOpts);
+      if (soft) {
+        softTimer = setLongTimeout(() => {
+          (env.log ?? log()).warning(`Soft time limit (${soft}s) exceeded for ${task.name}[${req.id}]`);
+          abort.abort(pyError(new SoftTimeLimitExceeded('SoftTimeLimitExceeded()'), []));
+        }, soft * 1000);
+      }
+      if (hard) {
+        // Not through abort(): after a soft limit has aborted the run, the hard one must still end it.
+        hardTimer = setLongTimeout(() => {
+          (env.log ?? log()).error(`Hard time limit (${hard}s) exceeded for ${task.name}[${req.id}]`);
+          const error = pyError(new TimeLimitExceeded(`TimeLimitExceeded(${hard},)`), [hard]);
+          abort.abort(error);
+          reject(error);
+        }, hard * 1000);
+      }
+    });
+    const result = prepared(await Promise.race([value, stopped]));
+    const runtime = (performance.now() - run.started) / 1000;
+    // The limits still cover the callbacks and storing the result.
+    await storeSuccess(run, result);
+    return afterSuccess(run, result, runtime);
   } catch (error) {
-    return handleError(app, task, req, env, error, started, store, storeOpts);
+    return handleError(run, error);
   } finally {
     softTimer?.clear();
     hardTimer?.clear();
   }
+}
+
+/** A synchronous task returned `result`. */
+function succeed(run: Run, value: unknown): TraceOutcome | Promise<TraceOutcome> {
+  const { req } = run;
+  const result = prepared(value);
+  const runtime = (performance.now() - run.started) / 1000;
+  if (!req.embed.callbacks?.length && !req.embed.chain?.length && !run.store && !req.embed.chord && !signals.taskSuccess.connected) {
+    return { state: 'SUCCESS', result, runtime };
+  }
+  return storeSuccess(run, result).then(() => afterSuccess(run, result, runtime), (error: unknown) => handleError(run, error));
+}
+
+/** Celery's prepare_value: a result handle is stored as its as_tuple(). */
+function prepared(result: unknown): unknown {
+  return isResultNode(result) ? result.asTuple() : result;
+}
+
+/** Callbacks first, so that the stored result lists them as children (as Celery does). */
+async function storeSuccess(run: Run, result: unknown): Promise<void> {
+  const { app, req, store } = run;
+  if (req.embed.callbacks?.length || req.embed.chain?.length) await canvasHooks.applyCallbacks.call(app, req, result);
+  await store?.storeResult(req.id, result, 'SUCCESS', run.storeOpts);
+}
+
+/** After the result is stored; what fails here is not the task's failure (the worker handles it). */
+async function afterSuccess(run: Run, result: unknown, runtime: number): Promise<TraceOutcome> {
+  const { app, task, req, env } = run;
   // A chord part counts even when its result is not stored (Celery's mark_as_done).
   if (req.embed.chord && env.backend) await canvasHooks.chordPartDone.call(app, env.backend, req, result);
   const success = signals.taskSuccess.connected ? signals.taskSuccess.send({ sender: task, result, request: req }) : undefined;
@@ -193,16 +242,8 @@ function log(): Logger {
   return (fallbackLog ??= createLogger({ level: 'WARNING' }));
 }
 
-async function handleError(
-  app: Celery,
-  task: Task,
-  req: TaskRequest,
-  env: TraceEnv,
-  error: unknown,
-  started: number,
-  store: ResultBackend | undefined,
-  storeOpts: StoreOpts,
-): Promise<TraceOutcome> {
+async function handleError(run: Run, error: unknown): Promise<TraceOutcome> {
+  const { app, task, req, env, started, store, storeOpts } = run;
   if (error instanceof Retry) {
     // As Celery's mark_as_retry: the exception given to retry(), or null without one.
     const exc = error.exc === undefined || error.exc === null ? null : serializeException(error.exc);
@@ -225,7 +266,7 @@ async function handleError(
     try {
       await retry(app, task, req, env, { exc: error, countdown });
     } catch (retryError) {
-      if (retryError instanceof Retry) return handleError(app, task, req, env, retryError, started, store, storeOpts);
+      if (retryError instanceof Retry) return handleError(run, retryError);
       error = retryError;
     }
   }

@@ -1,36 +1,28 @@
 import type { ResultBackend } from '../backend/result-backend.ts';
 import type { RevokedSet } from './revoked-set.ts';
 
+const NONE: ReadonlySet<string> = new Set();
+
 /**
- * Answers "is this task revoked?" for the worker: from the revokes it was told about, else from
- * the backend's revoke marks, batching the questions asked in one tick into one read.
+ * Answers "is this task revoked?" for the worker: from the revokes it was told about (remote
+ * control, mingle, the state db), and from the backend's revoke marks, read for a batch of tasks
+ * at once.
  */
 export class RevokeChecker {
-  private pending: Array<{ id: string; resolve: (revoked: boolean) => void }> = [];
-
   constructor(
     private readonly backend: ResultBackend | undefined,
     /** Revokes received by remote control and mingle. */
     readonly known: RevokedSet,
   ) {}
 
-  isRevoked(taskId: string): Promise<boolean> {
-    if (this.known.has(taskId)) return Promise.resolve(true);
-    if (!this.backend) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      if (this.pending.push({ id: taskId, resolve }) === 1) queueMicrotask(() => void this.flush());
-    });
+  /** The backend's marks among these tasks, in one read; undefined without a backend. Never rejects. */
+  marked(taskIds: string[]): Promise<ReadonlySet<string>> | undefined {
+    if (!this.backend || taskIds.length === 0) return undefined;
+    // The backend is unreachable: run the task rather than hold it; storing its result will report the outage.
+    return this.backend.revokedAmong(taskIds).catch(() => NONE);
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    let revoked = new Set<string>();
-    try {
-      revoked = await this.backend!.revokedAmong(batch.map((b) => b.id));
-    } catch {
-      // The backend is unreachable: run the task rather than hold it; storing its result will report the outage.
-    }
-    for (const b of batch) b.resolve(revoked.has(b.id));
+  isRevoked(taskId: string, marks: ReadonlySet<string> | undefined): boolean {
+    return this.known.has(taskId) || (marks?.has(taskId) ?? false);
   }
 }

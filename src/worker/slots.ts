@@ -24,6 +24,12 @@ export class Slots {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /** Call `holder` with a slot taken for it: now if one is free, else when one is released (no promise). */
+  whenFree(holder: () => void): void {
+    if (this.tryAcquire()) holder();
+    else this.waiters.push(holder);
+  }
+
   /** Change the number of slots; waiters get the new ones at once. */
   resize(size: number): void {
     this.size = size;

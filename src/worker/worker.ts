@@ -215,6 +215,7 @@ export class Worker implements ControlTarget {
       rateLimits: this.rateLimits,
       events: this.events,
       held: this.held,
+      starting: [],
       processed: this.processed,
       pool: this.pool,
       onRelease: () => this.wake?.(),
@@ -268,9 +269,12 @@ export class Worker implements ControlTarget {
           await delivery.restore();
           continue;
         }
-        handleDelivery(env, delivery).catch((err: unknown) => {
-          this.log.critical(`Unexpected error while handling message ${delivery.deliveryTag}: ${(err as Error)?.stack ?? String(err)}`);
-        });
+        const unexpected = (err: unknown) => this.log.critical(`Unexpected error while handling message ${delivery.deliveryTag}: ${(err as Error)?.stack ?? String(err)}`);
+        try {
+          handleDelivery(env, delivery)?.catch(unexpected);
+        } catch (err) {
+          unexpected(err);
+        }
       }
     }
   }

@@ -48,12 +48,6 @@ const MAX_BACKOFF_MS = 50;
 /** Most messages one script run takes: keeps each run short (Redis runs nothing else meanwhile). */
 const MAX_PER_SCRIPT = 500;
 
-interface PendingAck {
-  tag: string;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
 export class RedisTransport implements Transport {
   readonly url: string;
   readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true };
@@ -69,7 +63,9 @@ export class RedisTransport implements Transport {
   private readonly declared = new Set<string>();
   private readonly held = new Map<string, Held>();
   private cycle: string[] = [];
-  private acks: PendingAck[] = [];
+  private acks: string[] = [];
+  /** Settles when this tick's acks are in Redis: one promise for the batch. */
+  private acked: Promise<void> | undefined;
   private lastRestore = 0;
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
@@ -217,7 +213,7 @@ export class RedisTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepAlive);
-    this.flushAcks();
+    await this.acked?.catch(() => undefined);
     // kombu's restore_at_shutdown: what we hold goes back to the front, in its original order.
     for (const h of [...this.held.values()].reverse()) {
       await this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw), 'RPUSH').catch(() => 0);
@@ -319,29 +315,22 @@ export class RedisTransport implements Transport {
     if (push === 'RPUSH' || lists[0] !== this.keys.dead(h.queue)) this.wake.notify();
   }
 
-  /** Acks of one tick share one MULTI: ZREM unacked_index + HDEL unacked (kombu's QoS.ack). */
+  /** Acks of one tick share one MULTI (ZREM unacked_index + HDEL unacked, kombu's QoS.ack) and one promise. */
   private ack(tag: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.acks.length === 0) setImmediate(() => this.flushAcks());
-      this.acks.push({ tag, resolve, reject });
-    });
+    this.acks.push(tag);
+    return (this.acked ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks()));
   }
 
-  private flushAcks(): void {
-    const batch = this.acks;
-    if (batch.length === 0) return;
+  private async flushAcks(): Promise<void> {
+    const tags = this.acks;
     this.acks = [];
-    const tags = batch.map((a) => a.tag);
+    this.acked = undefined;
     // A fresh MULTI per attempt: persist() retries through an outage, and a pipeline runs once.
-    const settle = () => {
+    await this.persist(() => {
       const multi = this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags);
       if (this.holder) multi.hdel(this.keys.holders(), ...tags);
       return multi.exec().then(settled);
-    };
-    this.persist(settle).then(
-      () => batch.forEach((a) => a.resolve()),
-      (err: unknown) => batch.forEach((a) => a.reject(err)),
-    );
+    });
   }
 
   /**

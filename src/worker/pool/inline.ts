@@ -42,19 +42,19 @@ export class InlinePool implements Pool {
 
   readonly holdsWaitingTasks = false;
 
-  async run(task: Task, request: TaskRequest, env: TraceEnv, onAccepted?: () => void): Promise<TraceOutcome> {
+  run(task: Task, request: TaskRequest, env: TraceEnv, onAccepted?: () => void): TraceOutcome | Promise<TraceOutcome> {
     onAccepted?.();
-    const tag = `${request.name}[${request.id}]`;
-    this.running.set(request.id, tag);
     const started = performance.now();
-    const outcome = traceTask(this.app, task, request, this.limits ? { ...env, limits: limitsFor(this.app, task, request, this.limits) } : env);
-    const held = performance.now() - started;
-    if (held > BLOCKED_LOOP_MS) this.warnBlocked(held, tag);
+    let outcome: TraceOutcome | Promise<TraceOutcome>;
     try {
-      return await outcome;
+      outcome = traceTask(this.app, task, request, this.limits ? { ...env, limits: limitsFor(this.app, task, request, this.limits) } : env);
     } finally {
-      this.running.delete(request.id);
+      const held = performance.now() - started;
+      if (held > BLOCKED_LOOP_MS) this.warnBlocked(held, `${request.name}[${request.id}]`);
     }
+    if (!(outcome instanceof Promise)) return outcome;
+    this.running.set(request.id, `${request.name}[${request.id}]`);
+    return outcome.finally(() => this.running.delete(request.id));
   }
 
   private tick(): void {

@@ -34,9 +34,9 @@ export interface Pool {
   /**
    * Run a task to its outcome. `onAccepted` is called when the task starts in a child (Celery's
    * on_accepted): an early ack waits for it, so a task still waiting in the parent stays unacked
-   * and is redelivered if the parent dies.
+   * and is redelivered if the parent dies. A task that ends synchronously may give its outcome at once.
    */
-  run(task: Task, request: TaskRequest, env: TraceEnv, onAccepted?: () => void): Promise<TraceOutcome>;
+  run(task: Task, request: TaskRequest, env: TraceEnv, onAccepted?: () => void): TraceOutcome | Promise<TraceOutcome>;
   /** Whether tasks may wait in the parent for a free child (then acks wait for `onAccepted`). */
   readonly holdsWaitingTasks: boolean;
   /** Set the number of children (threads, processes); the inline pools only count slots. */

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// What one drained no-op task costs, celeriac vs BullMQ, in the independent harness's style: prefill
+// once, start the worker, copy the tasks into its queue (BullMQ: addBulk, then start the worker),
+// time until all ran. Prints per round: rate, worker CPU and redis-server CPU per task (from /proc),
+// and Redis' own time per task for each command (INFO commandstats).
+// From the project's root after `npm run build`:
+//   node bench/tools/drain-cost.mjs [N=20000] [ROUNDS=3] [celeriac,bullmq] [-- extra worker args]
+// WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes options to the worker's node.
+// Uses Redis DB 13 (flushed at start and end). Set CELERIAC_STORE=1 to store results.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const dash = process.argv.indexOf('--');
+const argv = dash < 0 ? process.argv.slice(2) : process.argv.slice(2, dash);
+const extra = dash < 0 ? [] : process.argv.slice(dash + 1);
+const N = Number(argv[0] ?? 20000);
+const ROUNDS = Number(argv[1] ?? 3);
+const systems = (argv[2] ?? 'celeriac,bullmq').split(',');
+const store = process.env.CELERIAC_STORE === '1';
+const root = process.cwd();
+const req = createRequire(path.join(root, 'package.json'));
+const { Redis } = await import(pathToFileURL(req.resolve('ioredis')).href);
+const { Queue, Worker } = await import(pathToFileURL(req.resolve('bullmq')).href);
+const bin = path.join(root, req('./package.json').bin.celeriac);
+const URL = 'redis://127.0.0.1:6379/13';
+const dir = mkdtempSync(path.join(os.tmpdir(), 'drain-cost-'));
+writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+writeFileSync(path.join(dir, 'tasks.mjs'), `import { Celery } from ${JSON.stringify(pathToFileURL(path.join(root, 'dist', 'index.js')).href)};
+export const app = new Celery('drain', { broker: '${URL}', backend: '${URL}' });
+export const noop = app.task({ name: 'drain.noop', ignoreResult: ${!store} }, () => ${store ? "'ok'" : 'undefined'});
+`);
+const r = new Redis(URL);
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+const tick = 1e6 / 100; // µs per clock tick (CLK_TCK 100)
+const cpuOf = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * tick;
+};
+const redisPid = Number(execFileSync('pgrep', ['-f', 'redis-server.*:6379']).toString().trim().split('\n')[0]);
+const stats = async () => {
+  const out = new Map();
+  for (const line of (await r.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_(\w+(?:\|\w+)?):calls=(\d+),usec=(\d+)/.exec(line);
+    if (m) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
+  }
+  return out;
+};
+const statDiff = (a, b) => [...b].map(([k, v]) => [k, v.calls - (a.get(k)?.calls ?? 0), v.usec - (a.get(k)?.usec ?? 0)])
+  .filter(([, c]) => c > 0).sort((x, y) => y[2] - x[2]).slice(0, 6)
+  .map(([k, c, u]) => `${k} ${(c / N).toFixed(2)}/task ${(u / N).toFixed(1)}µs`).join(', ');
+
+async function measure(run) {
+  const s0 = await stats();
+  const res = await run();
+  const s1 = await stats();
+  return { ...res, cmds: statDiff(s0, s1) };
+}
+
+async function prefill() {
+  const { noop } = await import(pathToFileURL(path.join(dir, 'tasks.mjs')).href);
+  const inflight = [];
+  for (let i = 0; i < N; i++) {
+    inflight.push(noop.applyAsync([], {}, { queue: 'drain_src' }));
+    if (inflight.length >= 200) { await Promise.all(inflight); inflight.length = 0; if (process.env.DBG) console.error(i); }
+  }
+  await Promise.all(inflight);
+}
+
+async function celeriacRound() {
+  const nodeArgs = process.env.WORKER_NODE_ARGS ? process.env.WORKER_NODE_ARGS.split(' ') : [];
+  const w = spawn(process.execPath, [...nodeArgs, bin, 'worker', '-A', './tasks.mjs:app', '-c', '100', '--without-mingle',
+    '--without-gossip', '--without-heartbeat', '-l', 'error', ...extra], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  await sleep(3000);
+  await r.del('celery', 'unacked', 'unacked_index');
+  const keys0 = await r.dbsize();
+  const c0 = cpuOf(w.pid), rc0 = cpuOf(redisPid), t0 = performance.now();
+  await r.copy('drain_src', 'celery');
+  for (;;) {
+    const [[, l], [, u], [, k]] = await r.multi().llen('celery').hlen('unacked').dbsize().exec();
+    if (l === 0 && u === 0 && (!store || k - keys0 >= N)) break;
+    if (w.exitCode !== null) throw new Error('celeriac worker exited');
+    await sleep(5);
+  }
+  const ms = performance.now() - t0;
+  const res = { rate: N / (ms / 1000), worker: (cpuOf(w.pid) - c0) / N, redis: (cpuOf(redisPid) - rc0) / N };
+  w.kill('SIGTERM');
+  await new Promise((res) => w.once('exit', res));
+  if (store) await r.eval("for _,k in ipairs(redis.call('KEYS','celery-task-meta-*')) do redis.call('DEL',k) end", 0);
+  return res;
+}
+
+async function bullRound() {
+  const connection = { host: '127.0.0.1', port: 6379, db: 13, maxRetriesPerRequest: null };
+  const q = new Queue('drain_bull', { connection, prefix: 'draincost' });
+  await q.obliterate({ force: true });
+  for (let i = 0; i < N; i += 1000) {
+    await q.addBulk(Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ name: 'noop', data: { i: i + j }, opts: { removeOnComplete: !store } })));
+  }
+  let done = 0;
+  const w = new Worker('drain_bull', async () => (store ? 'ok' : undefined), { connection, prefix: 'draincost', concurrency: 200, autorun: false });
+  await w.waitUntilReady();
+  const finished = new Promise((res) => w.on('completed', () => { if (++done === N) res(); }));
+  const u0 = process.cpuUsage(), rc0 = cpuOf(redisPid), t0 = performance.now();
+  void w.run();
+  await finished;
+  const ms = performance.now() - t0;
+  const u = process.cpuUsage(u0);
+  const res = { rate: N / (ms / 1000), worker: (u.user + u.system) / N, redis: (cpuOf(redisPid) - rc0) / N };
+  await w.close();
+  await q.obliterate({ force: true });
+  await q.close();
+  return res;
+}
+
+try {
+  await r.flushdb();
+  if (systems.includes('celeriac')) await prefill();
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const s of systems) {
+      const m = await measure(s === 'celeriac' ? celeriacRound : bullRound);
+      console.log(`round ${i + 1} ${s.padEnd(8)} ${m.rate.toFixed(0).padStart(6)}/s  worker ${m.worker.toFixed(1)} µs/task  redis ${m.redis.toFixed(1)} µs/task  | ${m.cmds}`);
+    }
+  }
+} finally {
+  await r.flushdb();
+  r.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
