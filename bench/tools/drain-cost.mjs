@@ -36,9 +36,9 @@ export const noop = app.task({ name: 'drain.noop', ignoreResult: ${!store} }, ()
 const r = new Redis(URL);
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 const tick = 1e6 / 100; // µs per clock tick (CLK_TCK 100)
-const cpuOf = (pid) => {
+const cpuOf = (pid, which = 'both') => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * tick;
+  return ((which === 'sys' ? 0 : Number(f[11])) + (which === 'user' ? 0 : Number(f[12]))) * tick;
 };
 const redisPid = Number(execFileSync('pgrep', ['-f', 'redis-server.*:6379']).toString().trim().split('\n')[0]);
 const stats = async () => {
@@ -77,7 +77,7 @@ async function celeriacRound() {
   await sleep(3000);
   await r.del('celery', 'unacked', 'unacked_index');
   const keys0 = await r.dbsize();
-  const c0 = cpuOf(w.pid), rc0 = cpuOf(redisPid), t0 = performance.now();
+  const c0 = cpuOf(w.pid), s0 = cpuOf(w.pid, 'sys'), rc0 = cpuOf(redisPid), t0 = performance.now();
   await r.copy('drain_src', 'celery');
   for (;;) {
     const [[, l], [, u], [, k]] = await r.multi().llen('celery').hlen('unacked').dbsize().exec();
@@ -86,7 +86,7 @@ async function celeriacRound() {
     await sleep(5);
   }
   const ms = performance.now() - t0;
-  const res = { rate: N / (ms / 1000), worker: (cpuOf(w.pid) - c0) / N, redis: (cpuOf(redisPid) - rc0) / N };
+  const res = { rate: N / (ms / 1000), worker: (cpuOf(w.pid) - c0) / N, sys: (cpuOf(w.pid, 'sys') - s0) / N, redis: (cpuOf(redisPid) - rc0) / N };
   w.kill('SIGTERM');
   await new Promise((res) => w.once('exit', res));
   if (store) await r.eval("for _,k in ipairs(redis.call('KEYS','celery-task-meta-*')) do redis.call('DEL',k) end", 0);
@@ -122,7 +122,7 @@ try {
   for (let i = 0; i < ROUNDS; i++) {
     for (const s of systems) {
       const m = await measure(s === 'celeriac' ? celeriacRound : bullRound);
-      console.log(`round ${i + 1} ${s.padEnd(8)} ${m.rate.toFixed(0).padStart(6)}/s  worker ${m.worker.toFixed(1)} µs/task  redis ${m.redis.toFixed(1)} µs/task  | ${m.cmds}`);
+      console.log(`round ${i + 1} ${s.padEnd(8)} ${m.rate.toFixed(0).padStart(6)}/s  worker ${m.worker.toFixed(1)} µs/task${m.sys === undefined ? '' : ` (kernel ${m.sys.toFixed(1)})`}  redis ${m.redis.toFixed(1)} µs/task  | ${m.cmds}`);
     }
   }
 } finally {

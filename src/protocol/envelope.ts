@@ -62,7 +62,7 @@ export function fromEnvelope(raw: string): DecodedEnvelope {
     throw new DecodeError('message envelope is not a JSON object', raw);
   }
   const e = env as Record<string, unknown>;
-  const props = isObject(e.properties) ? { ...e.properties } : {};
+  const props = isObject(e.properties) ? e.properties : {}; // freshly parsed: ours, no copy needed
   const info = isObject(props.delivery_info) ? props.delivery_info : {};
   const { delivery_info: _i, body_encoding: encoding, delivery_tag: tag, ...properties } = props;
   if (typeof e.body !== 'string') throw new DecodeError('message envelope has no "body" string', raw);
