@@ -190,6 +190,8 @@ function runBatch(env: StrategyEnv, batch: Held[], marks: ReadonlySet<string> | 
 }
 
 function run(env: StrategyEnv, held: Held, marks: ReadonlySet<string> | undefined): void {
+  // An unacknowledged message given back by a shutdown while its batch waited: it is in the queue again.
+  if (!env.held.has(held)) return release(env, held);
   const { request, task, delivery } = held;
   if (env.revokes.isRevoked(request.id, marks)) {
     env.log.info(`Discarding revoked task: ${request.name}[${request.id}]`, { taskId: request.id });
