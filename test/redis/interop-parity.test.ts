@@ -186,10 +186,26 @@ describe('time limits', () => {
 
 describe('result handles as results', () => {
   it('a returned AsyncResult or GroupResult is stored as its tuple, and a Python client rebuilds it', async () => {
-    const [py, js] = await bothWorkers(() => [
+    const calls = () => [
       { task: 'par.spawn_one', rebuild: true },
       { task: 'par.spawn_group', rebuild: true },
-    ]);
+    ];
+    // Every task and spawned child is deleted afterwards, whatever the assertions say.
+    const track = (outcomes: Outcome[]) => {
+      for (const o of outcomes) {
+        const m = o.meta as [[string, null], [[string, null], null][] | null] | undefined;
+        if (Array.isArray(m)) taskIds.push(m[0][0], ...(m[1] ?? []).map((c) => c[0][0]));
+      }
+    };
+    let [py, js] = await bothWorkers(calls);
+    track([...py, ...js]);
+    // Python Celery 5.2's client now and then never sees its own prefork worker's group members
+    // finish (GroupResult.join times out after 25 s), in about one run of three on an idle machine,
+    // with or without celeriac's worker changes: the calls are made once more before comparing.
+    if (py.some((o) => o.error?.startsWith('TimeoutError'))) {
+      [py, js] = await bothWorkers(calls);
+      track([...py, ...js]);
+    }
     // The Python client's error (a timeout, say) is part of what is compared, so a failure names it.
     const seen = (o: Outcome) => ({ state: o.state, rebuilt: o.rebuilt, error: o.error });
     expect(js.map(seen)).toEqual(py.map(seen));
@@ -201,10 +217,6 @@ describe('result handles as results', () => {
     expect(js[0]!.meta).toEqual([[expect.any(String), null], null]);
     expect(js[1]!.meta).toEqual([[expect.any(String), null], [[[expect.any(String), null], null], [[expect.any(String), null], null]]]);
     expect(py[1]!.meta).toEqual([[expect.any(String), null], [[[expect.any(String), null], null], [[expect.any(String), null], null]]]);
-    for (const o of [...py, ...js]) {
-      const m = o.meta as [[string, null], [[string, null], null][] | null];
-      taskIds.push(m[0][0], ...(m[1] ?? []).map((c) => c[0][0]));
-    }
   });
 });
 
