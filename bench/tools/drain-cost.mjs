@@ -66,7 +66,7 @@ async function prefill() {
   const inflight = [];
   for (let i = 0; i < N; i++) {
     inflight.push(noop.applyAsync([], {}, { queue: 'drain_src' }));
-    if (inflight.length >= 200) { await Promise.all(inflight); inflight.length = 0; if (process.env.DBG) console.error(i); }
+    if (inflight.length >= 200) { await Promise.all(inflight); inflight.length = 0; }
   }
   await Promise.all(inflight);
 }

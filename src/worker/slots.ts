@@ -16,14 +16,6 @@ export class Slots {
     return true;
   }
 
-  acquire(): Promise<void> {
-    if (this.used < this.size) {
-      this.used++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
   /** Call `holder` with a slot taken for it: now if one is free, else when one is released (no promise). */
   whenFree(holder: () => void): void {
     if (this.tryAcquire()) holder();
