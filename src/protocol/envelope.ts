@@ -1,4 +1,5 @@
 import { DecodeError } from '../errors.ts';
+import { decodeBase64Bytes, splitBody } from './envelope-bytes.ts';
 import { dumps, loads } from './json.ts';
 import type { DeliveryInfo, Message } from './message.ts';
 
@@ -32,7 +33,7 @@ export const UNDECODABLE_CONTENT_TYPE = 'application/x-celeriac-undecodable';
 const DECODE_ERROR_HEADER = 'x-celeriac-decode-error';
 
 /** Wrap a broker entry that could not be read as an envelope, so it is reported and dead-lettered, never lost. */
-export function undecodableMessage(raw: string, error: unknown): Message {
+export function undecodableMessage(raw: string | Buffer, error: unknown): Message {
   const reason = error instanceof Error ? error.message : String(error);
   return { headers: { [DECODE_ERROR_HEADER]: reason }, properties: {}, contentType: UNDECODABLE_CONTENT_TYPE, contentEncoding: 'binary', body: Buffer.from(raw) };
 }
@@ -51,22 +52,30 @@ export interface DecodedEnvelope {
   properties: Record<string, unknown>;
 }
 
-export function fromEnvelope(raw: string): DecodedEnvelope {
+/**
+ * `raw` as bytes is for large envelopes (a Redis fetch gives those as bytes): their body is then
+ * decoded from the bytes, not from a copy JSON.parse makes (envelope-bytes.ts).
+ */
+export function fromEnvelope(raw: string | Buffer): DecodedEnvelope {
+  const split = typeof raw === 'string' ? undefined : splitBody(raw);
+  const text = split ? split.text : raw.toString();
   let env: unknown;
   try {
-    env = loads(raw); // kombu reads it with its json.loads: NaN/Infinity and 5.3 type tags included
+    env = loads(text); // kombu reads it with its json.loads: NaN/Infinity and 5.3 type tags included
   } catch (err) {
-    throw new DecodeError(`message envelope is not valid JSON: ${(err as Error).message}`, raw, { cause: err });
+    throw new DecodeError(`message envelope is not valid JSON: ${(err as Error).message}`, text, { cause: err });
   }
   if (env === null || typeof env !== 'object' || Array.isArray(env)) {
-    throw new DecodeError('message envelope is not a JSON object', raw);
+    throw new DecodeError('message envelope is not a JSON object', text);
   }
   const e = env as Record<string, unknown>;
   const props = isObject(e.properties) ? e.properties : {}; // freshly parsed: ours, no copy needed
   const info = isObject(props.delivery_info) ? props.delivery_info : {};
   const { delivery_info: _i, body_encoding: encoding, delivery_tag: tag, ...properties } = props;
-  if (typeof e.body !== 'string') throw new DecodeError('message envelope has no "body" string', raw);
-  const body = encoding === 'base64' ? Buffer.from(e.body, 'base64') : Buffer.from(e.body, 'utf8');
+  if (typeof e.body !== 'string') throw new DecodeError('message envelope has no "body" string', text);
+  let body: Buffer;
+  if (split) body = encoding === 'base64' ? decodeBase64Bytes(split.body) : Buffer.from(split.body);
+  else body = encoding === 'base64' ? Buffer.from(e.body, 'base64') : Buffer.from(e.body, 'utf8');
   return {
     message: {
       headers: isObject(e.headers) ? e.headers : {},

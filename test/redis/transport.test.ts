@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fromEnvelope } from '../../src/protocol/envelope.ts';
-import { buildTaskMessage } from '../../src/protocol/task-message.ts';
+import { buildTaskMessage, decodeTaskMessage } from '../../src/protocol/task-message.ts';
 import { markRedelivered, parseUnackedEntry } from '../../src/transport/redis/envelope-edit.ts';
 import { RedisTransport } from '../../src/transport/redis/index.ts';
 import { createTransport } from '../../src/transport/registry.ts';
@@ -182,6 +182,72 @@ describe('unacked bookkeeping', () => {
     const [d] = await t.fetch(['q'], 1, 0);
     expect(d!.message.contentType).toBe('application/x-celeriac-undecodable');
     expect(await raw.hget(`${p}unacked`, d!.deliveryTag)).toBe('["not json \\u00e9", "", "q"]');
+  });
+});
+
+describe('large envelopes (fetched as bytes, body decoded from them)', () => {
+  const big = (id: string, arg: string) => buildTaskMessage({ id, name: 'tasks.echo', args: [arg], origin: 'test@host', replyTo: '' });
+  const expectEntry = async (p: string, tag: string, envelope: string, exchange: string, routingKey: string) => {
+    const entry = (await raw.hget(`${p}unacked`, tag))!;
+    const expected = `[${envelope}, ${JSON.stringify(exchange)}, ${JSON.stringify(routingKey)}]`;
+    expect(entry.length).toBe(expected.length); // the strings themselves are too long to print
+    expect(entry === expected).toBe(true);
+  };
+
+  it('records each in unacked as kombu does and delivers its argument whole, small ones among them', async () => {
+    const { t, p } = make();
+    const args = ['a'.repeat(300_000) + ' é', 'small', 'b'.repeat(200_000)];
+    for (const [i, arg] of args.entries()) await t.publish('q', big(`m${i}`, arg));
+    const envelopes = (await raw.lrange(`${p}q`, 0, -1)).reverse();
+    // One by one: the first fetch reads text, the ones after a large envelope read bytes.
+    for (const [i, arg] of args.entries()) {
+      const [d] = await t.fetch(['q'], 1, 0);
+      expect(decodeTaskMessage(d!.message).args[0] === arg).toBe(true);
+      expect(d!.deliveryTag).toBe(JSON.parse(envelopes[i]!).properties.delivery_tag);
+      await expectEntry(p, d!.deliveryTag, envelopes[i]!, '', 'q');
+      await d!.ack();
+    }
+    expect(await raw.hlen(`${p}unacked`)).toBe(0);
+  });
+
+  it('goes back to its list with kombu\'s redelivered flags, and to the dead letters whole', async () => {
+    const { t, p } = make();
+    await t.publish('q', big('r1', 'c'.repeat(150_000)));
+    await t.publish('q', big('r2', 'd'.repeat(150_000)));
+    const [first] = await t.fetch(['q'], 1, 0);
+    await first!.restore();
+    const [again, second] = await t.fetch(['q'], 2, 0);
+    expect(again!.info.redelivered).toBe(true);
+    const entry = parseUnackedEntry((await raw.hget(`${p}unacked`, again!.deliveryTag))!)!;
+    await again!.restore();
+    expect((await raw.lrange(`${p}q`, -1, -1))[0] === markRedelivered(entry.message)).toBe(true);
+    await second!.reject(false, 'too big to like');
+    const [record] = await raw.lrange(`${p}q.celeriac.dead`, 0, -1);
+    expect(decodeTaskMessage(fromEnvelope(JSON.parse(record!).envelope).message).args[0]).toBe('d'.repeat(150_000));
+  });
+
+  it('reads the tag, exchange and routing key of a hand-made envelope whose long strings have escapes', async () => {
+    const { t, p } = make();
+    const long = 'q\\"uote \\\\ back\\u00e9 '.repeat(5000);
+    const body = Buffer.from(JSON.stringify([['x'.repeat(30_000)], {}, {}])).toString('base64');
+    const envelope = `{"body": "${body}", "content-encoding": "utf-8", "content-type": "application/json", "headers": {"lang": "py", "task": "tasks.echo", "id": "h1", "note": "${long}"}, "properties": {"delivery_info": {"exchange": "ex\\"1", "routing_key": "rk"}, "body_encoding": "base64", "delivery_tag": "tag-h1"}}`;
+    expect(envelope.length).toBeGreaterThan(64 * 1024);
+    await raw.lpush(`${p}q`, envelope);
+    const [d] = await t.fetch(['q'], 1, 0);
+    expect(d!.deliveryTag).toBe('tag-h1');
+    expect(d!.message.headers.note).toBe(JSON.parse(`"${long}"`));
+    await expectEntry(p, 'tag-h1', envelope, 'ex"1', 'rk');
+  });
+
+  it('keeps a large entry that is not JSON as a JSON string in unacked, and hands it over as undecodable', async () => {
+    const { t, p } = make();
+    const broken = `{"body": "${'e'.repeat(100_000)}", "headers": nope, "properties": {"delivery_tag": "x"}}`;
+    await raw.lpush(`${p}q`, broken);
+    const [d] = await t.fetch(['q'], 1, 0);
+    expect(d!.message.contentType).toBe('application/x-celeriac-undecodable');
+    expect((await raw.hget(`${p}unacked`, d!.deliveryTag)) === `[${JSON.stringify(broken)}, "", "q"]`).toBe(true);
+    await d!.reject(false, 'not JSON');
+    expect(await raw.hlen(`${p}unacked`)).toBe(0);
   });
 });
 

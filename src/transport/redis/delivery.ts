@@ -5,7 +5,8 @@ import type { Delivery } from '../types.ts';
 export interface Held {
   tag: string;
   queue: string;
-  raw: string;
+  /** The envelope as fetched: bytes when large (fromEnvelope). */
+  raw: string | Buffer;
 }
 
 /** What a delivery asks of its transport when it is settled. */

@@ -43,6 +43,8 @@ import { PushBatch } from './pushes.ts';
 import { Wakeup } from './wakeup.ts';
 
 const RESTORE_EVERY_MS = 10_000;
+/** Envelopes from this size on are kept as bytes (see fromEnvelope). */
+const LARGE_ENVELOPE = 64 * 1024;
 const SAFETY_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 50;
 /** Most messages one script run takes: keeps each run short (Redis runs nothing else meanwhile). */
@@ -63,6 +65,8 @@ export class RedisTransport implements Transport {
   private readonly declared = new Set<string>();
   private readonly held = new Map<string, Held>();
   private cycle: string[] = [];
+  /** The last fetch took an envelope of LARGE_ENVELOPE bytes or more. */
+  private largeSeen = false;
   private acks: string[] = [];
   /** Settles when this tick's acks are in Redis: one promise for the batch. */
   private acked: Promise<void> | undefined;
@@ -216,7 +220,7 @@ export class RedisTransport implements Transport {
     await this.acked?.catch(() => undefined);
     // kombu's restore_at_shutdown: what we hold goes back to the front, in its original order.
     for (const h of [...this.held.values()].reverse()) {
-      await this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw), 'RPUSH').catch(() => 0);
+      await this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw.toString()), 'RPUSH').catch(() => 0);
     }
     this.held.clear();
     await this.broadcasting.close();
@@ -260,14 +264,18 @@ export class RedisTransport implements Transport {
     const order = this.queueOrder(names);
     const lists = this.keys.lists(order);
     const id = randomUUID();
-    const rows: FetchedRow[] = await this.client.celeriacFetch(
+    // After a large envelope, replies come as bytes: a large one stays bytes (fromEnvelope reads
+    // its body from them), the others become text as ioredis would have made them.
+    const fetch = this.largeSeen ? this.client.celeriacFetchBuffer : this.client.celeriacFetch;
+    const rows: FetchedRow[] = await fetch.call(this.client,
       4 + lists.length, this.keys.unacked, this.keys.unackedIndex, this.keys.fetchRecord(id), this.keys.holders(), ...lists,
       max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', id, this.holder, ...order,
     );
+    this.largeSeen = rows.some((row) => row[2].length >= LARGE_ENVELOPE);
     return rows.map(([index, tag, raw]) => {
       const queue = order[index - 1]!;
       if (this.order === 'round_robin') this.cycle = [...this.cycle.filter((q) => q !== queue), queue];
-      return this.toDelivery({ tag, queue, raw });
+      return this.toDelivery({ tag: tag.toString(), queue, raw: typeof raw === 'string' || raw.length >= LARGE_ENVELOPE ? raw : raw.toString() });
     });
   }
 
@@ -301,12 +309,12 @@ export class RedisTransport implements Transport {
   private readonly settler: Settler = {
     release: (h) => void this.held.delete(h.tag),
     ack: (h) => this.ack(h.tag),
-    requeue: async (h, push) => this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw), push),
+    requeue: async (h, push) => this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw.toString()), push),
     deadLetter: async (h, reason) => this.move(h, [this.keys.dead(h.queue)], this.deadRecord(h, reason), 'LPUSH'),
   };
 
   private deadRecord(h: Held, reason: string | undefined): string {
-    return dumps({ reason: reason ?? null, queue: h.queue, time: Date.now() / 1000, delivery_tag: h.tag, envelope: h.raw });
+    return dumps({ reason: reason ?? null, queue: h.queue, time: Date.now() / 1000, delivery_tag: h.tag, envelope: h.raw.toString() });
   }
 
   private async move(h: Held, lists: string[], payload: string, push: 'RPUSH' | 'LPUSH'): Promise<void> {

@@ -9,13 +9,15 @@ const source = (name: string): string => fs.readFileSync(new URL(`./scripts/${na
 const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacPush: source('push.lua'), celeriacMove: source('move.lua'), celeriacUnlock: source('unlock.lua') };
 
 /** One fetched message: index (1-based) of its queue in the order given, delivery tag, raw envelope. */
-export type FetchedRow = [number, string, string];
+export type FetchedRow = [number, string | Buffer, string | Buffer];
 
 export interface ScriptedRedis extends Redis {
   /** fetch.lua: numKeys, unacked, unacked_index, record, ...lists, max, now, nqueues, rotate, fetch id, ...queues */
   celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
+  /** fetch.lua with the tags and envelopes as bytes. */
+  celeriacFetchBuffer(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
   /** push.lua: numKeys, record, ...lists, ...counts per list, ...values */
-  celeriacPush(numKeys: number, ...args: string[]): Promise<number>;
+  celeriacPush(numKeys: number, ...args: (string | Buffer)[]): Promise<number>;
   /** move.lua: numKeys, unacked, unacked_index, ...destinations, tag, expected, payload, RPUSH|LPUSH */
   celeriacMove(numKeys: number, ...args: string[]): Promise<number>;
   /** unlock.lua: 1, mutex key, token */

@@ -65,6 +65,69 @@ local function pystr(s)
   return '"' .. table.concat(out) .. '"'
 end
 
+-- A large envelope is decoded without its long strings (mostly its base64 body): cjson would copy
+-- every byte of them into Lua strings that nothing here reads. The skeleton keeps the rest, so
+-- cjson still checks the grammar; the long strings' escapes are checked here as cjson checks them.
+-- A long string reads as "" (a tag, exchange or routing key is never that long). Anything unusual
+-- (a NUL byte, a backslash outside a string, a bad escape) takes the full decode.
+local LARGE, LONG = 16384, 1024
+local ESCAPED = { [34] = 2, [92] = 2, [47] = 2, [98] = 2, [102] = 2, [110] = 2, [114] = 2, [116] = 2 }
+
+-- The closing quote of the string that starts at `from`, and the first backslash after it.
+local function string_end(raw, from, bs)
+  local e = from
+  while true do
+    local close = string.find(raw, '"', e, true)
+    if not close then return nil end
+    while bs and bs < close do
+      local c = string.byte(raw, bs + 1)
+      local after
+      if c == 117 and string.find(raw, '^%x%x%x%x', bs + 2) then
+        after = bs + 6
+      elseif ESCAPED[c] then
+        after = bs + 2
+      else
+        return nil
+      end
+      bs = string.find(raw, '\\', after, true)
+      if after > close then e, close = after, nil break end -- that quote was escaped
+    end
+    if close then return close, bs end
+  end
+end
+
+local function skeleton(raw)
+  if string.find(raw, '\0', 1, true) then return nil end
+  local parts, seg, pos = {}, 1, 1
+  local bs = string.find(raw, '\\', 1, true)
+  while true do
+    local q = string.find(raw, '"', pos, true)
+    if not q then break end
+    if bs and bs < q then return nil end
+    local close
+    close, bs = string_end(raw, q + 1, bs)
+    if not close then return nil end
+    if close - q > LONG then
+      parts[#parts + 1] = string.sub(raw, seg, q)
+      seg = close
+    end
+    pos = close + 1
+  end
+  parts[#parts + 1] = string.sub(raw, seg)
+  return table.concat(parts)
+end
+
+local function decode(raw)
+  if #raw > LARGE then
+    local skel = skeleton(raw)
+    if skel then
+      local ok, env = pcall(cjson.decode, skel)
+      if ok then return ok, env end
+    end
+  end
+  return pcall(cjson.decode, raw)
+end
+
 local max, now, nq = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local rotate, spare = ARGV[4] == '1', ARGV[5]
 local nsteps = (#KEYS - 4) / nq
@@ -103,7 +166,7 @@ while #out < max do
   if not raw then break end
   local q = order[qi]
 
-  local ok, env = pcall(cjson.decode, raw)
+  local ok, env = decode(raw)
   local props = ok and type(env) == 'table' and type(env.properties) == 'table' and env.properties or nil
   local info = props and type(props.delivery_info) == 'table' and props.delivery_info or nil
   local tag = props and props.delivery_tag
