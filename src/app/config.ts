@@ -156,7 +156,7 @@ export const DEFAULTS = {
   /** Under RabbitMQ's own limit (128 MiB), and a message is held several times over while sent. */
   brokerMaxMessageSize: 64 * 1024 * 1024,
   /** Bytes of message bodies a worker reserves beyond the one it must take to make progress. */
-  workerPrefetchBytes: 64 * 1024 * 1024,
+  workerPrefetchBytes: 16 * 1024 * 1024,
   beatSchedule: {} as Record<string, BeatEntryConfig>,
   /** Celery's default is `celerybeat-schedule`, a Python shelve file; celeriac keeps JSON under its own name. */
   beatScheduleFilename: 'celerybeat-schedule.json',

@@ -20,6 +20,7 @@
 import { Redis } from 'ioredis';
 import { booleanOption } from '../../transport/redis/keys.ts';
 import { type LineLogger, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, closeClient, redisOptions, subscriberOptions, transientError } from '../../transport/redis/connection.ts';
+import { redisArg } from '../../common/redis-arg.ts';
 import type { ChordPart, ChordProgress, KeyValueStore, KeyValueStoreOptions } from '../types.ts';
 import { addChordPart, addToChord, chordParts, deleteChord } from './chord.ts';
 
@@ -70,7 +71,7 @@ export class RedisStore implements KeyValueStore {
   set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => void this.flush());
-      this.pending.push({ key, value, ttlSeconds, resolve, reject });
+      this.pending.push({ key, value: redisArg(value), ttlSeconds, resolve, reject });
     });
   }
 
@@ -99,7 +100,7 @@ export class RedisStore implements KeyValueStore {
   private async writeBatch(batch: readonly PendingWrite[]): Promise<void> {
     for (let i = 0; i < batch.length; i += MAX_PER_SCRIPT) {
       const part = batch.slice(i, i + MAX_PER_SCRIPT);
-      const args: (string | number)[] = part.map((w) => w.key);
+      const args: (string | number | Buffer)[] = part.map((w) => w.key);
       for (const { key, value, ttlSeconds } of part) args.push(ttlSeconds === null ? 0 : Math.max(1, Math.round(ttlSeconds * 1000)), value, key);
       await (this.client as StoringRedis).celeriacStoreMany(part.length, ...args);
     }
@@ -272,12 +273,13 @@ interface Listener {
 }
 
 interface StoringRedis extends Redis {
-  celeriacStoreMany(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  celeriacStoreMany(numKeys: number, ...args: (string | number | Buffer)[]): Promise<number>;
 }
 
 interface PendingWrite {
   key: string;
-  value: string;
+  /** Bytes when long, made at once: a long string would otherwise live until the flush. */
+  value: string | Buffer;
   ttlSeconds: number | null;
   resolve: () => void;
   reject: (err: unknown) => void;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { redisArg } from '../../common/redis-arg.ts';
 import type { KombuKeys } from './keys.ts';
 import type { ScriptedRedis } from './scripts.ts';
 
@@ -17,7 +18,8 @@ const MAX_PER_PUSH = 1000;
  * twice. Each publish resolves only once Redis has its message.
  */
 export class PushBatch {
-  private pending = new Map<string, { values: string[]; waiters: Waiter[] }>();
+  /** Long values as bytes, made at once: a long string would otherwise live until the flush. */
+  private pending = new Map<string, { values: (string | Buffer)[]; waiters: Waiter[] }>();
 
   constructor(
     private readonly client: ScriptedRedis,
@@ -29,7 +31,7 @@ export class PushBatch {
       if (this.pending.size === 0) setImmediate(() => this.flush());
       let entry = this.pending.get(key);
       if (!entry) this.pending.set(key, (entry = { values: [], waiters: [] }));
-      entry.values.push(value);
+      entry.values.push(redisArg(value));
       entry.waiters.push({ resolve, reject });
     });
   }
@@ -39,7 +41,7 @@ export class PushBatch {
     this.pending = new Map();
     let lists: string[] = [];
     let counts: string[] = [];
-    let values: string[] = [];
+    let values: (string | Buffer)[] = [];
     let waiters: Waiter[] = [];
     const run = () => {
       const mine = waiters;
