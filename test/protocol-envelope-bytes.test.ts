@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../src/errors.ts';
 import { decodeBase64Bytes, splitBody } from '../src/protocol/envelope-bytes.ts';
-import { fromEnvelope, toEnvelope } from '../src/protocol/envelope.ts';
+import { envelopeBytes, fromEnvelope, toEnvelope } from '../src/protocol/envelope.ts';
 import { buildTaskMessage, decodeTaskMessage } from '../src/protocol/task-message.ts';
 import { findMessages, listFixtures, loadFixture } from './helpers/fixtures.ts';
 
@@ -105,5 +105,15 @@ describe('a large envelope from bytes', () => {
     expect(splitBody(Buffer.from(raw))).toBeDefined();
     expect(fromBytes(raw)).toEqual(fromEnvelope(raw));
     expect(fromBytes(raw).message.body.toString()).toBe(text);
+  });
+});
+
+describe('envelopeBytes', () => {
+  it('writes the bytes of toEnvelope\'s text, whatever the body size', () => {
+    for (const n of [0, 1, 2, 3, 4, 49_151, 49_152, 49_153, 98_305, 300_001]) {
+      const message = buildTaskMessage({ id: `s${n}`, name: 'tasks.echo', args: ['ü'.repeat(n >> 1)], origin: 'tést@host', replyTo: '' });
+      message.body = message.body.subarray(0, n);
+      expect(envelopeBytes(message, target).equals(Buffer.from(toEnvelope(message, target))), `body of ${n} bytes`).toBe(true);
+    }
   });
 });

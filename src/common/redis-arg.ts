@@ -5,6 +5,6 @@
  */
 const LONG_ARG = 16 * 1024;
 
-export function redisArg(value: string): string | Buffer {
-  return value.length < LONG_ARG ? value : Buffer.from(value, 'utf8');
+export function redisArg(value: string | Buffer): string | Buffer {
+  return typeof value !== 'string' || value.length < LONG_ARG ? value : Buffer.from(value, 'utf8');
 }

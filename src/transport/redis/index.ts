@@ -27,7 +27,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { CeleriacError } from '../../errors.ts';
-import { fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
+import { envelopeBytes, fromEnvelope, toEnvelope, undecodableMessage } from '../../protocol/envelope.ts';
 import { dumps } from '../../protocol/json.ts';
 import type { DeliveryInfo, Message } from '../../protocol/message.ts';
 import type { Binding, Broadcasting, DeadLetters, Delivery, Transport, TransportCapabilities, TransportOptions } from '../types.ts';
@@ -43,7 +43,7 @@ import { PushBatch } from './pushes.ts';
 import { Wakeup } from './wakeup.ts';
 
 const RESTORE_EVERY_MS = 10_000;
-/** Envelopes from this size on are kept as bytes (see fromEnvelope). */
+/** Envelopes from this size on are written and kept as bytes (envelopeBytes, fromEnvelope). */
 const LARGE_ENVELOPE = 64 * 1024;
 const SAFETY_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 50;
@@ -148,7 +148,8 @@ export class RedisTransport implements Transport {
     // Not connected: fail within the connection timeout with the reason, not ioredis' retry error.
     if (this.client.status !== 'ready') await waitReady(this.client, this.connectTimeoutMs);
     if (!this.declared.has(queue)) await this.declareQueue(queue); // once per queue, as kombu's producer
-    const envelope = toEnvelope(message, { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag: randomUUID() });
+    const target = { exchange: route?.exchange ?? '', routingKey: route?.routingKey ?? queue, deliveryTag: randomUUID() };
+    const envelope = message.body.length * (4 / 3) >= LARGE_ENVELOPE ? envelopeBytes(message, target) : toEnvelope(message, target);
     await this.pushes.push(this.keys.list(queue, this.keys.step(message.properties.priority)), envelope);
     this.wake.notify();
   }

@@ -26,7 +26,7 @@ export class PushBatch {
     private readonly keys: KombuKeys,
   ) {}
 
-  push(key: string, value: string): Promise<void> {
+  push(key: string, value: string | Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) setImmediate(() => this.flush());
       let entry = this.pending.get(key);
