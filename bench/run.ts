@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { AMQP_URL, BROKER_DB, QUEUE, REDIS_BROKER_URL, RESULTS_DB } from './lib/config.ts';
+import { AMQP_URL, BROKER_DB, LARGE_PAYLOAD_BYTES, QUEUE, REDIS_BROKER_URL, RESULTS_DB } from './lib/config.ts';
 import { loadSince, loadSnapshot } from './lib/load.ts';
 import { killAllNow, stopAll } from './lib/proc.ts';
 import { closeAmqp } from './lib/amqp.ts';
@@ -49,18 +49,21 @@ interface Profile {
   bullmqConcurrency: number[];
   /** Also celeriac on Redis with 2 worker processes and BullMQ at concurrency 1000. */
   extended: boolean;
+  /** Tasks per large-message drain (LARGE_PAYLOAD_BYTES argument and result), and its time cap. */
+  largeN: number;
+  largeCap: number;
 }
 
 const PROFILES: Record<'quick' | 'full', Profile> = {
   quick: {
     mode: 'quick', rounds: 1, n: 5000, drainCap: 2.5, publishSeconds: 0.5, publishMax: 200_000, inflight: 100,
     steadySeconds: 1, steadyWarmup: 0.5, backlog: 2000, rtN: 150, rtWarmup: 10, idleSettle: 0.5,
-    celeriacConcurrency: 100, bullmqConcurrency: [200], extended: false,
+    celeriacConcurrency: 100, bullmqConcurrency: [200], extended: false, largeN: 500, largeCap: 10,
   },
   full: {
     mode: 'full', rounds: 3, n: 20_000, drainCap: 10, publishSeconds: 1.5, publishMax: 500_000, inflight: 100,
     steadySeconds: 3, steadyWarmup: 1, backlog: 2000, rtN: 2000, rtWarmup: 20, idleSettle: 1.5,
-    celeriacConcurrency: 100, bullmqConcurrency: [200, 50], extended: false,
+    celeriacConcurrency: 100, bullmqConcurrency: [200, 50], extended: false, largeN: 2000, largeCap: 30,
   },
 };
 
@@ -124,6 +127,8 @@ interface Raw {
   publish: Partial<Record<PublishMode, number[]>>;
   drainIgnored: DrainResult[];
   drainStored: DrainResult[];
+  /** Echo tasks of a LARGE_PAYLOAD_BYTES string, results stored. */
+  drainLarge: DrainResult[];
   steady: SteadyResult[];
   /** Per round; `ms`: every call of the round, for the distribution over the whole run. */
   roundtrip: { p50: number; p95: number; p99: number; mean: number; n: number; ms?: number[] }[];
@@ -132,7 +137,7 @@ interface Raw {
   errors: string[];
 }
 
-const newRaw = (): Raw => ({ publish: {}, drainIgnored: [], drainStored: [], steady: [], roundtrip: [], memoryIdle: [], memoryLoadKb: [], errors: [] });
+const newRaw = (): Raw => ({ publish: {}, drainIgnored: [], drainStored: [], drainLarge: [], steady: [], roundtrip: [], memoryIdle: [], memoryLoadKb: [], errors: [] });
 
 const log = (msg: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -201,7 +206,7 @@ async function publishPhase(s: BenchSystem, p: Profile, raw: Raw): Promise<void>
   }
 }
 
-const METRICS = ['publish', 'memory', 'roundtrip', 'steady', 'drain', 'drain-ignored', 'drain-stored'] as const;
+const METRICS = ['publish', 'memory', 'roundtrip', 'steady', 'drain', 'drain-ignored', 'drain-stored', 'large'] as const;
 type Metric = (typeof METRICS)[number];
 
 async function workerPhase(s: BenchSystem, p: Profile, raw: Raw, metrics: Set<Metric>): Promise<void> {
@@ -246,6 +251,11 @@ async function workerPhase(s: BenchSystem, p: Profile, raw: Raw, metrics: Set<Me
       raw.memoryLoadKb.push(peak);
       parts.push(`load ${(peak / 1024).toFixed(0)} MB`);
     }
+    if (metrics.has('large')) {
+      const d = await s.drain({ n: p.largeN, stored: true, maxSeconds: p.largeCap, payloadBytes: LARGE_PAYLOAD_BYTES });
+      raw.drainLarge.push(d);
+      parts.push(`100 KB drain ${rate(d)}, ${(d.peakRssKb / 1024).toFixed(0)} MB`);
+    }
     log(`  ${s.id}: ${parts.join(', ')}`);
   } finally {
     await s.stopWorker();
@@ -260,12 +270,14 @@ interface Summary {
   publishBulk: number;
   drainIgnored: number;
   drainStored: number;
+  drainLarge: number;
   steady: number;
   rtP50: number;
   rtP95: number;
   rtP99: number;
   rssIdleMB: number;
   rssLoadMB: number;
+  rssLargeMB: number;
 }
 
 type Column = { key: keyof Summary; head: [string, string]; higherIsBetter: boolean };
@@ -275,12 +287,14 @@ const COLUMNS: Column[] = [
   { key: 'publishBulk', head: ['publish', 'bulk/s'], higherIsBetter: true },
   { key: 'drainIgnored', head: ['drain/s', 'no results'], higherIsBetter: true },
   { key: 'drainStored', head: ['drain/s', 'results'], higherIsBetter: true },
+  { key: 'drainLarge', head: ['100 KB', 'drain/s'], higherIsBetter: true },
   { key: 'steady', head: ['steady', 'tasks/s'], higherIsBetter: true },
   { key: 'rtP50', head: ['rt p50', 'ms'], higherIsBetter: false },
   { key: 'rtP95', head: ['rt p95', 'ms'], higherIsBetter: false },
   { key: 'rtP99', head: ['rt p99', 'ms'], higherIsBetter: false },
   { key: 'rssIdleMB', head: ['RSS idle', 'MB'], higherIsBetter: false },
   { key: 'rssLoadMB', head: ['RSS load', 'MB'], higherIsBetter: false },
+  { key: 'rssLargeMB', head: ['RSS 100KB', 'MB'], higherIsBetter: false },
 ];
 
 function summarize(raw: Raw): Summary {
@@ -291,12 +305,14 @@ function summarize(raw: Raw): Summary {
     publishBulk: median(raw.publish.bulk ?? []),
     drainIgnored: rates(raw.drainIgnored),
     drainStored: rates(raw.drainStored),
+    drainLarge: rates(raw.drainLarge),
     steady: median(raw.steady.map((s) => s.executed / s.seconds)),
     rtP50: median(raw.roundtrip.map((r) => r.p50)),
     rtP95: median(raw.roundtrip.map((r) => r.p95)),
     rtP99: median(raw.roundtrip.map((r) => r.p99)),
     rssIdleMB: median(raw.memoryIdle.map((m) => m.rssKb)) / 1024,
     rssLoadMB: median(raw.memoryLoadKb) / 1024,
+    rssLargeMB: median(raw.drainLarge.map((d) => d.peakRssKb)) / 1024,
   };
 }
 
@@ -422,7 +438,7 @@ async function main(): Promise<void> {
         if (c.key.startsWith('publish') && !s.publisher) return '·';
         let v = fmt(sum[c.key]);
         if (c.key === 'publishBulk' && s.publisher && Number.isNaN(sum[c.key]) && (raw.publish.single?.length ?? 0) > 0) v = 'n/a';
-        const drains = c.key === 'drainIgnored' ? raw.drainIgnored : c.key === 'drainStored' ? raw.drainStored : [];
+        const drains = c.key === 'drainIgnored' ? raw.drainIgnored : c.key === 'drainStored' ? raw.drainStored : c.key === 'drainLarge' ? raw.drainLarge : [];
         if (drains.some((d) => !d.complete)) {
           v += '*';
           capped.add(s.label);
@@ -466,8 +482,8 @@ async function main(): Promise<void> {
       serverBroker ? fmt(median(ok.map((d) => (d.brokerCpuSeconds ?? Number.NaN) / d.seconds))) : 'none',
     ];
   };
-  const costRows = systems.filter((s) => raws.get(s)!.drainIgnored.length + raws.get(s)!.drainStored.length > 0)
-    .map((s) => [s.label, ...costCells(raws.get(s)!.drainIgnored, s.broker !== 'sqlite'), ...costCells(raws.get(s)!.drainStored, s.broker !== 'sqlite')]);
+  const costRows = systems.filter((s) => raws.get(s)!.drainIgnored.length + raws.get(s)!.drainStored.length + raws.get(s)!.drainLarge.length > 0)
+    .map((s) => [s.label, ...[raws.get(s)!.drainIgnored, raws.get(s)!.drainStored, raws.get(s)!.drainLarge].flatMap((ds) => costCells(ds, s.broker !== 'sqlite'))]);
   // Round trips: every call of every round together, so the tail is read from the whole run, not one round.
   const RT_BUCKETS = [1, 2, 5, 10];
   const rtRows = systems.filter((s) => raws.get(s)!.roundtrip.some((r) => r.ms?.length)).map((s) => {
@@ -482,8 +498,8 @@ async function main(): Promise<void> {
     ['', '', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms', 'ms'],
   ];
   const costHeader = [
-    ['drain cost', 'no results', '', '', '', 'results', '', '', ''],
-    ['', 'worker µs/task', 'worker cores', 'broker µs/task', 'broker cores', 'worker µs/task', 'worker cores', 'broker µs/task', 'broker cores'],
+    ['drain cost', 'no results', '', '', '', 'results', '', '', '', '100 KB', '', '', ''],
+    ['', ...Array.from({ length: 3 }, () => ['worker µs/task', 'worker cores', 'broker µs/task', 'broker cores']).flat()],
   ];
   const bestLines = (['celery', 'bullmq'] as const).filter((f) => systems.some((s) => s.family === f)).map((f) =>
     `  best ${f === 'celery' ? 'Celery' : 'BullMQ'}: ` + COLUMNS.map((c) => {
@@ -498,6 +514,8 @@ async function main(): Promise<void> {
   const bullAdd = Math.max(bull('publishSingle'), bull('publishConcurrent'), bull('publishBulk'));
   const bullAddNoBulk = Math.max(bull('publishSingle'), bull('publishConcurrent'));
   const publishBest = (id: string) => Math.max(get(id, 'publishSingle'), get(id, 'publishConcurrent'));
+  const largeBull = best(sums, (s) => s.family === 'bullmq', col('drainLarge')).system;
+  const largeRssBull = largeBull ? sums.get(largeBull)!.rssLargeMB : Number.NaN;
   const idle = systems.filter((s) => s.family === 'celeriac').map((s) => sums.get(s)!.rssIdleMB).filter(Number.isFinite);
   // Issue targets for RabbitMQ: against Celery on the same broker.
   function amqpTargets() {
@@ -515,6 +533,8 @@ async function main(): Promise<void> {
     { name: 'Redis drain, results stored ≥ 1.2× BullMQ best (jobs kept)', value: `${fmt(get('celeriac-redis-1p', 'drainStored'))}/s`, target: `≥ ${fmt(1.2 * bull('drainStored'))}/s`, pass: get('celeriac-redis-1p', 'drainStored') >= 1.2 * bull('drainStored') },
     { name: 'SQLite drain with 2 worker processes ≥ 5,000/s (ignored; stored)', value: `${fmt(get('celeriac-sqlite-2p', 'drainIgnored'))}/s; ${fmt(get('celeriac-sqlite-2p', 'drainStored'))}/s`, target: '≥ 5,000/s', pass: get('celeriac-sqlite-2p', 'drainIgnored') >= 5000 && get('celeriac-sqlite-2p', 'drainStored') >= 5000 },
     { name: 'publish (Redis; SQLite) ≥ BullMQ best add rate (addBulk; add)', value: `${fmt(publishBest('celeriac-redis-1p'))}/s; ${fmt(publishBest('celeriac-sqlite-1p'))}/s`, target: `≥ ${fmt(bullAdd)}/s; ${fmt(bullAddNoBulk)}/s`, pass: publishBest('celeriac-redis-1p') >= bullAdd },
+    { name: 'Redis drain of 100 KB tasks (results stored) ≥ BullMQ best', value: `${fmt(get('celeriac-redis-1p', 'drainLarge'))}/s`, target: `≥ ${fmt(bull('drainLarge'))}/s`, pass: get('celeriac-redis-1p', 'drainLarge') >= bull('drainLarge') },
+    { name: 'worker peak RSS in that drain ≤ BullMQ\'s (the same BullMQ variant)', value: `${fmt(get('celeriac-redis-1p', 'rssLargeMB'))} MB`, target: `≤ ${fmt(largeRssBull)} MB`, pass: get('celeriac-redis-1p', 'rssLargeMB') <= largeRssBull },
     { name: 'Redis round trip p50 ≤ BullMQ best p50', value: `${fmt(get('celeriac-redis-1p', 'rtP50'))} ms`, target: `≤ ${fmt(bull('rtP50'))} ms`, pass: get('celeriac-redis-1p', 'rtP50') <= bull('rtP50') },
     { name: 'round trip p99 ≤ 5 ms (Redis; SQLite)', value: `${fmt(get('celeriac-redis-1p', 'rtP99'))} ms; ${fmt(get('celeriac-sqlite-1p', 'rtP99'))} ms`, target: '≤ 5 ms', pass: get('celeriac-redis-1p', 'rtP99') <= 5 },
     ...amqpTargets(),
@@ -528,7 +548,7 @@ async function main(): Promise<void> {
   out.push(`versions: node ${versions.node}, celeriac ${versions.celeriac}, Python Celery ${versions.celery ?? '–'} (kombu ${versions.kombu ?? '–'}, Python ${versions.python ?? '–'}), BullMQ ${versions.bullmq}, Redis ${versions.redis}, RabbitMQ ${versions.rabbitmq ?? '–'}, SQLite ${versions.sqlite}`);
   out.push(`CPU during the run (cores, average): ${load.totalCores.toFixed(2)} busy = benchmark ${load.benchmarkCores.toFixed(2)} + Redis/RabbitMQ servers ${load.brokerCores.toFixed(2)} + other load ${load.otherCores.toFixed(2)}` +
     (load.otherCores > 0.2 ? '  ← the machine was shared: figures are noisier than usual' : ''));
-  out.push(`drains: ${p.n.toLocaleString('en-US')} no-op tasks prefilled; round trips: ${p.rtN} sequential calls; steady: ${p.steadySeconds} s; publish: ${p.publishSeconds} s per mode, 100 in flight for "100 conc" (Celery: ${CELERY_PUBLISH_THREADS} threads)`);
+  out.push(`drains: ${p.n.toLocaleString('en-US')} no-op tasks prefilled (100 KB: ${p.largeN.toLocaleString('en-US')} echo tasks of a ${LARGE_PAYLOAD_BYTES / 1024} KiB string, results stored); round trips: ${p.rtN} sequential calls; steady: ${p.steadySeconds} s; publish: ${p.publishSeconds} s per mode, 100 in flight for "100 conc" (Celery: ${CELERY_PUBLISH_THREADS} threads)`);
   out.push('');
   out.push(table(header, rows));
   out.push('');

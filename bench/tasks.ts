@@ -6,13 +6,13 @@
  *   BENCH_COUNTER_URL  Redis URL of the execution counter (key COUNTER_KEY)
  *   BENCH_COUNTER_KEY  another key for it (bench/pools.ts)
  *
- * Two no-op tasks, as in bench/py/benchtasks.py and the BullMQ worker: each adds 1 to an
+ * Two no-op tasks and an echo (the large-message drain), as in bench/py/benchtasks.py and the BullMQ worker: each adds 1 to an
  * in-process counter, flushed to Redis with one INCRBY at most every 5 ms while tasks run and
  * never while idle, so the task itself does no I/O.
  */
 import { Redis } from 'ioredis';
 import { Celery } from 'celeriac';
-import { COUNTER_KEY, QUEUE, TASK_IGNORED, TASK_STORED } from './lib/config.ts';
+import { COUNTER_KEY, QUEUE, TASK_ECHO, TASK_IGNORED, TASK_STORED } from './lib/config.ts';
 import { Counter } from './lib/counter.ts';
 
 const env = process.env;
@@ -32,6 +32,11 @@ export const noop = app.task({ name: TASK_IGNORED, ignoreResult: true }, () => {
 export const noopStored = app.task(TASK_STORED, () => {
   counter.incr();
   return 'ok';
+});
+
+export const echo = app.task(TASK_ECHO, (value: string) => {
+  counter.incr();
+  return value;
 });
 
 /** CPU-bound: holds its thread for `ms` milliseconds (bench/pools.ts). */

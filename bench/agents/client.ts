@@ -12,7 +12,8 @@
  *                                           single = one awaited call after the other; concurrent =
  *                                           `inflight` calls outstanding at all times; bulk = BullMQ
  *                                           addBulk of `chunk` jobs per call (celeriac: n/a → null)
- *   prefill {n, stored}                     put n tasks on the queue (worker paused), as fast as possible
+ *   prefill {n, stored, payload}            put n tasks on the queue (worker paused), as fast as possible;
+ *                                           with payload: echo tasks of a `payload`-byte string
  *   send {stored}                           send one task, do not wait
  *   roundtrip {n, warmup}                   n sequential send-and-wait-for-result calls; ms each
  *   steady {seconds, warmup, backlog, inflight}
@@ -25,7 +26,7 @@
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { Redis } from 'ioredis';
-import { COUNTER_KEY, REDIS_BROKER_URL, TASK_IGNORED, TASK_STORED } from '../lib/config.ts';
+import { COUNTER_KEY, REDIS_BROKER_URL, TASK_ECHO, TASK_IGNORED, TASK_STORED } from '../lib/config.ts';
 
 type Handler = (args: Record<string, unknown>) => Promise<unknown>;
 
@@ -33,6 +34,8 @@ interface ClientOps {
   hello(): Promise<Record<string, string>>;
   /** Send one task; resolves once the broker has it. */
   send(stored: boolean): Promise<void>;
+  /** Send the echo task with this argument (its result is stored). */
+  sendEcho(value: string): Promise<void>;
   /** Send a batch in one call, or null when the library has no bulk API. */
   sendBulk: ((n: number) => Promise<void>) | null;
   /** Send and wait for the result. */
@@ -47,7 +50,7 @@ const counterClient = new Redis(process.env.BENCH_COUNTER_URL ?? REDIS_BROKER_UR
 const executed = async (): Promise<number> => Number((await counterClient.get(COUNTER_KEY)) ?? 0);
 
 async function celeriacOps(): Promise<ClientOps> {
-  const { app, noop, noopStored } = await import('../tasks.ts');
+  const { app, echo, noop, noopStored } = await import('../tasks.ts');
   const { VERSION } = await import('celeriac');
   const { QUEUE } = await import('../lib/config.ts');
   return {
@@ -56,6 +59,9 @@ async function celeriacOps(): Promise<ClientOps> {
     },
     async send(stored) {
       await (stored ? noopStored.delay() : noop.delay());
+    },
+    async sendEcho(value) {
+      await echo.delay(value);
     },
     sendBulk: null,
     async call() {
@@ -88,6 +94,9 @@ async function bullmqOps(): Promise<ClientOps> {
     },
     async send(stored) {
       await queue.add(stored ? TASK_STORED : TASK_IGNORED, {}, opts(stored));
+    },
+    async sendEcho(value) {
+      await queue.add(TASK_ECHO, { value }, opts(true));
     },
     async sendBulk(n) {
       await queue.addBulk(Array.from({ length: n }, () => ({ name: TASK_IGNORED, data: {}, opts: opts(false) })));
@@ -183,11 +192,13 @@ async function main(): Promise<void> {
     prefill: async (a) => {
       const n = Number(a.n);
       const stored = Boolean(a.stored);
+      const payload = Number(a.payload ?? 0);
+      const value = 'x'.repeat(payload);
       const start = performance.now();
       let sent = 0;
       await loops(100, async () => {
         sent++;
-        await ops.send(stored);
+        await (payload ? ops.sendEcho(value) : ops.send(stored));
       }, () => sent >= n);
       return { seconds: (performance.now() - start) / 1000 };
     },

@@ -14,5 +14,8 @@ export const BULLMQ_PREFIX = 'celeriac-bench-bull';
 export const COUNTER_KEY = 'celeriac-bench:done';
 export const TASK_IGNORED = 'bench.noop';
 export const TASK_STORED = 'bench.noop_stored';
+/** Returns its argument (stored): the large-message drain sends it a LARGE_PAYLOAD_BYTES string. */
+export const TASK_ECHO = 'bench.echo';
+export const LARGE_PAYLOAD_BYTES = 100 * 1024;
 /** The Debian Python that has Celery. */
 export const PYTHON = '/usr/bin/python3';

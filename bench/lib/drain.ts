@@ -23,7 +23,7 @@ const RSS_EVERY_MS = 50;
 export interface DrainHooks {
   /** Worker processes, grouped by worker instance. */
   instances(): number[][];
-  prefill(n: number, stored: boolean): Promise<void>;
+  prefill(n: number, stored: boolean, payloadBytes: number): Promise<void>;
   /** Messages of the queue still in the broker: ready, reserved or unacknowledged. */
   pending(): Promise<number>;
   /** Results stored so far (any monotonic count). */
@@ -65,7 +65,7 @@ export async function timedDrain(hooks: DrainHooks, opts: DrainOptions): Promise
     baseResults = await hooks.results();
     base = await executedCount();
     const p0 = performance.now();
-    await hooks.prefill(n, stored);
+    await hooks.prefill(n, stored, opts.payloadBytes ?? 0);
     prefillSeconds = (performance.now() - p0) / 1000;
   } finally {
     signalPids(pids, 'SIGCONT');

@@ -299,14 +299,14 @@ class Agent:
         self.settle(base + published)
         return {'executed': c2 - c1, 'seconds': t2 - t1, 'published': published}
 
-    def drain(self, n=20000, stored=False, max_seconds=60.0):
+    def drain(self, n=20000, stored=False, max_seconds=60.0, payload=0):
         self.check_worker()
         self.signal_worker(signal.SIGSTOP)
         try:
             base_results = self.results()
             base = self.executed()
             p0 = time.monotonic()
-            self.prefill(n, stored)
+            self.prefill(n, stored, payload)
             prefill = time.monotonic() - p0
         finally:
             self.signal_worker(signal.SIGCONT)
@@ -347,7 +347,7 @@ class Agent:
                 return
             time.sleep(0.02)
 
-    def prefill(self, n, stored):
+    def prefill(self, n, stored, payload=0):
         """Send n tasks through PREFILL_PROCESSES helper processes (bench/py/prefill.py) at once."""
         if not self.helpers:
             for _ in range(PREFILL_PROCESSES):
@@ -355,7 +355,7 @@ class Agent:
                                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         shares = [n // len(self.helpers) + (1 if i < n % len(self.helpers) else 0) for i in range(len(self.helpers))]
         for helper, share in zip(self.helpers, shares):
-            helper.stdin.write(f'{share} {1 if stored else 0}\n')
+            helper.stdin.write(f'{share} {1 if stored else 0} {payload}\n')
             helper.stdin.flush()
         for helper in self.helpers:
             line = helper.stdout.readline()

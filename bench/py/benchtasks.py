@@ -1,4 +1,5 @@
-"""The Celery app the benchmark runs: two no-op tasks that only count their executions.
+"""The Celery app the benchmark runs: two no-op tasks that only count their executions, and an
+echo (the large-message drain) that counts and returns its argument.
 
 Configured from the environment by bench/py/agent.py:
   BENCH_BROKER       broker URL (redis://127.0.0.1:6379/14 or amqp://guest:guest@127.0.0.1:5672//)
@@ -78,3 +79,9 @@ def noop():
 def noop_stored():
     counter.incr()
     return 'ok'
+
+
+@app.task(name='bench.echo')
+def echo(value):
+    counter.incr()
+    return value

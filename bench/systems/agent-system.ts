@@ -44,7 +44,7 @@ export abstract class AgentSystem {
     const agent = await this.agent();
     return timedDrain({
       instances: () => this.instances(),
-      prefill: async (n, stored) => void (await agent.call('prefill', { n, stored })),
+      prefill: async (n, stored, payload) => void (await agent.call('prefill', { n, stored, payload })),
       purge: async () => void (await agent.call('purge')),
       check: () => this.check(),
       ...this.drainHooks(agent),

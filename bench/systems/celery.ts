@@ -110,7 +110,7 @@ class CelerySystem implements BenchSystem {
   }
 
   async drain(opts: DrainOptions): Promise<DrainResult> {
-    return (await this.agent()).call<DrainResult>('drain', { n: opts.n, stored: opts.stored, max_seconds: opts.maxSeconds });
+    return (await this.agent()).call<DrainResult>('drain', { n: opts.n, stored: opts.stored, max_seconds: opts.maxSeconds, payload: opts.payloadBytes ?? 0 });
   }
 
   async stopWorker(): Promise<void> {

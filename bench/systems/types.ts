@@ -45,6 +45,8 @@ export interface DrainOptions {
   stored: boolean;
   /** Stop timing after this many seconds even if tasks remain. */
   maxSeconds: number;
+  /** Echo tasks of a string this long instead of no-ops (results stored). */
+  payloadBytes?: number;
 }
 
 export interface SteadyOptions {
