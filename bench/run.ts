@@ -47,7 +47,7 @@ interface Profile {
   idleSettle: number;
   celeriacConcurrency: number;
   bullmqConcurrency: number[];
-  /** Also celeriac on Redis with 2 worker processes and BullMQ at concurrency 1000. */
+  /** Also celeriac on Redis with 2 worker processes, BullMQ with 2 worker processes and BullMQ at concurrency 1000. */
   extended: boolean;
   /** Tasks per large-message drain (LARGE_PAYLOAD_BYTES argument and result), and its time cap. */
   largeN: number;
@@ -390,7 +390,7 @@ async function main(): Promise<void> {
   systems = [
     ...celeriacSystems({ concurrency: p.celeriacConcurrency, redis2p: p.extended, redis: !celeriacRedis, amqp: !celeriacAmqp, cpuProfDir }),
     ...celerySystems(celeryBrokers, gevent),
-    ...bullmqSystems(p.bullmqConcurrency),
+    ...bullmqSystems(p.bullmqConcurrency, p.extended),
   ];
   const dropped = systems.filter((s) => !wantedId(s.id));
   for (const s of dropped) await s.teardown();
@@ -517,6 +517,13 @@ async function main(): Promise<void> {
   const largeBull = best(sums, (s) => s.family === 'bullmq', col('drainLarge')).system;
   const largeRssBull = largeBull ? sums.get(largeBull)!.rssLargeMB : Number.NaN;
   const idle = systems.filter((s) => s.family === 'celeriac').map((s) => sums.get(s)!.rssIdleMB).filter(Number.isFinite);
+  // Both cores: 2 worker processes each (--extended).
+  function twoProcessTargets() {
+    const ours = get('celeriac-redis-2p', 'drainIgnored');
+    const theirs = get('bullmq-2p-c200', 'drainIgnored');
+    if (!Number.isFinite(ours) || !Number.isFinite(theirs)) return [];
+    return [{ name: 'Redis drain, 2 worker processes, results ignored ≥ 1.5× BullMQ with 2 worker processes', value: `${fmt(ours)}/s`, target: `≥ ${fmt(1.5 * theirs)}/s`, pass: ours >= 1.5 * theirs }];
+  }
   // Issue targets for RabbitMQ: against Celery on the same broker.
   function amqpTargets() {
     const celery = (k: keyof Summary) => best(sums, (s) => s.family === 'celery' && s.broker === 'amqp' && (s.publisher || !k.startsWith('publish')), col(k)).value;
@@ -537,6 +544,7 @@ async function main(): Promise<void> {
     { name: 'worker peak RSS in that drain ≤ BullMQ\'s (the same BullMQ variant)', value: `${fmt(get('celeriac-redis-1p', 'rssLargeMB'))} MB`, target: `≤ ${fmt(largeRssBull)} MB`, pass: get('celeriac-redis-1p', 'rssLargeMB') <= largeRssBull },
     { name: 'Redis round trip p50 ≤ BullMQ best p50', value: `${fmt(get('celeriac-redis-1p', 'rtP50'))} ms`, target: `≤ ${fmt(bull('rtP50'))} ms`, pass: get('celeriac-redis-1p', 'rtP50') <= bull('rtP50') },
     { name: 'round trip p99 ≤ 5 ms (Redis; SQLite)', value: `${fmt(get('celeriac-redis-1p', 'rtP99'))} ms; ${fmt(get('celeriac-sqlite-1p', 'rtP99'))} ms`, target: '≤ 5 ms', pass: get('celeriac-redis-1p', 'rtP99') <= 5 },
+    ...twoProcessTargets(),
     ...amqpTargets(),
     { name: 'worker RSS idle ≤ 80 MB (highest celeriac variant)', value: `${fmt(Math.max(...idle))} MB`, target: '≤ 80 MB', pass: idle.length ? Math.max(...idle) <= 80 : null },
   ];

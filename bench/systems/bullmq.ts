@@ -1,6 +1,7 @@
 /**
  * BullMQ from node_modules on the same Redis (broker DB 14, key prefix `celeriac-bench-bull`).
- * Workers are bench/agents/bullmq-worker.ts processes with a given concurrency; the client is
+ * Workers are bench/agents/bullmq-worker.ts processes (1, or 2 for the two-core comparison) with a
+ * given concurrency each; the client is
  * bench/agents/client.ts. Results ignored = jobs added with removeOnComplete: true; stored =
  * removeOnComplete: false (the job and its return value stay in Redis).
  */
@@ -27,18 +28,19 @@ class BullmqSystem extends AgentSystem implements BenchSystem {
   readonly id: string;
   readonly label: string;
   readonly workerDescription: string;
-  private worker: ChildProcess | undefined;
+  private workers: ChildProcess[] = [];
   private stderr = '';
 
   constructor(
     readonly concurrency: number,
     readonly publisher: boolean,
+    readonly processes = 1,
   ) {
     super();
     this.publishExtra = { chunk: 1000 };
-    this.id = `bullmq-c${concurrency}`;
-    this.label = `BullMQ c${concurrency}`;
-    this.workerDescription = `1 worker process, concurrency ${concurrency}`;
+    this.id = processes === 1 ? `bullmq-c${concurrency}` : `bullmq-${processes}p-c${concurrency}`;
+    this.label = processes === 1 ? `BullMQ c${concurrency}` : `BullMQ ${processes}p c${concurrency}`;
+    this.workerDescription = `${processes} worker process${processes > 1 ? 'es' : ''}, concurrency ${concurrency}${processes > 1 ? ' each' : ''}`;
   }
 
   protected agent(): Promise<Agent> {
@@ -54,26 +56,27 @@ class BullmqSystem extends AgentSystem implements BenchSystem {
   async startWorker(): Promise<void> {
     const agent = await this.agent();
     this.stderr = '';
-    const w = spawnTracked(process.execPath, [bundled('bullmq-worker'), String(this.concurrency)], {
-      cwd: ROOT,
-      env: { ...process.env, BENCH_COUNTER_URL: REDIS_BROKER_URL },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    w.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
-    this.worker = w;
+    for (let i = 0; i < this.processes; i++) {
+      const w = spawnTracked(process.execPath, [bundled('bullmq-worker'), String(this.concurrency)], {
+        cwd: ROOT,
+        env: { ...process.env, BENCH_COUNTER_URL: REDIS_BROKER_URL },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      w.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
+      this.workers.push(w);
+    }
     const base = await executedCount();
     await agent.call('send', { stored: false });
     await waitExecuted(executedCount, base + 1, 60_000, () => this.check());
   }
 
   protected check(): void {
-    if (this.worker && !alive(this.worker)) {
-      throw new Error(`BullMQ worker exited (${this.worker.signalCode ?? this.worker.exitCode})${this.stderr ? `:\n${this.stderr.trim()}` : ''}`);
-    }
+    const dead = this.workers.find((w) => !alive(w));
+    if (dead) throw new Error(`BullMQ worker exited (${dead.signalCode ?? dead.exitCode})${this.stderr ? `:\n${this.stderr.trim()}` : ''}`);
   }
 
   protected instances(): number[][] {
-    return this.worker ? [processTree(this.worker.pid!)] : [];
+    return this.workers.map((w) => processTree(w.pid!));
   }
 
   protected drainHooks() {
@@ -88,9 +91,9 @@ class BullmqSystem extends AgentSystem implements BenchSystem {
   }
 
   async stopWorker(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    if (w) await stopProcess(w, 15_000);
+    const workers = this.workers;
+    this.workers = [];
+    await Promise.all(workers.map((w) => stopProcess(w, 15_000)));
   }
 
   async teardown(): Promise<void> {
@@ -103,6 +106,9 @@ class BullmqSystem extends AgentSystem implements BenchSystem {
   }
 }
 
-export function bullmqSystems(concurrencies: number[]): BenchSystem[] {
-  return concurrencies.map((c, i) => new BullmqSystem(c, i === 0));
+/** One process per concurrency given; with `twoProcesses`, also 2 processes at concurrency 200 each. */
+export function bullmqSystems(concurrencies: number[], twoProcesses: boolean): BenchSystem[] {
+  const out = concurrencies.map((c, i) => new BullmqSystem(c, i === 0));
+  if (twoProcesses) out.push(new BullmqSystem(200, false, 2));
+  return out;
 }
