@@ -9,12 +9,12 @@
 import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { deleteByPrefix, type HasIds, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, TEST_DB, trackResults } from '../helpers/redis-db.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery, chain, chord, GroupResult, group, signature, TaskError, type Worker } from '../../src/index.ts';
 import { startTestWorker } from '../../src/testing.ts';
 import { loadFixture } from '../helpers/fixtures.ts';
+import { monitorRedis } from '../helpers/redis-monitor.ts';
 import { here, PYTHON } from './helpers.ts';
 
 const PREFIX = runPrefix('canvas');
@@ -163,9 +163,8 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
       cmds.map(([name, key, ...rest]) => [name!.toUpperCase(), key!.replace(gid, '<gid>'), ...(name!.toUpperCase() === 'ZADD' ? [] : rest)].join(' '));
     const captured = (loadFixture('redis-monitor-chord').commands as { cmd: Cmd }[]).map((c) => c.cmd).filter((c) => c[1]?.startsWith('celery-taskset-meta-'));
     const pyGid = /celery-taskset-meta-([0-9a-f-]{36})/.exec(captured[0]![1]!)![1]!;
-    const monitor = await new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true }).monitor();
     const seen: Cmd[] = [];
-    monitor.on('monitor', (_time: string, args: string[], _source: string, database: string) => {
+    const monitor = await monitorRedis('127.0.0.1', 6379, (args, database) => {
       if (database === String(RESULTS_DB) && args[1]?.startsWith('celery-taskset-meta-')) seen.push(args);
     });
     let r;
@@ -174,7 +173,7 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
       expect(await r.get(TIMEOUT)).toBe(6);
       await new Promise((res) => setTimeout(res, 200));
     } finally {
-      monitor.disconnect();
+      monitor.close();
     }
     const gid = r.parent!.id;
     const ours = seen.filter((c) => c[1]!.includes(gid));
@@ -241,9 +240,8 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
 
   it('celeriac\'s addToChord writes what Python\'s add_to_chord writes (INCRBY .t 1), the parts then the same commands', async () => {
     type Cmd = string[];
-    const monitor = await new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true }).monitor();
     const seen: Cmd[] = [];
-    monitor.on('monitor', (_time: string, args: string[], _source: string, database: string) => {
+    const monitor = await monitorRedis('127.0.0.1', 6379, (args, database) => {
       if (database === String(RESULTS_DB) && args[1]?.startsWith('celery-taskset-meta-')) seen.push(args);
     });
     const shapes: string[][] = [];
@@ -261,7 +259,7 @@ describe('canvas between Python Celery and celeriac on Redis', () => {
         }).sort());
       }
     } finally {
-      monitor.disconnect();
+      monitor.close();
     }
     expect(shapes[0]).toContain('INCRBY celery-taskset-meta-<gid>.t 1');
     expect(shapes[0]!.filter((x) => x.startsWith('ZADD'))).toEqual(['ZADD celery-taskset-meta-<gid>.j 0', 'ZADD celery-taskset-meta-<gid>.j 1', 'ZADD celery-taskset-meta-<gid>.j 1', 'ZADD celery-taskset-meta-<gid>.j 2']);
