@@ -24,11 +24,10 @@ afterAll(async () => {
   await deleteByPrefix(TRANSPORT_DB, prefix);
 });
 
-/** Start a fetching child, kill -9 it `afterMs` after its first delivery. */
-function fetchAndKill(afterMs: number): Promise<void> {
+/** Start a fetching child that kills itself with SIGKILL mid-fetch once it holds `killAfter` messages. */
+function fetchAndKill(killAfter: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'fetch-loop.ts'), url, 'q'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.on('data', () => setTimeout(() => child.kill('SIGKILL'), afterMs));
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'fetch-loop.ts'), url, 'q', String(killAfter)], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited with ${signal ?? _code}`))));
   });
 }
@@ -49,7 +48,7 @@ it('loses no message when consumers are killed mid-fetch', async () => {
   for (let i = 0; i < N; i += 1000) {
     await Promise.all(sent.slice(i, i + 1000).map((id, j) => producer.publish('q', buildTaskMessage({ id, name: 't', args: [], origin: 'o', replyTo: 'r', priority: j % 2 ? 4 : 0 }))));
   }
-  await Promise.all([40, 120, 250].map(fetchAndKill)); // three consumers at once, killed at different moments
+  await Promise.all([500, 2000, 4000].map(fetchAndKill)); // three consumers at once, killed at different moments
 
   const { listed, unacked, indexed } = await census();
   expect(unacked.length).toBeGreaterThan(0); // the children did take messages

@@ -1,16 +1,17 @@
 /**
- * Child process of atomicity.test.ts: fetches from a Redis queue in a loop, never settling,
- * until it is killed. Usage: node --import tsx fetch-loop.ts <broker url> <queue>
+ * Child process of atomicity.test.ts: fetches from a Redis queue in a loop, never settling, and
+ * kills itself with SIGKILL once it holds `killAfter` messages, while its next fetch is in flight.
+ * Counting messages rather than waiting a time keeps some in the queue however fast or slow the
+ * machine is. Usage: node --import tsx fetch-loop.ts <broker url> <queue> <killAfter>
  */
 import { createTransport } from '../../src/transport/registry.ts';
 
-const [url, queue] = process.argv.slice(2) as [string, string];
+const [url, queue, killAfterArg] = process.argv.slice(2) as [string, string, string];
+const killAfter = Number(killAfterArg);
 const t = createTransport(url);
-let announced = false;
+let held = 0;
 for (let i = 0; ; i++) {
   const got = await t.fetch([queue], 1 + (i % 50), 1000);
-  if (!announced && got.length > 0) {
-    announced = true;
-    process.stdout.write('fetching\n');
-  }
+  held += got.length;
+  if (held >= killAfter) setTimeout(() => process.kill(process.pid, 'SIGKILL'), 0);
 }
