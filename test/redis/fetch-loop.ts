@@ -8,6 +8,7 @@ import { createTransport } from '../../src/transport/registry.ts';
 
 const [url, queue, killAfterArg] = process.argv.slice(2) as [string, string, string];
 const killAfter = Number(killAfterArg);
+if (!(killAfter >= 1)) throw new Error(`fetch-loop: the third argument must be the number of messages to hold before dying, not ${killAfterArg}`);
 const t = createTransport(url);
 let held = 0;
 for (let i = 0; ; i++) {

@@ -65,8 +65,7 @@ function pythonClient(calls: { task: string; args: unknown[]; queue: string }[])
 /** A celeriac consumer (child process) fetches the message and is killed with SIGKILL before settling it. */
 function abandonOneDelivery(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'fetch-loop.ts'), brokerUrl, 'py'], { cwd: path.resolve(here, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.once('data', () => child.kill('SIGKILL'));
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'fetch-loop.ts'), brokerUrl, 'py', '1'], { cwd: path.resolve(here, '..', '..'), stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('exit', (_c, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`fetch-loop exited with ${_c}`))));
   });
 }
