@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Celery, currentSignal, TaskError, TimeoutError, type Worker } from '../src/index.ts';
+import { type Celery, currentSignal, signals, TaskError, TimeoutError, type Worker } from '../src/index.ts';
 import { createTestApp, startTestWorker } from '../src/testing.ts';
 
 let app: Celery;
@@ -103,6 +103,48 @@ describe('worker on the memory broker', () => {
     worker = await startTestWorker(app);
     await expect(r.get({ timeout: 5 })).rejects.toThrow(/revoked/);
     expect(await r.state).toBe('REVOKED');
+  });
+
+  it('starts the next task while the outcome of one that returned is pending, one pending outcome per slot at most', async () => {
+    app = createTestApp();
+    const order: string[] = [];
+    let running = 0;
+    let peak = 0;
+    const step = app.task('step', async (name: string) => {
+      running++;
+      peak = Math.max(peak, running);
+      order.push(`run ${name}`);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      return name;
+    });
+    // task_success receivers hold the outcomes of a and b open, as a slow result store would.
+    const gates = new Map(['a', 'b'].map((name) => {
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      return [name, { gate, open }];
+    }));
+    const hold = async ({ result }: { result: unknown }) => {
+      order.push(`outcome ${String(result)}`);
+      await gates.get(String(result))?.gate;
+    };
+    signals.taskSuccess.connect(hold);
+    try {
+      worker = await startTestWorker(app, { concurrency: 1 });
+      const [a, b, c] = [await step.delay('a'), await step.delay('b'), await step.delay('c')];
+      // b runs in the slot a lent; c waits: b cannot lend it again while a's is lent.
+      await waitFor(async () => order.length === 4);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(order).toEqual(['run a', 'outcome a', 'run b', 'outcome b']);
+      expect(await a.state).toBe('SUCCESS');
+      gates.get('b')!.open();
+      expect(await c.get({ timeout: 5 })).toBe('c');
+      expect(order).toEqual(['run a', 'outcome a', 'run b', 'outcome b', 'run c', 'outcome c']);
+      expect(peak).toBe(1);
+    } finally {
+      for (const { open } of gates.values()) open();
+      signals.taskSuccess.disconnect(hold);
+    }
   });
 
   it('publishes link callbacks and chain steps with the result', async () => {

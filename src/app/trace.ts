@@ -35,6 +35,11 @@ export interface TraceEnv {
   log?: Logger;
   /** Time limits already resolved by a worker pool (seconds, null: none), instead of the request's and the task's. */
   limits?: { soft: number | null; hard: number | null };
+  /**
+   * The task's function has returned a value and what follows is storing it (callbacks, result,
+   * chord): the worker may start its next task meanwhile.
+   */
+  onReturned?: () => void;
 }
 
 export type TraceOutcome =
@@ -141,6 +146,7 @@ async function awaitTask(run: Run, value: PromiseLike<unknown>): Promise<TraceOu
     });
     const result = prepared(await Promise.race([value, stopped]));
     const runtime = (performance.now() - run.started) / 1000;
+    env.onReturned?.();
     // The limits still cover the callbacks and storing the result.
     await storeSuccess(run, result);
     return afterSuccess(run, result, runtime);
@@ -160,6 +166,7 @@ function succeed(run: Run, value: unknown): TraceOutcome | Promise<TraceOutcome>
   if (!req.embed.callbacks?.length && !req.embed.chain?.length && !run.store && !req.embed.chord && !signals.taskSuccess.connected) {
     return { state: 'SUCCESS', result, runtime };
   }
+  run.env.onReturned?.();
   return storeSuccess(run, result).then(() => afterSuccess(run, result, runtime), (error: unknown) => handleError(run, error));
 }
 

@@ -1,6 +1,11 @@
-/** A counting semaphore: at most `size` holders at once, waiters served in order. */
+/**
+ * A counting semaphore: at most `size` holders at once, waiters served in order. A holder whose
+ * task has returned may lend its slot to the next waiter while its result is being stored; at most
+ * `size` slots are lent at once, so a slow result store still holds the worker back.
+ */
 export class Slots {
   private used = 0;
+  private lentOut = 0;
   private readonly waiters: Array<() => void> = [];
 
   constructor(public size: number) {}
@@ -31,14 +36,27 @@ export class Slots {
     }
   }
 
-  release(): void {
+  /** Give a held slot to the next waiter before the holder is done; false when too many are lent already. */
+  lend(): boolean {
+    if (this.lentOut >= this.size) return false;
+    this.lentOut++;
+    this.release();
+    return true;
+  }
+
+  /** The holder is done: its slot is freed, or, if it was lent, it stops counting as lent. */
+  release(lent = false): void {
+    if (lent) {
+      this.lentOut--;
+      return;
+    }
     const next = this.used <= this.size ? this.waiters.shift() : undefined;
     if (next) next();
     else this.used--;
   }
 
-  /** Resolves once nothing holds a slot. */
+  /** Resolves once nothing holds a slot or has lent it. */
   async drained(): Promise<void> {
-    while (this.used > 0 || this.waiters.length > 0) await new Promise((r) => setTimeout(r, 20));
+    while (this.used > 0 || this.lentOut > 0 || this.waiters.length > 0) await new Promise((r) => setTimeout(r, 20));
   }
 }

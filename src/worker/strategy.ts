@@ -32,6 +32,8 @@ export interface Held {
   timer?: LongTimeout;
   /** Unix seconds when it started running. */
   timeStart: number | null;
+  /** Its task returned and its slot went to the next task while the outcome is stored. */
+  lent?: boolean;
 }
 
 export interface StrategyEnv {
@@ -211,6 +213,8 @@ function run(env: StrategyEnv, held: Held, marks: ReadonlySet<string> | undefine
     abort: held.abort,
     backend: env.backend,
     log: env.log,
+    // Solo keeps Celery's one-at-a-time, storing included.
+    onReturned: env.pool.name === 'async' ? () => (held.lent = env.slots.lend()) : undefined,
   }, acksLate(env, held) ? undefined : () => void ackOnce(env, held));
   if (outcome instanceof Promise) return guard(env, held, outcome.then((o) => finish(env, held, o)));
   const finished = finish(env, held, outcome);
@@ -265,7 +269,7 @@ function guard(env: StrategyEnv, held: Held, work: Promise<void>): void {
 }
 
 function release(env: StrategyEnv, held: Held): void {
-  env.slots.release();
+  env.slots.release(held.lent);
   env.held.delete(held);
   env.onRelease();
 }
