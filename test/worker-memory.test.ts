@@ -147,6 +147,17 @@ describe('worker on the memory broker', () => {
     }
   });
 
+  it('stores FAILURE with the encoding error when a result cannot be encoded, and keeps working', async () => {
+    app = createTestApp();
+    const bytes = app.task('bytes', () => Buffer.from('raw'));
+    const fine = app.task('fine', () => 'ok');
+    worker = await startTestWorker(app);
+    const r = await bytes.delay();
+    await expect(r.get({ timeout: 5 })).rejects.toThrow(/bytes is not JSON serializable/);
+    expect(await r.state).toBe('FAILURE');
+    expect(await (await fine.delay()).get({ timeout: 5 })).toBe('ok');
+  });
+
   it('publishes link callbacks and chain steps with the result', async () => {
     app = createTestApp();
     const add = app.task('add', (x: number, y: number) => x + y);

@@ -163,10 +163,13 @@ function succeed(run: Run, value: unknown): TraceOutcome | Promise<TraceOutcome>
   const { req } = run;
   const result = prepared(value);
   const runtime = (performance.now() - run.started) / 1000;
-  if (!req.embed.callbacks?.length && !req.embed.chain?.length && !run.store && !req.embed.chord && !signals.taskSuccess.connected) {
-    return { state: 'SUCCESS', result, runtime };
-  }
+  const plain = !req.embed.callbacks?.length && !req.embed.chain?.length && !req.embed.chord && !signals.taskSuccess.connected;
+  if (plain && !run.store) return { state: 'SUCCESS', result, runtime };
   run.env.onReturned?.();
+  if (plain) {
+    const outcome: TraceOutcome = { state: 'SUCCESS', result, runtime };
+    return run.store!.storeResult(req.id, result, 'SUCCESS', run.storeOpts).then(() => outcome, (error: unknown) => handleError(run, error));
+  }
   return storeSuccess(run, result).then(() => afterSuccess(run, result, runtime), (error: unknown) => handleError(run, error));
 }
 

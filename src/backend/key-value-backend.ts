@@ -31,13 +31,24 @@ export class KeyValueBackend implements ResultBackend {
     return TASK_PREFIX + taskId;
   }
 
-  async storeResult(taskId: string, result: unknown, state: TaskState, opts: StoreOptions = {}): Promise<void> {
-    const key = this.key(taskId);
-    if (state !== 'SUCCESS') {
-      // Celery never overwrites a SUCCESS (a late duplicate delivery must not undo it).
-      const current = await this.store.get(key);
-      if (current && (loads(current) as TaskMeta).status === 'SUCCESS') return;
+  storeResult(taskId: string, result: unknown, state: TaskState, opts: StoreOptions = {}): Promise<void> {
+    if (state !== 'SUCCESS') return this.storeUnlessDone(taskId, result, state, opts);
+    // Not async: the hot path makes no promise of its own. What cannot be encoded still rejects.
+    try {
+      return this.writeResult(taskId, result, state, opts);
+    } catch (err) {
+      return Promise.reject(err);
     }
+  }
+
+  /** Celery never overwrites a SUCCESS (a late duplicate delivery must not undo it). */
+  private async storeUnlessDone(taskId: string, result: unknown, state: TaskState, opts: StoreOptions): Promise<void> {
+    const current = await this.store.get(this.key(taskId));
+    if (current && (loads(current) as TaskMeta).status === 'SUCCESS') return;
+    await this.writeResult(taskId, result, state, opts);
+  }
+
+  private writeResult(taskId: string, result: unknown, state: TaskState, opts: StoreOptions): Promise<void> {
     const meta: Record<string, unknown> = {
       status: state,
       result,
@@ -49,7 +60,7 @@ export class KeyValueBackend implements ResultBackend {
     if (opts.parentId) meta.parent_id = opts.parentId;
     Object.assign(meta, opts.extended);
     meta.task_id = taskId;
-    await this.store.set(key, dumps(meta), this.expires);
+    return this.store.set(this.key(taskId), dumps(meta), this.expires);
   }
 
   async getTaskMeta(taskId: string): Promise<TaskMeta> {

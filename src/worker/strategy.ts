@@ -216,10 +216,27 @@ function run(env: StrategyEnv, held: Held, marks: ReadonlySet<string> | undefine
     // Solo keeps Celery's one-at-a-time, storing included.
     onReturned: env.pool.name === 'async' ? () => (held.lent = env.slots.lend()) : undefined,
   }, acksLate(env, held) ? undefined : () => void ackOnce(env, held));
-  if (outcome instanceof Promise) return guard(env, held, outcome.then((o) => finish(env, held, o)));
-  const finished = finish(env, held, outcome);
+  if (outcome instanceof Promise) {
+    outcome.then((o) => finishAndRelease(env, held, o), (err: unknown) => guard(env, held, Promise.reject(err)));
+    return;
+  }
+  finishAndRelease(env, held, outcome);
+}
+
+/** The message is settled, and the slot freed, without a promise unless settling makes one. */
+function finishAndRelease(env: StrategyEnv, held: Held, outcome: TraceOutcome): void {
+  let finished: Promise<void> | undefined;
+  try {
+    finished = finish(env, held, outcome);
+  } catch (err) {
+    return guard(env, held, Promise.reject(err));
+  }
   if (finished) return guard(env, held, finished);
-  release(env, held);
+  try {
+    release(env, held);
+  } catch (err) {
+    unexpected(env, held, err);
+  }
 }
 
 /** Log and send the outcome's event; settle the message unless it was acknowledged early. */
@@ -265,7 +282,11 @@ function guard(env: StrategyEnv, held: Held, work: Promise<void>): void {
   work
     .catch((err: unknown) => settleAfterError(env, held, err, acksLate(env, held)))
     .finally(() => release(env, held))
-    .catch((err: unknown) => env.log.critical(`Unexpected error while handling message ${held.delivery.deliveryTag}: ${(err as Error)?.stack ?? String(err)}`));
+    .catch((err: unknown) => unexpected(env, held, err));
+}
+
+function unexpected(env: StrategyEnv, held: Held, err: unknown): void {
+  env.log.critical(`Unexpected error while handling message ${held.delivery.deliveryTag}: ${(err as Error)?.stack ?? String(err)}`);
 }
 
 function release(env: StrategyEnv, held: Held): void {

@@ -35,8 +35,9 @@ export class RedisStore implements KeyValueStore {
   /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
 
-  /** Writes waiting for this turn's script run. */
+  /** Writes waiting for this turn's script run, and the promise they share. */
   private pending: PendingWrite[] = [];
+  private pendingDone: Promise<void> | undefined;
   private readonly retry: RetryPolicy;
   private readonly log: LineLogger;
   private closed = false;
@@ -66,29 +67,25 @@ export class RedisStore implements KeyValueStore {
 
   /**
    * Writes are batched per event-loop turn: every result finished in the same turn goes out in
-   * one MULTI (one socket write, one round trip), each still a SETEX + PUBLISH pair.
+   * one script run (one socket write, one round trip), each still a SETEX + PUBLISH pair.
    */
   set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.pending.length === 0) setImmediate(() => void this.flush());
-      this.pending.push({ key, value: redisArg(value), ttlSeconds, resolve, reject });
-    });
+    this.pending.push({ key, value: redisArg(value), ttlSeconds });
+    // One promise for the batch: its writes succeed or fail together, in one script run.
+    return (this.pendingDone ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush()));
   }
 
   private async flush(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
+    this.pendingDone = undefined;
     const { maxRetries, start, step, max } = this.retry;
     for (let retries = 0; ; retries++) {
       try {
         await this.writeBatch(batch);
-        for (const w of batch) w.resolve();
         return;
       } catch (err) {
-        if (this.closed || !transientError(err) || retries >= maxRetries) {
-          for (const w of batch) w.reject(err);
-          return;
-        }
+        if (this.closed || !transientError(err) || retries >= maxRetries) throw err;
         const wait = Math.min(start + step * retries, max);
         this.log.warning(`Connection to Redis lost: Retry (${retries + 1}/${maxRetries}) ${wait ? `in ${wait.toFixed(2)} second${wait === 1 ? '' : 's'}` : 'now'}.`);
         await new Promise((r) => setTimeout(r, wait * 1000));
@@ -281,8 +278,6 @@ interface PendingWrite {
   /** Bytes when long, made at once: a long string would otherwise live until the flush. */
   value: string | Buffer;
   ttlSeconds: number | null;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 interface RetryPolicy {
