@@ -12,6 +12,7 @@ import { RedisTransport } from '../../src/transport/redis/index.ts';
 import { createTransport } from '../../src/transport/registry.ts';
 import type { Delivery } from '../../src/transport/types.ts';
 import { loadFixture } from '../helpers/fixtures.ts';
+import { monitorRedis } from '../helpers/redis-monitor.ts';
 import { deleteByPrefix, REDIS_HOST, redisClient, runPrefix, TRANSPORT_DB } from './helpers.ts';
 
 const SEP = '\x06\x16';
@@ -136,6 +137,28 @@ describe('unacked bookkeeping', () => {
     await ds[2]!.restore();
     expect(await t.size('q')).toBe(0);
     expect(await raw.zcard(`${p}unacked_index`)).toBe(0);
+  });
+
+  it('sends pending acks before a fetch, so that they do not wait for its script', async () => {
+    const { t, p } = make();
+    for (const id of ['a', 'b', 'c']) await t.publish('q', task(id));
+    const [first] = await t.fetch(['q'], 1, 0);
+    const seen: string[] = [];
+    const [host, port] = REDIS_HOST.split(':');
+    const monitor = await monitorRedis(host!, Number(port), (args) => {
+      if (args.some((a) => a.startsWith(p))) seen.push(args[0]!.toLowerCase());
+    });
+    try {
+      const acked = first!.ack();
+      const fetched = t.fetch(['q'], 2, 0); // in the same tick as the ack, which alone would wait for the next one
+      await Promise.all([acked, fetched]);
+      const waitFor = Date.now() + 5000;
+      while (!seen.includes('evalsha') && Date.now() < waitFor) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      monitor.close();
+    }
+    expect(seen.indexOf('zrem')).toBeGreaterThanOrEqual(0);
+    expect(seen.indexOf('zrem')).toBeLessThan(seen.indexOf('evalsha'));
   });
 
   it('restore() puts the message at the front with kombu\'s redelivered flags; reject(true) at the back', async () => {

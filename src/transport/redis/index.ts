@@ -68,8 +68,11 @@ export class RedisTransport implements Transport {
   /** The last fetch took an envelope of LARGE_ENVELOPE bytes or more. */
   private largeSeen = false;
   private acks: string[] = [];
-  /** Settles when this tick's acks are in Redis: one promise for the batch. */
+  /** Settles when the pending acks are in Redis: one promise for the batch. */
   private acked: Promise<void> | undefined;
+  private settleAcked: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  /** The acks sent last, until Redis has them (never rejects). */
+  private acksInFlight: Promise<void> | undefined;
   private lastRestore = 0;
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
@@ -218,7 +221,8 @@ export class RedisTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepAlive);
-    await this.acked?.catch(() => undefined);
+    this.sendAcks();
+    await this.acksInFlight;
     // kombu's restore_at_shutdown: what we hold goes back to the front, in its original order.
     for (const h of [...this.held.values()].reverse()) {
       await this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw.toString()), 'RPUSH').catch(() => 0);
@@ -262,6 +266,7 @@ export class RedisTransport implements Transport {
 
   /** One fetch script run over the queues in round-robin order. */
   private async take(names: string[], max: number): Promise<Delivery[]> {
+    this.sendAcks();
     const order = this.queueOrder(names);
     const lists = this.keys.lists(order);
     const id = randomUUID();
@@ -327,19 +332,30 @@ export class RedisTransport implements Transport {
   /** Acks of one tick share one MULTI (ZREM unacked_index + HDEL unacked, kombu's QoS.ack) and one promise. */
   private ack(tag: string): Promise<void> {
     this.acks.push(tag);
-    return (this.acked ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks()));
+    if (!this.acked) {
+      this.acked = new Promise<void>((resolve, reject) => (this.settleAcked = { resolve, reject }));
+      setImmediate(() => this.sendAcks());
+    }
+    return this.acked;
   }
 
-  private async flushAcks(): Promise<void> {
+  /**
+   * The pending acks go out at the end of their tick, or before a fetch: Redis runs commands in
+   * order, and acks queued behind a fetch script would wait for it, and so would the tasks they start.
+   */
+  private sendAcks(): void {
+    const settle = this.settleAcked;
+    if (!settle) return;
     const tags = this.acks;
     this.acks = [];
     this.acked = undefined;
+    this.settleAcked = undefined;
     // A fresh MULTI per attempt: persist() retries through an outage, and a pipeline runs once.
-    await this.persist(() => {
+    this.acksInFlight = this.persist(() => {
       const multi = this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags);
       if (this.holder) multi.hdel(this.keys.holders(), ...tags);
       return multi.exec().then(settled);
-    });
+    }).then(settle.resolve, settle.reject);
   }
 
   /**
