@@ -139,6 +139,26 @@ describe('unacked bookkeeping', () => {
     expect(await raw.zcard(`${p}unacked_index`)).toBe(0);
   });
 
+  it('gives every message its own entry when delivery tags repeat, within a fetch and across fetches', async () => {
+    const { t, p } = make();
+    await t.publish('q', task('x'));
+    const [envelope] = await raw.lrange(`${p}q`, 0, -1);
+    await raw.del(`${p}q`);
+    await raw.lpush(`${p}q`, withTag(envelope!.replace('"x"', '"a"'), 'same'));
+    const first = await t.fetch(['q'], 10, 0);
+    await raw.lpush(`${p}q`, ...[['b', 'same'], ['c', 'other'], ['d', 'other']].map(([id, tag]) => withTag(envelope!.replaceAll('"x"', `"${id}"`), tag!)));
+    const second = await t.fetch(['q'], 10, 0);
+    const all = [...first, ...second];
+    expect(ids(all).sort()).toEqual(['a', 'b', 'c', 'd']);
+    const tags = all.map((d) => d.deliveryTag);
+    expect(new Set(tags).size).toBe(4);
+    expect((await raw.hkeys(`${p}unacked`)).sort()).toEqual([...tags].sort());
+    expect(await raw.zcard(`${p}unacked_index`)).toBe(4);
+    await Promise.all(all.map((d) => d.ack()));
+    expect(await raw.hlen(`${p}unacked`)).toBe(0);
+    expect(await raw.zcard(`${p}unacked_index`)).toBe(0);
+  });
+
   it('sends pending acks before a fetch, so that they do not wait for its script', async () => {
     const { t, p } = make();
     for (const id of ['a', 'b', 'c']) await t.publish('q', task(id));
