@@ -93,13 +93,21 @@ export class RedisStore implements KeyValueStore {
     }
   }
 
-  /** One script run per batch: far fewer commands to build and parse than a MULTI of 2 per write. */
+  /**
+   * One script run per run of writes with the same TTL (results share one), in order: far fewer
+   * commands to build and parse than a MULTI of 2 per write.
+   */
   private async writeBatch(batch: readonly PendingWrite[]): Promise<void> {
-    for (let i = 0; i < batch.length; i += MAX_PER_SCRIPT) {
-      const part = batch.slice(i, i + MAX_PER_SCRIPT);
-      const args: (string | number | Buffer)[] = part.map((w) => w.key);
-      for (const { key, value, ttlSeconds } of part) args.push(ttlSeconds === null ? 0 : Math.max(1, Math.round(ttlSeconds * 1000)), value, key);
+    for (let start = 0; start < batch.length; ) {
+      const ttl = ttlMs(batch[start]!);
+      let end = start + 1;
+      while (end < batch.length && end - start < MAX_PER_SCRIPT && ttlMs(batch[end]!) === ttl) end++;
+      const part = batch.slice(start, end);
+      const args: (string | Buffer)[] = part.map((w) => w.key);
+      args.push(String(ttl));
+      for (const w of part) args.push(w.value);
       await (this.client as StoringRedis).celeriacStoreMany(part.length, ...args);
+      start = end;
     }
   }
 
@@ -240,12 +248,14 @@ export class RedisStore implements KeyValueStore {
 }
 
 /**
- * KEYS: result keys; ARGV, per key: TTL in ms (0: none), value, channel. Celery's SETEX (SET
- * without expiry) then PUBLISH on the channel, for every key, atomically as a MULTI would.
+ * KEYS: result keys; ARGV[1]: their TTL in ms (0: none); ARGV[1 + i]: the value of KEYS[i].
+ * Celery's SETEX (SET without expiry) then PUBLISH on the channel named like the key, for every
+ * key, atomically as a MULTI would.
  */
 const STORE_MANY = `
+local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  local ttl, value, channel = tonumber(ARGV[3 * i - 2]), ARGV[3 * i - 1], ARGV[3 * i]
+  local value = ARGV[1 + i]
   if ttl == 0 then
     redis.call('SET', key, value)
   elseif ttl % 1000 == 0 then
@@ -253,7 +263,7 @@ for i, key in ipairs(KEYS) do
   else
     redis.call('SET', key, value, 'PX', ttl)
   end
-  redis.call('PUBLISH', channel, value)
+  redis.call('PUBLISH', key, value)
 end
 return #KEYS
 `;
@@ -269,8 +279,12 @@ interface Listener {
   before: string | null | undefined;
 }
 
+function ttlMs(w: PendingWrite): number {
+  return w.ttlSeconds === null ? 0 : Math.max(1, Math.round(w.ttlSeconds * 1000));
+}
+
 interface StoringRedis extends Redis {
-  celeriacStoreMany(numKeys: number, ...args: (string | number | Buffer)[]): Promise<number>;
+  celeriacStoreMany(numKeys: number, ...args: (string | Buffer)[]): Promise<number>;
 }
 
 interface PendingWrite {
