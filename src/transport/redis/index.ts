@@ -49,6 +49,7 @@ const SAFETY_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 50;
 /** Most messages one script run takes: keeps each run short (Redis runs nothing else meanwhile). */
 const MAX_PER_SCRIPT = 500;
+const MAX_ACKS_PER_SCRIPT = 2000;
 
 export class RedisTransport implements Transport {
   readonly url: string;
@@ -329,7 +330,7 @@ export class RedisTransport implements Transport {
     if (push === 'RPUSH' || lists[0] !== this.keys.dead(h.queue)) this.wake.notify();
   }
 
-  /** Acks of one tick share one MULTI (ZREM unacked_index + HDEL unacked, kombu's QoS.ack) and one promise. */
+  /** Acks of one tick share one script run (ZREM unacked_index + HDEL unacked, kombu's QoS.ack) and one promise. */
   private ack(tag: string): Promise<void> {
     this.acks.push(tag);
     if (!this.acked) {
@@ -350,11 +351,10 @@ export class RedisTransport implements Transport {
     this.acks = [];
     this.acked = undefined;
     this.settleAcked = undefined;
-    // A fresh MULTI per attempt: persist() retries through an outage, and a pipeline runs once.
-    this.acksInFlight = this.persist(() => {
-      const multi = this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags);
-      if (this.holder) multi.hdel(this.keys.holders(), ...tags);
-      return multi.exec().then(settled);
+    this.acksInFlight = this.persist(async () => {
+      for (let i = 0; i < tags.length; i += MAX_ACKS_PER_SCRIPT) {
+        await this.client.celeriacAck(3, this.keys.unacked, this.keys.unackedIndex, this.keys.holders(), this.holder ? '1' : '0', ...tags.slice(i, i + MAX_ACKS_PER_SCRIPT));
+      }
     }).then(settle.resolve, settle.reject);
   }
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { Redis } from 'ioredis';
 
 const source = (name: string): string => fs.readFileSync(new URL(`./scripts/${name}`, import.meta.url), 'utf8');
-const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacPush: source('push.lua'), celeriacMove: source('move.lua'), celeriacUnlock: source('unlock.lua') };
+const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacAck: source('ack.lua'), celeriacPush: source('push.lua'), celeriacMove: source('move.lua'), celeriacUnlock: source('unlock.lua') };
 
 /** One fetched message: index (1-based) of its queue in the order given, delivery tag, raw envelope. */
 export type FetchedRow = [number, string | Buffer, string | Buffer];
@@ -16,6 +16,8 @@ export interface ScriptedRedis extends Redis {
   celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
   /** fetch.lua with the tags and envelopes as bytes. */
   celeriacFetchBuffer(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
+  /** ack.lua: 3, unacked, unacked_index, holders, "1"|"0" (clear holders), ...tags */
+  celeriacAck(numKeys: 3, ...args: string[]): Promise<number>;
   /** push.lua: numKeys, record, ...lists, ...counts per list, ...values */
   celeriacPush(numKeys: number, ...args: (string | Buffer)[]): Promise<number>;
   /** move.lua: numKeys, unacked, unacked_index, ...destinations, tag, expected, payload, RPUSH|LPUSH */
