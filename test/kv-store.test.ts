@@ -43,6 +43,17 @@ describe.each(kinds)('$name key-value store', (kind) => {
     expect(await s.get('k')).toBeNull();
   });
 
+  it('keeps the order of calls made in one tick: a read or delete sees the writes before it', async () => {
+    const s = make();
+    const writes = [s.set('a', '1', null), s.set('b', '2', null)];
+    const read = s.mget(['a', 'b']);
+    const overwritten = s.set('a', '3', null);
+    const deleted = s.delete('b');
+    await Promise.all([...writes, overwritten, deleted]);
+    expect(await read).toEqual(['1', '2']);
+    expect(await s.mget(['a', 'b'])).toEqual(['3', null]);
+  });
+
   it('treats expired keys as missing', async () => {
     const s = make();
     await s.set('short', 'x', 0.15);

@@ -49,6 +49,11 @@ export class SqliteStore implements KeyValueStore {
   private readonly vacuum: Vacuum;
   private lastSweep = 0;
   private closed = false;
+  /** Writes of this tick, and the promise they share: one transaction commits them all. */
+  private pending: { key: string; value: string; expiresAt: number | null }[] = [];
+  private pendingDone: Promise<void> | undefined;
+  private settlePending: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  private readonly writeAll: (writes: SqliteStore['pending']) => void;
 
   constructor(url: URL, options: KeyValueStoreOptions = {}) {
     const opts = mergeOptions(url, options);
@@ -62,6 +67,9 @@ export class SqliteStore implements KeyValueStore {
     this.vacuum = new Vacuum(this.db);
     this.sql = Object.fromEntries(Object.entries(SQL).map(([k, q]) => [k, this.db.prepare(q)])) as SqliteStore['sql'];
     this.feed = new ChangeFeed(this.file);
+    this.writeAll = this.db.transaction((writes: SqliteStore['pending']) => {
+      for (const w of writes) this.sql.set.run(w);
+    });
   }
 
   /** Another process held the write lock past busy_timeout: the next try may pass. */
@@ -76,26 +84,54 @@ export class SqliteStore implements KeyValueStore {
 
   async mget(keys: readonly string[]): Promise<(string | null)[]> {
     this.assertOpen();
+    this.flushWrites();
     if (keys.length === 0) return [];
     const rows = this.sql.mget.all({ keys: JSON.stringify(keys), now: Date.now() }) as { key: string; value: string }[];
     const found = new Map(rows.map((r) => [r.key, r.value]));
     return keys.map((k) => found.get(k) ?? null);
   }
 
-  async set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
-    this.assertOpen();
-    this.sql.set.run({ key, value, expiresAt: expiry(ttlSeconds) });
-    this.written();
+  /**
+   * Writes are batched per event-loop turn: the results finished in one turn share one
+   * transaction (a commit each cost more than the write). Any other call commits them first, so
+   * every call still sees the writes made before it.
+   */
+  set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
+    this.pending.push({ key, value, expiresAt: expiry(ttlSeconds) });
+    if (!this.pendingDone) {
+      this.pendingDone = new Promise((resolve, reject) => (this.settlePending = { resolve, reject }));
+      setImmediate(() => this.flushWrites());
+    }
+    return this.pendingDone;
+  }
+
+  private flushWrites(): void {
+    const settle = this.settlePending;
+    if (!settle) return;
+    const writes = this.pending;
+    this.pending = [];
+    this.pendingDone = undefined;
+    this.settlePending = undefined;
+    try {
+      this.writeAll(writes);
+      this.written();
+      settle.resolve();
+    } catch (err) {
+      settle.reject(err);
+    }
   }
 
   async delete(key: string): Promise<void> {
     this.assertOpen();
+    this.flushWrites();
     this.sql.delete.run(key);
     this.written();
   }
 
   async incr(key: string, by: number, ttlSeconds: number | null): Promise<number> {
     this.assertOpen();
+    this.flushWrites();
     // One statement, so atomic across processes (SQLite serializes writers).
     const row = this.sql.incr.get({ key, by: Math.trunc(by), expiresAt: expiry(ttlSeconds), now: Date.now() }) as { n: number };
     this.written();
@@ -127,6 +163,7 @@ export class SqliteStore implements KeyValueStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushWrites();
     this.closed = true;
     this.vacuum.stop();
     this.feed.close();
@@ -135,6 +172,7 @@ export class SqliteStore implements KeyValueStore {
 
   private read(key: string): string | null {
     this.assertOpen();
+    this.flushWrites();
     const now = Date.now();
     const row = this.sql.get.get(key) as { value: string; expires_at: number | null } | undefined;
     if (!row) return null;
@@ -154,7 +192,11 @@ export class SqliteStore implements KeyValueStore {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new CeleriacError(`result store ${this.url} is closed`);
+    if (this.closed) throw this.closedError();
+  }
+
+  private closedError(): CeleriacError {
+    return new CeleriacError(`result store ${this.url} is closed`);
   }
 }
 
