@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
 import { booleanOption } from '../../transport/redis/keys.ts';
 import { type LineLogger, lineLogger, maskUrl, mergeOptions, numberOption, OutageLog, closeClient, redisOptions, subscriberOptions, transientError } from '../../transport/redis/connection.ts';
 import { redisArg } from '../../common/redis-arg.ts';
+import { TickBatch } from '../../common/tick-batch.ts';
 import type { ChordPart, ChordProgress, KeyValueStore, KeyValueStoreOptions } from '../types.ts';
 import { addChordPart, addToChord, chordParts, deleteChord } from './chord.ts';
 
@@ -35,9 +36,8 @@ export class RedisStore implements KeyValueStore {
   /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
 
-  /** Writes waiting for this turn's script run, and the promise they share. */
-  private pending: PendingWrite[] = [];
-  private pendingDone: Promise<void> | undefined;
+  /** Writes of this turn: one script run, one promise. */
+  private readonly writes = new TickBatch<PendingWrite>((batch) => this.flush(batch));
   private readonly retry: RetryPolicy;
   private readonly log: LineLogger;
   private closed = false;
@@ -70,15 +70,10 @@ export class RedisStore implements KeyValueStore {
    * one script run (one socket write, one round trip), each still a SETEX + PUBLISH pair.
    */
   set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
-    this.pending.push({ key, value: redisArg(value), ttlSeconds });
-    // One promise for the batch: its writes succeed or fail together, in one script run.
-    return (this.pendingDone ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush()));
+    return this.writes.add({ key, value: redisArg(value), ttlSeconds });
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingDone = undefined;
+  private async flush(batch: PendingWrite[]): Promise<void> {
     const { maxRetries, start, step, max } = this.retry;
     for (let retries = 0; ; retries++) {
       try {

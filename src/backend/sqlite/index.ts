@@ -9,6 +9,9 @@ import type Database from 'better-sqlite3';
 import { CeleriacError, DatabaseFileGone } from '../../errors.ts';
 import { assertSameFile, ChangeFeed, fileIdentity, Vacuum, maskUrl, mergeOptions, numberOption, openDatabase, parseSynchronous, sqlitePath } from '../../transport/sqlite/db.ts';
 import type { KeyValueStore, KeyValueStoreOptions } from '../types.ts';
+import { TickBatch } from '../../common/tick-batch.ts';
+
+type Write = { key: string; value: string; expiresAt: number | null };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS celeriac_kv (
@@ -49,11 +52,8 @@ export class SqliteStore implements KeyValueStore {
   private readonly vacuum: Vacuum;
   private lastSweep = 0;
   private closed = false;
-  /** Writes of this tick, and the promise they share: one transaction commits them all. */
-  private pending: { key: string; value: string; expiresAt: number | null }[] = [];
-  private pendingDone: Promise<void> | undefined;
-  private settlePending: { resolve: () => void; reject: (err: unknown) => void } | undefined;
-  private readonly writeAll: (writes: SqliteStore['pending']) => void;
+  /** Writes of this turn: one transaction commits them all. */
+  private readonly writes: TickBatch<Write>;
 
   constructor(url: URL, options: KeyValueStoreOptions = {}) {
     const opts = mergeOptions(url, options);
@@ -67,8 +67,12 @@ export class SqliteStore implements KeyValueStore {
     this.vacuum = new Vacuum(this.db);
     this.sql = Object.fromEntries(Object.entries(SQL).map(([k, q]) => [k, this.db.prepare(q)])) as SqliteStore['sql'];
     this.feed = new ChangeFeed(this.file);
-    this.writeAll = this.db.transaction((writes: SqliteStore['pending']) => {
+    const writeAll = this.db.transaction((writes: Write[]) => {
       for (const w of writes) this.sql.set.run(w);
+    });
+    this.writes = new TickBatch((writes) => {
+      writeAll(writes);
+      this.written();
     });
   }
 
@@ -84,7 +88,7 @@ export class SqliteStore implements KeyValueStore {
 
   async mget(keys: readonly string[]): Promise<(string | null)[]> {
     this.assertOpen();
-    this.flushWrites();
+    this.writes.flush();
     if (keys.length === 0) return [];
     const rows = this.sql.mget.all({ keys: JSON.stringify(keys), now: Date.now() }) as { key: string; value: string }[];
     const found = new Map(rows.map((r) => [r.key, r.value]));
@@ -98,40 +102,19 @@ export class SqliteStore implements KeyValueStore {
    */
   set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
-    this.pending.push({ key, value, expiresAt: expiry(ttlSeconds) });
-    if (!this.pendingDone) {
-      this.pendingDone = new Promise((resolve, reject) => (this.settlePending = { resolve, reject }));
-      setImmediate(() => this.flushWrites());
-    }
-    return this.pendingDone;
-  }
-
-  private flushWrites(): void {
-    const settle = this.settlePending;
-    if (!settle) return;
-    const writes = this.pending;
-    this.pending = [];
-    this.pendingDone = undefined;
-    this.settlePending = undefined;
-    try {
-      this.writeAll(writes);
-      this.written();
-      settle.resolve();
-    } catch (err) {
-      settle.reject(err);
-    }
+    return this.writes.add({ key, value, expiresAt: expiry(ttlSeconds) });
   }
 
   async delete(key: string): Promise<void> {
     this.assertOpen();
-    this.flushWrites();
+    this.writes.flush();
     this.sql.delete.run(key);
     this.written();
   }
 
   async incr(key: string, by: number, ttlSeconds: number | null): Promise<number> {
     this.assertOpen();
-    this.flushWrites();
+    this.writes.flush();
     // One statement, so atomic across processes (SQLite serializes writers).
     const row = this.sql.incr.get({ key, by: Math.trunc(by), expiresAt: expiry(ttlSeconds), now: Date.now() }) as { n: number };
     this.written();
@@ -163,7 +146,7 @@ export class SqliteStore implements KeyValueStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flushWrites();
+    this.writes.flush();
     this.closed = true;
     this.vacuum.stop();
     this.feed.close();
@@ -172,7 +155,7 @@ export class SqliteStore implements KeyValueStore {
 
   private read(key: string): string | null {
     this.assertOpen();
-    this.flushWrites();
+    this.writes.flush();
     const now = Date.now();
     const row = this.sql.get.get(key) as { value: string; expires_at: number | null } | undefined;
     if (!row) return null;

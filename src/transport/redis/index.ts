@@ -41,6 +41,7 @@ import { type FetchedRow, type ScriptedRedis, withScripts } from './scripts.ts';
 import { type Held, RedisDelivery, type Settler } from './delivery.ts';
 import { PushBatch } from './pushes.ts';
 import { Wakeup } from './wakeup.ts';
+import { TickBatch } from '../../common/tick-batch.ts';
 
 const RESTORE_EVERY_MS = 10_000;
 /** Envelopes from this size on are written and kept as bytes (envelopeBytes, fromEnvelope). */
@@ -68,12 +69,8 @@ export class RedisTransport implements Transport {
   private cycle: string[] = [];
   /** The last fetch took an envelope of LARGE_ENVELOPE bytes or more. */
   private largeSeen = false;
-  private acks: string[] = [];
-  /** Settles when the pending acks are in Redis: one promise for the batch. */
-  private acked: Promise<void> | undefined;
-  private settleAcked: { resolve: () => void; reject: (err: unknown) => void } | undefined;
-  /** The acks sent last, until Redis has them (never rejects). */
-  private acksInFlight: Promise<void> | undefined;
+  /** Acks of one turn share one script run and one promise. */
+  private readonly acks = new TickBatch<string>((tags) => this.sendAcks(tags));
   private lastRestore = 0;
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
@@ -222,8 +219,8 @@ export class RedisTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepAlive);
-    this.sendAcks();
-    await this.acksInFlight;
+    this.acks.flush();
+    await this.acks.settled();
     // kombu's restore_at_shutdown: what we hold goes back to the front, in its original order.
     for (const h of [...this.held.values()].reverse()) {
       await this.move(h, [this.keys.list(h.queue)], markRedelivered(h.raw.toString()), 'RPUSH').catch(() => 0);
@@ -267,7 +264,7 @@ export class RedisTransport implements Transport {
 
   /** One fetch script run over the queues in round-robin order. */
   private async take(names: string[], max: number): Promise<Delivery[]> {
-    this.sendAcks();
+    this.acks.flush();
     const order = this.queueOrder(names);
     const lists = this.keys.lists(order);
     const id = randomUUID();
@@ -330,32 +327,21 @@ export class RedisTransport implements Transport {
     if (push === 'RPUSH' || lists[0] !== this.keys.dead(h.queue)) this.wake.notify();
   }
 
-  /** Acks of one tick share one script run (ZREM unacked_index + HDEL unacked, kombu's QoS.ack) and one promise. */
+  /**
+   * ZREM unacked_index + HDEL unacked (kombu's QoS.ack). The acks go out at the end of their turn,
+   * or before a fetch: Redis runs commands in order, and acks queued behind a fetch script would
+   * wait for it, and so would the tasks they start.
+   */
   private ack(tag: string): Promise<void> {
-    this.acks.push(tag);
-    if (!this.acked) {
-      this.acked = new Promise<void>((resolve, reject) => (this.settleAcked = { resolve, reject }));
-      setImmediate(() => this.sendAcks());
-    }
-    return this.acked;
+    return this.acks.add(tag);
   }
 
-  /**
-   * The pending acks go out at the end of their tick, or before a fetch: Redis runs commands in
-   * order, and acks queued behind a fetch script would wait for it, and so would the tasks they start.
-   */
-  private sendAcks(): void {
-    const settle = this.settleAcked;
-    if (!settle) return;
-    const tags = this.acks;
-    this.acks = [];
-    this.acked = undefined;
-    this.settleAcked = undefined;
-    this.acksInFlight = this.persist(async () => {
+  private sendAcks(tags: string[]): Promise<void> {
+    return this.persist(async () => {
       for (let i = 0; i < tags.length; i += MAX_ACKS_PER_SCRIPT) {
         await this.client.celeriacAck(3, this.keys.unacked, this.keys.unackedIndex, this.keys.holders(), this.holder ? '1' : '0', ...tags.slice(i, i + MAX_ACKS_PER_SCRIPT));
       }
-    }).then(settle.resolve, settle.reject);
+    });
   }
 
   /**
