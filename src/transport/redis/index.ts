@@ -50,6 +50,7 @@ const SAFETY_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 50;
 /** Most messages one script run takes: keeps each run short (Redis runs nothing else meanwhile). */
 const MAX_PER_SCRIPT = 500;
+/** Tags per ack script run: they are unpacked onto Lua's stack, which holds a few thousand. */
 const MAX_ACKS_PER_SCRIPT = 2000;
 
 export class RedisTransport implements Transport {
