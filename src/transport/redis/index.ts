@@ -14,15 +14,17 @@
  *   logger                 { warning(msg), info(msg) } for connection trouble (default: stderr)
  *
  * Beyond kombu: a fetch takes messages and records them in `unacked` in one Lua script, so a
- * consumer killed at any instant loses nothing (kombu's BRPOP-then-record can); idle waiting never
- * pops (wakeup.ts); reject(false) keeps a dead letter on the list `<queue>.celeriac.dead`
- * (JSON {reason, queue, time, delivery_tag, envelope}); settling twice does nothing, and a restore
- * or reject of a message no longer in `unacked` (restored by a visibility pass) pushes nothing.
- * Acks issued in one tick share one MULTI. Acks, rejects and restores outlive a connection loss
- * or a Redis restart (retried until they reach Redis, within the visibility timeout), so a message
- * the worker settled is not delivered again. As in kombu, restored and requeued messages go to the
- * queue's step-0 list whatever their priority, and capabilities.delaysEta is false (the worker
- * holds ETA tasks unacknowledged, so an ETA beyond visibility_timeout is delivered again).
+ * consumer killed at any instant loses nothing (kombu's BRPOP-then-record can); the script does not
+ * decode envelopes, and records them under tags of its own, restored to the queue they came from
+ * (fetch.lua); idle waiting never pops (wakeup.ts); reject(false) keeps a dead letter on the list
+ * `<queue>.celeriac.dead` (JSON {reason, queue, time, delivery_tag, envelope}); settling twice does
+ * nothing, and a restore or reject of a message no longer in `unacked` (restored by a visibility
+ * pass) pushes nothing. Acks issued in one tick share one script run. Acks, rejects and restores
+ * outlive a connection loss or a Redis restart (retried until they reach Redis, within the
+ * visibility timeout), so a message the worker settled is not delivered again. As in kombu,
+ * restored and requeued messages go to the queue's step-0 list whatever their priority, and
+ * capabilities.delaysEta is false (the worker holds ETA tasks unacknowledged, so an ETA beyond
+ * visibility_timeout is delivered again).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';

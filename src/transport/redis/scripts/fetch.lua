@@ -1,10 +1,10 @@
 --[[
 fetch.lua: take up to ARGV[1] messages and record each as unacknowledged, in one atomic step.
 
-KEYS[1]     unacked        hash  delivery_tag -> JSON [envelope, exchange, routing_key] (kombu's QoS.append)
-KEYS[2]     unacked_index  zset  delivery_tag scored by the time of delivery (float seconds)
+KEYS[1]     unacked        hash  tag -> JSON [envelope, exchange, routing_key] (kombu's QoS.append)
+KEYS[2]     unacked_index  zset  tag scored by the time of delivery (float seconds)
 KEYS[3]     record         string  what this fetch took (celeriac only): `<prefix>celeriac.fetch.<ARGV[5]>`
-KEYS[4]     holders        hash  delivery_tag -> holder (celeriac only), written when ARGV[6] is not ""
+KEYS[4]     holders        hash  tag -> holder (celeriac only), written when ARGV[6] is not ""
 KEYS[5..]   the queue lists, priority-major then queue-minor, exactly kombu's BRPOP key order:
             q1 q2 q1<sep>3 q2<sep>3 q1<sep>6 ... (steps from priority_steps; step 0 has no suffix)
 ARGV[1]     max            most messages to take
@@ -12,14 +12,20 @@ ARGV[2]     now            score for unacked_index (client clock, as kombu's tim
 ARGV[3]     nqueues        number of queues (the lists of one step are KEYS[5 + s*nqueues .. ])
 ARGV[4]     rotate         "1": round robin, a queue moves to the end of the order after a pop
                            (kombu's round_robin_cycle.rotate); "0": keep the order
-ARGV[5]     spare          a fresh uuid4 per fetch: the fetch's id, and the tag of messages whose
-                           delivery_tag is missing, not a string, or already in `unacked` (tags
-                           must stay unique there)
+ARGV[5]     id             a fresh uuid4 per fetch; the n-th message taken gets the tag "<id>-<n>"
 ARGV[6]     holder         the consumer's hostname, or "" (workerRestoreLost off)
-ARGV[7..]   queue names    without key prefix, same order as the queues of KEYS (routing key
-                           recorded for an envelope that cannot be decoded)
+ARGV[7..]   queue names    without key prefix, same order as the queues of KEYS
 
-Returns a list of {queue index (1-based), delivery tag, raw envelope}.
+Returns a list of {queue index (1-based), tag, raw envelope}.
+
+The envelope is not decoded here: decoding it (for its delivery_tag, exchange and routing key, as
+kombu records them) was about half of the script's time. The tags are the script's own, unique by
+construction, so nothing has to be looked up either. Each entry records the anonymous exchange and
+the queue's name: a restore, kombu's or ours, puts the message back into the queue it was taken
+from (through its exchange, kombu would send a fanout message back to every bound queue). A text
+with braces at both ends is recorded as the envelope, other texts as a JSON string, so that
+`unacked` stays readable by kombu; the worker rejects a text that is not JSON into the dead
+letters as soon as it has read it.
 
 Idempotent: a client re-sends a command whose reply a dropped connection lost (ioredis does so on
 reconnect). The first run records what it took under KEYS[3] for a minute; a second run with the
@@ -29,8 +35,8 @@ stranded there until the visibility timeout.
 Guarantee: a message leaves its list only in the same script that writes it to `unacked` and
 `unacked_index`. Redis runs a script to completion before any other command, so no consumer crash
 or disconnection can separate the two: every message is always either in a list or in `unacked`,
-where the visibility-timeout restore (ours or kombu's) finds it. The script never raises after its
-first RPOP (decoding is wrapped in pcall), because Redis does not roll back a failed script.
+where the visibility-timeout restore (ours or kombu's) finds it. Nothing after the first RPOP can
+raise, because Redis does not roll back a failed script.
 --]]
 
 -- Python json.dumps (ensure_ascii) of a UTF-8 string, so the entry is byte-identical to kombu's.
@@ -65,71 +71,8 @@ local function pystr(s)
   return '"' .. table.concat(out) .. '"'
 end
 
--- A large envelope is decoded without its long strings (mostly its base64 body): cjson would copy
--- every byte of them into Lua strings that nothing here reads. The skeleton keeps the rest, so
--- cjson still checks the grammar; the long strings' escapes are checked here as cjson checks them.
--- A long string reads as "" (a tag, exchange or routing key is never that long). Anything unusual
--- (a NUL byte, a backslash outside a string, a bad escape) takes the full decode.
-local LARGE, LONG = 16384, 1024
-local ESCAPED = { [34] = 2, [92] = 2, [47] = 2, [98] = 2, [102] = 2, [110] = 2, [114] = 2, [116] = 2 }
-
--- The closing quote of the string that starts at `from`, and the first backslash after it.
-local function string_end(raw, from, bs)
-  local e = from
-  while true do
-    local close = string.find(raw, '"', e, true)
-    if not close then return nil end
-    while bs and bs < close do
-      local c = string.byte(raw, bs + 1)
-      local after
-      if c == 117 and string.find(raw, '^%x%x%x%x', bs + 2) then
-        after = bs + 6
-      elseif ESCAPED[c] then
-        after = bs + 2
-      else
-        return nil
-      end
-      bs = string.find(raw, '\\', after, true)
-      if after > close then e, close = after, nil break end -- that quote was escaped
-    end
-    if close then return close, bs end
-  end
-end
-
-local function skeleton(raw)
-  if string.find(raw, '\0', 1, true) then return nil end
-  local parts, seg, pos = {}, 1, 1
-  local bs = string.find(raw, '\\', 1, true)
-  while true do
-    local q = string.find(raw, '"', pos, true)
-    if not q then break end
-    if bs and bs < q then return nil end
-    local close
-    close, bs = string_end(raw, q + 1, bs)
-    if not close then return nil end
-    if close - q > LONG then
-      parts[#parts + 1] = string.sub(raw, seg, q)
-      seg = close
-    end
-    pos = close + 1
-  end
-  parts[#parts + 1] = string.sub(raw, seg)
-  return table.concat(parts)
-end
-
-local function decode(raw)
-  if #raw > LARGE then
-    local skel = skeleton(raw)
-    if skel then
-      local ok, env = pcall(cjson.decode, skel)
-      if ok then return ok, env end
-    end
-  end
-  return pcall(cjson.decode, raw)
-end
-
 local max, now, nq = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local rotate, spare = ARGV[4] == '1', ARGV[5]
+local rotate, id = ARGV[4] == '1' and nq > 1, ARGV[5]
 local nsteps = (#KEYS - 4) / nq
 local holder = ARGV[6]
 
@@ -147,11 +90,10 @@ if prior then
   return again
 end
 local taken = {}
-local order, empty, out, spares = {}, {}, {}, 0
+local order, empty, out, n = {}, {}, {}, 0
 -- The writes to unacked, unacked_index and holders go out as one command each at the end (variadic
--- HSET: Redis >= 4.0): a command per message cost more than decoding it. `fresh` keeps the tags
--- unique within the batch, as HEXISTS does against earlier ones.
-local fresh, entries, scores, holders = {}, {}, {}, {}
+-- HSET: Redis >= 4.0): a command per message cost more than the rest of its handling.
+local entries, scores, holders, routing = {}, {}, {}, {}
 for q = 1, nq do order[q] = q end
 
 while #out < max do
@@ -170,25 +112,16 @@ while #out < max do
   if not raw then break end
   local q = order[qi]
 
-  local ok, env = decode(raw)
-  local props = ok and type(env) == 'table' and type(env.properties) == 'table' and env.properties or nil
-  local info = props and type(props.delivery_info) == 'table' and props.delivery_info or nil
-  local tag = props and props.delivery_tag
-  if type(tag) ~= 'string' or tag == '' or fresh[tag] or redis.call('HEXISTS', KEYS[1], tag) == 1 then
-    tag = spares == 0 and spare or (spare .. '-' .. spares)
-    spares = spares + 1
-  end
-  local entry, length = nil, #raw
-  if info and type(info.exchange) == 'string' and type(info.routing_key) == 'string' then
-    entry = '[' .. raw .. ', ' .. pystr(info.exchange) .. ', ' .. pystr(info.routing_key) .. ']'
-  elseif type(env) == 'table' and ok then
-    entry = '[' .. raw .. ', "", ' .. pystr(ARGV[6 + q]) .. ']'
-  else -- not JSON: kept as a JSON string so that `unacked` stays readable by everyone
-    entry = '[' .. pystr(raw) .. ', "", ' .. pystr(ARGV[6 + q]) .. ']'
-    length = -1
+  n = n + 1
+  local tag = id .. '-' .. n
+  routing[q] = routing[q] or (', "", ' .. pystr(ARGV[6 + q]) .. ']')
+  local entry, length
+  if string.byte(raw, 1) == 123 and string.byte(raw, -1) == 125 or string.find(raw, '^%s*{') and string.find(raw, '}%s*$') then
+    entry, length = '[' .. raw .. routing[q], #raw
+  else -- not a JSON object: kept as a JSON string, so that `unacked` stays readable by everyone
+    entry, length = '[' .. pystr(raw) .. routing[q], -1
   end
   taken[#taken + 1] = { q, tag, length }
-  fresh[tag] = true
   entries[#entries + 1] = tag
   entries[#entries + 1] = entry
   scores[#scores + 1] = now
@@ -196,7 +129,7 @@ while #out < max do
   if holder ~= '' then holders[#holders + 1] = tag holders[#holders + 1] = holder end
   out[#out + 1] = { q, tag, raw }
 
-  if rotate and nq > 1 then
+  if rotate then
     table.remove(order, qi)
     order[nq] = q
   end
