@@ -13,12 +13,15 @@ import { TickBatch } from '../../common/tick-batch.ts';
 
 type Write = { key: string; value: string; expiresAt: number | null };
 
+// A rowid table: the key's index holds only keys, the values sit in rows appended in rowid order.
+// WITHOUT ROWID (files made before 2026-12-03 keep it) puts values in the key's B-tree, where a
+// few thousand 100 KB results made every later insert 4x slower.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS celeriac_kv (
   key        TEXT PRIMARY KEY,
   value      TEXT NOT NULL,
   expires_at INTEGER
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS celeriac_kv_expires ON celeriac_kv (expires_at) WHERE expires_at IS NOT NULL;
 `;
 
