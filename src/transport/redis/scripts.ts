@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 const source = (name: string): string => fs.readFileSync(new URL(`./scripts/${name}`, import.meta.url), 'utf8');
 const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacAck: source('ack.lua'), celeriacPush: source('push.lua'), celeriacMove: source('move.lua'), celeriacUnlock: source('unlock.lua') };
 
-/** One fetched message: index (1-based) of its queue in the order given, delivery tag, raw envelope. */
+/** One fetched message: index (1-based) of its queue in the order given, its tag (fetch.lua), raw envelope. */
 export type FetchedRow = [number, string | Buffer, string | Buffer];
 
 export interface ScriptedRedis extends Redis {

@@ -2,11 +2,11 @@
 ack.lua: settle delivered messages (kombu's QoS.ack: ZREM unacked_index, HDEL unacked), in one
 command instead of a MULTI of three or four.
 
-KEYS[1]     unacked        hash  delivery_tag -> JSON [envelope, exchange, routing_key]
-KEYS[2]     unacked_index  zset  delivery_tag -> time of delivery
-KEYS[3]     holders        hash  delivery_tag -> holder (celeriac only), cleared when ARGV[1] is "1"
+KEYS[1]     unacked        hash  tag -> JSON [envelope, exchange, routing_key]
+KEYS[2]     unacked_index  zset  tag -> time of delivery
+KEYS[3]     holders        hash  tag -> holder (celeriac only), cleared when ARGV[1] is "1"
 ARGV[1]     "1" to clear holders too, else "0"
-ARGV[2..]   delivery tags (at most a few thousand: they are unpacked onto Lua's stack)
+ARGV[2..]   the tags fetch.lua gave (at most a few thousand: they are unpacked onto Lua's stack)
 
 Returns the number of entries removed from `unacked`. A tag already settled is skipped, so a
 retried run changes nothing more.
