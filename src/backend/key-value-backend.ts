@@ -8,6 +8,11 @@ export { pendingMeta, type StoreOptions, type TaskMeta };
 const TASK_PREFIX = 'celery-task-meta-';
 const GROUP_PREFIX = 'celery-taskset-meta-';
 const REVOKED_PREFIX = 'celeriac-revoked-';
+/** The marks in the order they were made, where the store keeps such an index (Redis). */
+const REVOKES_INDEX = 'celeriac-revokes';
+/** Celery's revoked set: 50,000 ids, three hours. */
+const REVOKES_KEPT = 50_000;
+const REVOKE_TTL_S = 10_800;
 /** Generic chord join: parts without a group_index are kept after every indexed one (Celery's `+inf` score). */
 const UNINDEXED = 1_000_000_000;
 
@@ -17,7 +22,18 @@ export class KeyValueBackend implements ResultBackend {
     readonly store: KeyValueStore,
     /** Seconds a result is kept (`result_expires`); null keeps it forever. */
     readonly expires: number | null = 86_400,
-  ) {}
+  ) {
+    const indexed = store.indexedSince?.bind(store);
+    if (indexed) {
+      this.revokedSince = async (since) => {
+        const { members, next } = await indexed(REVOKES_INDEX, since, REVOKE_TTL_S * 1000, REVOKES_KEPT);
+        return { ids: members, next };
+      };
+    }
+  }
+
+  /** Where the store keeps its marks in order (Redis): what was marked since. */
+  readonly revokedSince?: (since: number | null) => Promise<{ ids: string[]; next: number }>;
 
   isUnavailable(err: unknown): boolean {
     return this.store.isTransient?.(err) ?? false;
@@ -191,9 +207,10 @@ export class KeyValueBackend implements ResultBackend {
     await this.store.delete(this.key(taskId));
   }
 
-  /** Revokes, for transports without broadcast: a mark the worker checks before starting a task. */
-  async markRevoked(taskId: string, ttlSeconds = 10_800): Promise<void> {
-    await this.store.set(REVOKED_PREFIX + taskId, '1', ttlSeconds);
+  /** Revokes, for workers that were not listening to the broadcast: a mark checked before a task starts. */
+  async markRevoked(taskId: string, ttlSeconds = REVOKE_TTL_S): Promise<void> {
+    if (this.store.setIndexed) await this.store.setIndexed(REVOKED_PREFIX + taskId, '1', ttlSeconds, REVOKES_INDEX, taskId);
+    else await this.store.set(REVOKED_PREFIX + taskId, '1', ttlSeconds);
   }
 
   /** Which of these tasks are marked revoked, in one round trip. */

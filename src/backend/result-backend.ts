@@ -55,6 +55,11 @@ export interface ResultBackend {
   /** Revokes, for transports without broadcast: a mark the worker checks before starting a task. */
   markRevoked(taskId: string, ttlSeconds?: number): Promise<void>;
   revokedAmong(taskIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * Optional: the tasks marked revoked at or after `since` (null: every live mark), and the
+   * `since` of the next call. With it a worker follows the marks instead of reading them per batch.
+   */
+  revokedSince?(since: number | null): Promise<{ ids: string[]; next: number }>;
 
   /** Throws when the backend cannot join chords (Celery's `ensure_chords_allowed`). */
   ensureChordsAllowed(): void;

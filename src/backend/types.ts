@@ -19,6 +19,17 @@ export interface KeyValueStore {
    * new value when it is known without another read (undefined: read it). Never rejects.
    */
   waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<string | undefined | void>;
+  /**
+   * Optional, with indexedSince: set `key` for `ttlSeconds` and record `member` in the sorted
+   * `index` at the server's time (ms); members older than the TTL leave the index.
+   */
+  setIndexed?(key: string, value: string, ttlSeconds: number, index: string, member: string): Promise<void>;
+  /**
+   * The newest `limit` members recorded in `index` at or after `since` (server ms; null: within
+   * the last `maxAgeMs`), and the `since` of the next call (a few seconds back, so a server clock
+   * that steps back loses nothing; members may come again).
+   */
+  indexedSince?(index: string, since: number | null, maxAgeMs: number, limit: number): Promise<{ members: string[]; next: number }>;
   close(): Promise<void>;
   /** Optional: whether an error of this store may pass (a lost connection); waiting goes on through it. */
   isTransient?(err: unknown): boolean;

@@ -33,6 +33,12 @@ export interface Transport {
    */
   fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]>;
 
+  /**
+   * Optional, for transports that gather the acknowledgements of one event-loop turn: send them
+   * now (the worker does before running tasks, which may hold the loop).
+   */
+  flushAcks?(): void;
+
   /** Remove every ready message of a queue; returns how many were removed. */
   purge(queue: string): Promise<number>;
 

@@ -51,6 +51,8 @@ export interface StrategyEnv {
   held: Set<Held>;
   /** Messages that got a slot this tick: they start together (strategy's startBatch). */
   starting: Held[];
+  /** Send the acknowledgements queued in this turn now (Transport.flushAcks). */
+  flushAcks(): void;
   /** Called whenever a held message leaves the prefetch window (acked, rejected, scheduled). */
   onRelease(): void;
   /** Counters for stats. */
@@ -150,15 +152,23 @@ function start(env: StrategyEnv, held: Held): void {
   if (env.starting.push(held) === 1) queueMicrotask(() => startBatch(env));
 }
 
-/**
- * The early acks and the revoke check are independent round trips: they go out together, for the
- * whole batch (a revoked task is acknowledged too). A pool that may hold the task waiting for a
- * free child acknowledges it only when a child takes it, as Celery's prefork does.
- */
+/** The batch's early acks go out first; then it runs, after a read of revoke marks where one is needed. */
 function startBatch(env: StrategyEnv): void {
   const batch = env.starting;
   env.starting = [];
+  if (ackEarly(env, batch)) env.onRelease();
   const marks = env.revokes.marked(batch.map((h) => h.request.id));
+  if (!marks) return runBatch(env, batch, undefined);
+  void marks.then((revokedMarks) => runBatch(env, batch, revokedMarks));
+}
+
+/**
+ * Early acks (a revoked task is acknowledged too) are sent before the tasks run, and the tasks do
+ * not wait for the broker's reply: Celery's prefork acknowledges once the child has begun the task.
+ * A pool that may hold the task waiting for a free child acknowledges it only when a child takes
+ * it, as Celery's prefork does. Returns whether any was sent.
+ */
+function ackEarly(env: StrategyEnv, batch: Held[]): boolean {
   const acks = new Map<Promise<void>, Delivery[]>();
   for (const held of batch) {
     if (acksLate(env, held) || env.pool.holdsWaitingTasks) continue;
@@ -168,17 +178,14 @@ function startBatch(env: StrategyEnv): void {
     if (sharing) sharing.push(held.delivery);
     else acks.set(ack, [held.delivery]);
   }
-  if (acks.size === 0 && !marks) return runBatch(env, batch, undefined);
-  const waits: Promise<unknown>[] = [marks ?? Promise.resolve(undefined)];
+  if (acks.size === 0) return false;
+  env.flushAcks(); // written before a task that holds the event loop could delay them
   for (const [ack, deliveries] of acks) {
-    waits.push(ack.catch((err: unknown) => {
-      for (const d of deliveries) env.log.error(`Could not settle message ${d.deliveryTag} with the broker: ${describe(err)}; it will be redelivered`);
-    }));
+    ack.catch((err: unknown) => {
+      for (const d of deliveries) env.log.error(`Could not settle message ${d.deliveryTag} with the broker: ${describe(err)}; it may be delivered again`);
+    });
   }
-  void Promise.all(waits).then(([revokedMarks]) => {
-    if (acks.size > 0) env.onRelease();
-    runBatch(env, batch, revokedMarks as ReadonlySet<string> | undefined);
-  });
+  return true;
 }
 
 function runBatch(env: StrategyEnv, batch: Held[], marks: ReadonlySet<string> | undefined): void {

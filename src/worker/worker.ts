@@ -72,6 +72,7 @@ export class Worker implements ControlTarget {
   readonly queues: string[];
   readonly clock = new LamportClock();
   readonly revoked = new RevokedSet();
+  private revokes: RevokeChecker | undefined;
   readonly startedAt = Date.now() / 1000;
   readonly rateLimits = new RateLimits();
   events: EventDispatcher | undefined;
@@ -153,7 +154,9 @@ export class Worker implements ControlTarget {
     if (this.transport.broadcast) this.cluster = new Cluster(this, this.transport.broadcast, this.options);
     if (this.options.banner) process.stdout.write(banner(this, backend));
     await this.cluster?.start();
-    this.loop = this.consume(this.transport, backend);
+    this.revokes = new RevokeChecker(backend, this.revoked, this.transport.broadcast !== undefined, this.log);
+    await this.revokes.start();
+    this.loop = this.consume(this.transport, backend, this.revokes);
     this.log.info(`${this.hostname} ready.`);
     await signals.workerReady.send({ sender: this });
   }
@@ -203,7 +206,7 @@ export class Worker implements ControlTarget {
     return Math.max(1, Math.floor(this.prefetchLimit / 4));
   }
 
-  private async consume(transport: Transport, backend: ResultBackend | undefined): Promise<void> {
+  private async consume(transport: Transport, backend: ResultBackend | undefined, revokes: RevokeChecker): Promise<void> {
     const env: StrategyEnv = {
       app: this.app,
       worker: this,
@@ -211,7 +214,7 @@ export class Worker implements ControlTarget {
       log: this.log,
       slots: this.slots,
       backend,
-      revokes: new RevokeChecker(backend, this.revoked),
+      revokes,
       rateLimits: this.rateLimits,
       events: this.events,
       held: this.held,
@@ -219,6 +222,7 @@ export class Worker implements ControlTarget {
       processed: this.processed,
       pool: this.pool,
       onRelease: () => this.wake?.(),
+      flushAcks: () => transport.flushAcks?.(),
     };
     const signal = this.stopFetching.signal;
     while (!signal.aborted) {
@@ -263,7 +267,6 @@ export class Worker implements ControlTarget {
       }
       for (const d of deliveries) this.largestBody = Math.max(this.largestBody, d.message.body.length);
       // A broker that answers "nothing" at once (closed, or polling) must not starve the timers.
-      if (deliveries.length === 0) await new Promise((resolve) => setImmediate(resolve));
       for (const delivery of deliveries) {
         if (signal.aborted) {
           await delivery.restore();
@@ -276,6 +279,9 @@ export class Worker implements ControlTarget {
           unexpected(err);
         }
       }
+      // The next fetch waits a turn, behind the results of the tasks just started (they start in a
+      // microtask: strategy's startBatch), so they leave first.
+      await new Promise((resolve) => queueMicrotask(() => setImmediate(resolve)));
     }
   }
 
@@ -298,6 +304,7 @@ export class Worker implements ControlTarget {
     await this.giveBack((h) => h.state !== 'active');
     await this.slots.drained();
     this.autoscaler?.stop();
+    this.revokes?.stop();
     await this.pool.close();
     await this.cluster?.stop();
     this.persist();
@@ -320,6 +327,7 @@ export class Worker implements ControlTarget {
     await this.giveBack(() => true);
     for (const h of running) h.abort.abort(new Error('worker cold shutdown'));
     this.autoscaler?.stop();
+    this.revokes?.stop();
     await this.pool.close({ force: true });
     // Early-acked tasks that were running cannot come back; Celery 5.2 stores nothing for them
     // either, so their state stays as last stored (PENDING, or STARTED with trackStarted). Say so.

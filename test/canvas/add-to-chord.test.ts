@@ -28,8 +28,10 @@ const extend = app.task({ name: 'atc.extend', bind: true }, async (self, own: nu
   for (const v of values) ids.push((await self.addToChord(slow.s(v, ms))).id);
   return { own, ids, group: self.request.group, index: self.request.groupIndex, root: self.request.rootId };
 });
+// The added task shares the adding task's group_index and the first of the two to finish keeps
+// it: the added one is slow, so the adding task's value comes first.
 const lazyExtend = app.task({ name: 'atc.lazy_extend', bind: true }, async (self, v: number) => {
-  const sig: AnySignature = await self.addToChord(add.s(v, 0), true);
+  const sig: AnySignature = await self.addToChord(slow.s(v, 200), true);
   await sleep(100);
   await sig.delay();
   return 'lazy';

@@ -24,6 +24,7 @@ import { redisArg } from '../../common/redis-arg.ts';
 import { TickBatch } from '../../common/tick-batch.ts';
 import type { ChordPart, ChordProgress, KeyValueStore, KeyValueStoreOptions } from '../types.ts';
 import { addChordPart, addToChord, chordParts, deleteChord } from './chord.ts';
+import { defineIndexCommands, indexedSince, setIndexed } from './indexed.ts';
 
 export class RedisStore implements KeyValueStore {
   readonly url: string;
@@ -54,6 +55,7 @@ export class RedisStore implements KeyValueStore {
     const outage = new OutageLog(`redis result backend ${this.url}`, this.log, this.url);
     this.client = outage.watch(new Redis(connection));
     this.client.defineCommand('celeriacStoreMany', { lua: STORE_MANY });
+    defineIndexCommands(this.client);
     this.openSubscriber = () => outage.watch(new Redis({ ...subscriberOptions(connection), maxRetriesPerRequest: 1 }));
   }
 
@@ -160,6 +162,14 @@ export class RedisStore implements KeyValueStore {
       release();
     }
     return undefined;
+  }
+
+  setIndexed(key: string, value: string, ttlSeconds: number, index: string, member: string): Promise<void> {
+    return setIndexed(this.client, key, value, ttlSeconds, index, member);
+  }
+
+  indexedSince(index: string, since: number | null, maxAgeMs: number, limit: number): Promise<{ members: string[]; next: number }> {
+    return indexedSince(this.client, index, since, maxAgeMs, limit);
   }
 
   /** Redis errors a retry may cure (the connection, a server loading or failing over). */

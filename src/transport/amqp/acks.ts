@@ -41,7 +41,8 @@ export class ChannelAcks {
     });
   }
 
-  private flush(): void {
+  /** Send the pending acks now (they also go at the end of the turn). */
+  flush(): void {
     const batch = this.pending.sort((a, b) => tagOf(a.msg) - tagOf(b.msg));
     this.pending = [];
     for (const p of batch) this.unsettled.delete(tagOf(p.msg));

@@ -79,6 +79,11 @@ export class Consumer {
     return this.acksOf(s).ack(msg);
   }
 
+  /** Send this turn's acks now; those of a lost session have no channel left to go to. */
+  flushAcks(): void {
+    if (this.session) this.acks.get(this.session)?.flush();
+  }
+
   private acksOf(s: Session): ChannelAcks {
     let acks = this.acks.get(s);
     if (!acks) this.acks.set(s, (acks = new ChannelAcks(s.con, () => s.alive)));

@@ -117,6 +117,10 @@ export class AmqpTransport implements Transport {
     return got.map((a) => this.toDelivery(a));
   }
 
+  flushAcks(): void {
+    this.consumer.flushAcks();
+  }
+
   async purge(queue: string): Promise<number> {
     const s = await this.link.ready(this.settings.publishTimeoutMs);
     return this.orZero(s.admin((ch) => ch.purgeQueue(queue)));

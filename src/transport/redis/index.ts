@@ -181,6 +181,10 @@ export class RedisTransport implements Transport {
     }
   }
 
+  flushAcks(): void {
+    this.acks.flush();
+  }
+
   async purge(queue: string): Promise<number> {
     this.assertOpen();
     const multi = this.client.multi();

@@ -254,6 +254,10 @@ export class SqliteTransport implements Transport {
   }
 
   /** Writes issued in the same tick share one transaction; each promise resolves after commit. */
+  flushAcks(): void {
+    this.flush();
+  }
+
   private write(run: () => void, wake: boolean): Promise<void> {
     if (this.closed) return Promise.reject(new CeleriacError(`transport ${this.url} is closed`));
     return new Promise((resolve, reject) => {
