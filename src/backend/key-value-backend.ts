@@ -179,6 +179,15 @@ export class KeyValueBackend implements ResultBackend {
   async waitForReady(taskId: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskMeta> {
     const deadline = Date.now() + timeoutMs;
     const key = this.key(taskId);
+    const release = this.store.listenEarly?.(key);
+    try {
+      return await this.readUntilReady(taskId, key, deadline, signal);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async readUntilReady(taskId: string, key: string, deadline: number, signal: AbortSignal | undefined): Promise<TaskMeta> {
     let raw: string | null | undefined;
     let known = false;
     for (let pause = 100; ; ) {

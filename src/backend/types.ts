@@ -20,6 +20,11 @@ export interface KeyValueStore {
    */
   waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<string | undefined | void>;
   /**
+   * Optional: start listening to `key`'s change feed now, because a waitForChange on it is likely
+   * soon; it then needs no round trip of its own before its read. Returns the release.
+   */
+  listenEarly?(key: string): () => void;
+  /**
    * Optional, with indexedSince: set `key` for `ttlSeconds` and record `member` in the sorted
    * `index` at the server's time (ms); members older than the TTL leave the index.
    */

@@ -94,7 +94,7 @@ describe('redis key-value store', () => {
     expect(Date.now() - start).toBeLessThan(500);
   });
 
-  it('shares one subscriber connection and unsubscribes after the last waiter', async () => {
+  it('shares one subscriber connection and unsubscribes shortly after the last waiter', async () => {
     const s = make();
     const keys = [0, 1, 2].map((i) => `${k}shared${i}`);
     const waits = keys.flatMap((key) => [1, 2, 3].map(() => s.waitForChange(key, 5000)));
@@ -102,8 +102,22 @@ describe('redis key-value store', () => {
     expect(await raw.pubsub('NUMSUB', ...keys)).toEqual(keys.flatMap((key) => [key, 1]));
     await Promise.all(keys.map((key, i) => s.set(key, `v${i}`, 60)));
     await Promise.all(waits);
-    await sleep(50);
+    await sleep(200);
     expect(await raw.pubsub('NUMSUB', ...keys)).toEqual(keys.flatMap((key) => [key, 0]));
+  });
+
+  it('a channel waited on again while it is leaving stays subscribed and wakes its new waiter', async () => {
+    const s = make();
+    const key = `${k}again`;
+    const first = s.waitForChange(key, 5000);
+    await sleep(50);
+    await s.set(key, 'one', 60);
+    expect(await first).toBe('one');
+    const second = s.waitForChange(key, 5000, undefined, 'one'); // before the channel is left
+    await sleep(150);
+    expect(await raw.pubsub('NUMSUB', key)).toEqual([key, 1]);
+    await s.set(key, 'two', 60);
+    expect(await second).toBe('two');
   });
 
   it('carries Celery results: KeyValueBackend.waitForReady wakes on the worker\'s publish', async () => {

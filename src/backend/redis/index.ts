@@ -34,8 +34,11 @@ export class RedisStore implements KeyValueStore {
   private readonly listeners = new Map<string, Set<Listener>>();
   private fallback: NodeJS.Timeout | undefined;
   private fallbackRunning = false;
-  /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it. */
+  /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it or it is leaving. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
+  /** Channels nobody waits on any more, unsubscribed together by `leave`. */
+  private readonly leaving = new Set<string>();
+  private leaveTimer: NodeJS.Timeout | undefined;
 
   /** Writes of this turn: one script run, one promise. */
   private readonly writes = new TickBatch<PendingWrite>((batch) => this.flush(batch));
@@ -172,6 +175,11 @@ export class RedisStore implements KeyValueStore {
     return indexedSince(this.client, index, since, maxAgeMs, limit);
   }
 
+  /** The SUBSCRIBE travels with the caller's first read, so a wait after it starts subscribed. */
+  listenEarly(key: string): () => void {
+    return this.listen(key, { wake: () => undefined, before: undefined });
+  }
+
   /** Redis errors a retry may cure (the connection, a server loading or failing over). */
   isTransient(err: unknown): boolean {
     return transientError(err);
@@ -182,27 +190,44 @@ export class RedisStore implements KeyValueStore {
     for (const set of this.listeners.values()) for (const l of set) l.wake();
     this.listeners.clear();
     this.subscribed.clear();
+    this.leaving.clear();
+    clearTimeout(this.leaveTimer);
     this.stopFallback();
     this.sub?.disconnect();
     await closeClient(this.client);
   }
 
-  /** Add a listener for the key's channel; returns its release (unsubscribing after the last one). */
+  /**
+   * Add a listener for the key's channel; returns its release. The last release leaves the channel
+   * a little later, with others in one UNSUBSCRIBE, not on the way of the result just received.
+   */
   private listen(channel: string, listener: Listener): () => void {
     let set = this.listeners.get(channel);
     if (!set) {
       this.listeners.set(channel, (set = new Set()));
-      this.subscribed.set(channel, this.subscriber().subscribe(channel).catch(() => undefined));
+      const stillSubscribed = this.leaving.delete(channel) && this.subscribed.has(channel);
+      if (!stillSubscribed) this.subscribed.set(channel, this.subscriber().subscribe(channel).catch(() => undefined));
     }
     set.add(listener);
     this.fallback ??= setInterval(() => void this.fallbackRead(), FALLBACK_READ_MS);
     return () => {
       if (!set.delete(listener) || set.size > 0 || this.listeners.get(channel) !== set) return;
       this.listeners.delete(channel);
-      this.subscribed.delete(channel);
-      this.sub?.unsubscribe(channel).catch(() => undefined);
+      this.leaving.add(channel);
+      if (!this.leaveTimer) {
+        this.leaveTimer = setTimeout(() => this.leave(), LEAVE_AFTER_MS);
+        this.leaveTimer.unref();
+      }
       if (this.listeners.size === 0) this.stopFallback();
     };
+  }
+
+  private leave(): void {
+    this.leaveTimer = undefined;
+    const channels = [...this.leaving];
+    this.leaving.clear();
+    for (const c of channels) this.subscribed.delete(c);
+    if (channels.length > 0) this.sub?.unsubscribe(...channels).catch(() => undefined);
   }
 
   /**
@@ -274,6 +299,9 @@ return #KEYS
 `;
 /** Writes per script run: keeps each run short (Redis runs nothing else meanwhile). */
 const MAX_PER_SCRIPT = 500;
+
+/** How long a channel nobody waits on stays subscribed, gathering unsubscribes into one command. */
+const LEAVE_AFTER_MS = 50;
 
 /** How often waited-on keys are read again, in case their message was lost. */
 const FALLBACK_READ_MS = 1000;

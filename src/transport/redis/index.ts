@@ -72,6 +72,8 @@ export class RedisTransport implements Transport {
   private cycle: string[] = [];
   /** The last fetch took an envelope of LARGE_ENVELOPE bytes or more. */
   private largeSeen = false;
+  /** The wake-up generation at which a fetch took less than it asked for: the lists were empty after it. */
+  private emptied: { generation: number; lists: string } | undefined;
   /** Acks of one turn share one script run and one promise. */
   private readonly acks = new TickBatch<string>((tags) => this.sendAcks(tags));
   private lastRestore = 0;
@@ -172,8 +174,17 @@ export class RedisTransport implements Transport {
       const since = this.wake.generation;
       const notified = await this.wake.watch(prefixes, this.keys.lists(names));
       if (this.closed) return [];
-      const got = await this.take(names, Math.min(Math.floor(max), MAX_PER_SCRIPT));
-      if (got.length > 0) return got;
+      const lists = names.join('\0');
+      // The last fetch left these lists empty and nothing has changed them since: wait for a change
+      // (once: the safety poll still runs the script).
+      const emptied = notified && this.emptied?.generation === since && this.emptied.lists === lists;
+      this.emptied = undefined;
+      const asked = Math.min(Math.floor(max), MAX_PER_SCRIPT);
+      const got = emptied ? [] : await this.take(names, asked);
+      if (got.length > 0) {
+        if (got.length < asked && notified) this.emptied = { generation: since, lists };
+        return got;
+      }
       const left = deadline - Date.now();
       if (left <= 0) return [];
       await this.wake.wait(Math.min(left, notified ? SAFETY_POLL_MS : pause), since, signal);
