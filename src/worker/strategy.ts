@@ -65,8 +65,8 @@ export interface StrategyEnv {
  * What the worker does with one delivery (Celery's `strategy` + `Request`): decode, refuse what
  * cannot run (and say why), honour expiry, revokes and ETA, then run it in a slot and settle it.
  * A task that can start at once, runs synchronously and is acknowledged early makes no promise of
- * its own: tasks that get a slot in the same tick start together, behind one flush of their acks
- * and one read of revoke marks. Returns a promise only while the message waits (ETA, rate limit,
+ * its own: tasks that get a slot in the same tick start together, after one flush of their acks
+ * (and one read of revoke marks where the worker does not follow them). Returns a promise only while the message waits (ETA, rate limit,
  * a signal receiver) or is refused; what it rejects with is unexpected (a bug), never a task's error.
  */
 export function handleDelivery(env: StrategyEnv, delivery: Delivery): Promise<void> | undefined {

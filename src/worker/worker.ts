@@ -2,7 +2,7 @@ import type { Celery } from '../app/celery.ts';
 import { setSignalLogger } from '../app/signal.ts';
 import { signals } from '../app/signals.ts';
 import type { ResultBackend } from '../backend/result-backend.ts';
-import type { Transport } from '../transport/types.ts';
+import type { Delivery, Transport } from '../transport/types.ts';
 import { banner } from './banner.ts';
 import { connectBroker } from './connect.ts';
 import { createLogger, type LogFormat, type Logger } from '../common/log.ts';
@@ -62,6 +62,12 @@ export interface WorkerOptions {
 
 /** Messages reserved at most when the prefetch multiplier is 0 ("no limit"). */
 const UNLIMITED_PREFETCH = 10_000;
+/** About this many bytes of message bodies per fetch: large messages come in batches whose replies overlap the work. */
+const FETCH_BYTES = 2 * 1024 * 1024;
+/** At most this many bytes of large message bodies held (the prefetch window still bounds the count). */
+const WINDOW_BYTES = 16 * 1024 * 1024;
+/** Messages taken by a fetch while their sizes are unknown: a probe, followed at once by a full fetch. */
+const FIRST_FETCH = 16;
 
 /**
  * The worker: fetches from its queues within the prefetch window, runs tasks on the event loop up
@@ -96,6 +102,8 @@ export class Worker implements ControlTarget {
   private stopping: Promise<void> | undefined;
   /** The largest message body fetched so far: the size estimate for workerPrefetchBytes. */
   private largestBody = 0;
+  /** The largest body of the last fetch: how many the next one takes (FETCH_BYTES). */
+  private lastLargest = 0;
 
   constructor(
     readonly app: Celery,
@@ -225,16 +233,13 @@ export class Worker implements ControlTarget {
       flushAcks: () => transport.flushAcks?.(),
     };
     const signal = this.stopFetching.signal;
+    /** A fetch sent before the batch it follows was handed out, and how many it asked for. */
+    let ahead: { fetching: Promise<Delivery[]>; asked: number } | undefined;
     while (!signal.aborted) {
-      const { window, reserved, bytes } = this.windowCounts();
-      // Refill a quarter of the window at a time, not one message per finished task (one broker
-      // round trip per task), unless the pool has a free slot and nothing reserved to put in it.
-      const starving = reserved === 0 && this.slots.active < this.slots.size;
-      const byBytes = this.byteRoom(bytes);
-      let room = Math.min(this.prefetchLimit - window, byBytes.room);
-      // A worker that holds nothing takes one message, however large: progress first.
-      if (room <= 0 && this.held.size === 0) room = 1;
-      if (room <= 0 || (room < Math.min(this.refillBatch, byBytes.batch) && !starving)) {
+      let next = ahead;
+      ahead = undefined;
+      const room = next ? 0 : this.room([]);
+      if (!next && room === 0) {
         await new Promise<void>((resolve) => {
           const done = () => {
             signal.removeEventListener('abort', done);
@@ -250,9 +255,10 @@ export class Worker implements ControlTarget {
         this.wake = undefined;
         continue;
       }
+      next ??= { fetching: transport.fetch(this.queues, room, 1000, signal), asked: room };
       let deliveries;
       try {
-        deliveries = await transport.fetch(this.queues, room, 1000, signal);
+        deliveries = await next.fetching;
       } catch (err) {
         if (err instanceof DatabaseFileGone) {
           // Retrying cannot help: every later fetch would read a file nobody else writes.
@@ -265,8 +271,18 @@ export class Worker implements ControlTarget {
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
-      for (const d of deliveries) this.largestBody = Math.max(this.largestBody, d.message.body.length);
-      // A broker that answers "nothing" at once (closed, or polling) must not starve the timers.
+      if (deliveries.length > 0) {
+        this.lastLargest = 0;
+        for (const d of deliveries) this.lastLargest = Math.max(this.lastLargest, d.message.body.length);
+        this.largestBody = Math.max(this.largestBody, this.lastLargest);
+      }
+      // A full batch: the queue likely holds more. The next fetch goes out now, and its reply comes
+      // back while this batch is decoded and run (large messages come in several small batches).
+      const more = deliveries.length >= next.asked && !signal.aborted ? this.room(deliveries) : 0;
+      if (more > 0) {
+        ahead = { fetching: transport.fetch(this.queues, more, 1000, signal), asked: more };
+        ahead.fetching.catch(() => undefined); // awaited, with its error, by the next turn
+      }
       for (const delivery of deliveries) {
         if (signal.aborted) {
           await delivery.restore();
@@ -279,10 +295,38 @@ export class Worker implements ControlTarget {
           unexpected(err);
         }
       }
-      // The next fetch waits a turn, behind the results of the tasks just started (they start in a
-      // microtask: strategy's startBatch), so they leave first.
-      await new Promise((resolve) => queueMicrotask(() => setImmediate(resolve)));
+      // Otherwise the next fetch waits a turn, behind the results of the tasks just started (they
+      // start in a microtask: strategy's startBatch), so they leave first; and a broker that answers
+      // "nothing" at once (closed, or polling) does not starve the timers.
+      if (!ahead) await new Promise((resolve) => queueMicrotask(() => setImmediate(resolve)));
     }
+    // Stopped with a fetch under way: what it took goes back.
+    if (ahead) for (const d of await ahead.fetching.catch(() => [])) await d.restore().catch(() => undefined);
+  }
+
+  /**
+   * How many messages to fetch now, given the prefetch window and those fetched but not handed out
+   * yet (`pending`); 0 means wait for tasks to finish. A quarter of the window at a time, not one
+   * message per finished task (one broker round trip per task), unless the pool has a free slot
+   * and nothing reserved to put in it. Sizes are judged by the largest body of the last fetch: about
+   * FETCH_BYTES per fetch, and at most WINDOW_BYTES held (large messages only: a worker holding
+   * hundreds of them runs no faster, and collects garbage over all of them). The first fetch, sizes
+   * unknown, takes a few.
+   */
+  private room(pending: readonly Delivery[]): number {
+    const counts = this.windowCounts();
+    const window = counts.window + pending.length;
+    const bytes = pending.reduce((n, d) => n + d.message.body.length, counts.bytes);
+    const starving = pending.length === 0 && counts.reserved === 0 && this.slots.active < this.slots.size;
+    const byBytes = this.byteRoom(bytes);
+    let room = Math.min(this.prefetchLimit - window, byBytes.room);
+    const size = this.lastLargest;
+    if (size > 0) room = Math.min(room, Math.floor((WINDOW_BYTES - bytes) / size));
+    // A worker that holds nothing takes one message, however large: progress first.
+    if (room <= 0 && this.held.size === 0 && pending.length === 0) room = 1;
+    const perFetch = size > 0 ? Math.max(1, Math.floor(FETCH_BYTES / size)) : FIRST_FETCH;
+    if (room <= 0 || (room < Math.min(this.refillBatch, byBytes.batch, perFetch) && !starving)) return 0;
+    return Math.min(room, perFetch);
   }
 
   /**
