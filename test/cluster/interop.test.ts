@@ -89,8 +89,6 @@ describe('mingle', () => {
     await start(alone);
     const r2 = await send('cluster.ts_echo', ['y'], {}, { queue: 'alone', taskId: id2 });
     expect(await r2.get({ timeout: 10 })).toBe('y');
-    // Workers started here leave now: later tests (the election) count only the cluster's two.
-    await Promise.all([withMingle.stop(), alone.stop()]);
   });
 
   it('a Python worker started after `celeriac control revoke` refuses the task (mingle with celeriac peers)', async () => {
