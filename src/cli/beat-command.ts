@@ -23,8 +23,10 @@ export function registerBeat(program: Command): Command {
       const opts = cmd.optsWithGlobals();
       commandLogger(opts);
       const app = await loadApp(opts);
-      const { logger, format } = commandLogger(opts, (await daemonize(opts)).write);
+      const daemon = await daemonize(opts);
+      const { logger, format } = commandLogger(opts, daemon.write);
       const beat = new Beat(app, { scheduleFilename: opts.schedule, maxInterval: opts.maxInterval, logger });
+      daemon.started();
       if (format === 'text') {
         process.stdout.write([
           `celeriac beat v${VERSION} is starting.`,

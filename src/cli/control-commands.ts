@@ -136,7 +136,7 @@ export function registerEvents(program: Command): Command {
       const o = cmd.optsWithGlobals();
       if (o.camera !== undefined) throw new ConfigurationError('celeriac events has no snapshot cameras: use --dump (or --json), or Flower');
       const app = await loadApp(o);
-      await daemonize(o);
+      (await daemonize(o)).started();
       const transport = await app.transport();
       if (!transport.broadcast) throw new ConfigurationError(`broker ${transport.url} has no exchanges (its transport sets no "broadcast"): events need them, as every built-in broker has`);
       process.stdout.write('-> celeriac events: Starting capture...\n');

@@ -3,13 +3,14 @@
  * --executable) for the long-running commands (worker, beat, events). --workdir is global (load-app.ts).
  */
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigurationError } from '../errors.ts';
 import { expandHostname } from '../worker/hostname.ts';
 import { nodeFormat } from './nodenames.ts';
-import { checkPidfileFree, createPidlock, readPid } from './pidfile.ts';
+import { checkPidfileFree, createPidlock } from './pidfile.ts';
 
 /** Where the command was started: the detached copy starts there too, and applies --workdir itself. */
 const LAUNCH_CWD = process.cwd();
@@ -23,6 +24,11 @@ export interface DaemonOptions {
   umask?: string;
   executable?: string;
   hostname?: string;
+}
+
+export interface Daemonized {
+  write?: (line: string) => void;
+  started: () => void;
 }
 
 export function addDaemonOptions(cmd: Command): Command {
@@ -58,7 +64,9 @@ function parseUmask(value: string): number {
 
 /**
  * -D/--detach: start this same command again in a new session, without -D, its output going to
- * the log file (or nowhere), and return once it runs (with --pidfile: once it has written it).
+ * the log file (or nowhere), and return once it has started: its pid file written and its modules
+ * loaded (it says so on a pipe, `started()`), not yet connected, as a broker that is down only
+ * delays a worker. Resolves with its pid; rejects when it exits before that.
  */
 export function detach(opts: DaemonOptions, argv = process.argv): Promise<number> {
   const logfile = expandedLogfile(opts);
@@ -74,56 +82,63 @@ export function detach(opts: DaemonOptions, argv = process.argv): Promise<number
   const child = spawn(opts.executable ?? process.execPath, args, {
     cwd: LAUNCH_CWD,
     detached: true,
-    stdio: ['ignore', out, out],
-    env: process.env,
+    stdio: ['ignore', out, out, 'pipe'],
+    env: { ...process.env, [STARTED_FD_ENV]: String(STARTED_FD) },
   });
   if (typeof out === 'number') fs.closeSync(out);
+  const startedPipe = child.stdio[STARTED_FD] as Readable;
   return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+    const where = logfile ? `; see ${logfile}` : ' (give it a --logfile to see why)';
+    const timer = setTimeout(() => done(new ConfigurationError(`the detached process (pid ${child.pid}) did not finish starting within ${DETACH_TIMEOUT_MS / 1000} s${where}`)), DETACH_TIMEOUT_MS);
     const done = (err?: Error) => {
-      clearInterval(timer);
+      clearTimeout(timer);
       child.removeAllListeners();
+      startedPipe.removeAllListeners();
+      startedPipe.destroy();
       child.unref();
       if (err) reject(err);
       else resolve(child.pid!);
     };
-    const where = logfile ? `; see ${logfile}` : ' (give it a --logfile to see why)';
     child.once('error', (err) => done(new ConfigurationError(`--detach: cannot start ${opts.executable ?? process.execPath}: ${err.message}`)));
     child.once('exit', (code, signal) => done(new ConfigurationError(`the detached process exited (${signal ?? `code ${code}`}) before it was running${where}`)));
-    child.once('spawn', () => {
-      if (!pidfile) return done();
-      // Return once the pid file is written: a `multi stop` right after then finds it.
-      const deadline = Date.now() + DETACH_TIMEOUT_MS;
-      timer = setInterval(() => {
-        let pid: number | undefined;
-        try {
-          pid = readPid(pidfile);
-        } catch {
-          /* being written */
-        }
-        if (pid === child.pid) done();
-        else if (Date.now() > deadline) done(new ConfigurationError(`the detached process (pid ${child.pid}) did not write ${pidfile} within ${DETACH_TIMEOUT_MS / 1000} s${where}`));
-      }, 50);
-    });
+    startedPipe.once('data', () => done());
   });
+}
+
+const STARTED_FD = 3;
+const STARTED_FD_ENV = 'CELERIAC_DETACHED_STARTED_FD';
+
+/** In a detached process: tell the command that started it that it runs (once; nothing otherwise). */
+function reportStarted(): void {
+  const fd = Number(process.env[STARTED_FD_ENV]);
+  if (!Number.isInteger(fd)) return;
+  delete process.env[STARTED_FD_ENV]; // not for the processes it starts
+  try {
+    fs.writeSync(fd, 'started\n');
+    fs.closeSync(fd);
+  } catch {
+    /* the starting command is gone: nobody to tell */
+  }
 }
 
 const DETACH_TIMEOUT_MS = 60_000;
 
 /**
  * In the process that runs: umask, privileges, then the pid file. Returns where
- * log lines go: the log file (appended, synchronously so that none is lost at exit), or undefined.
+ * log lines go: the log file (appended, synchronously so that none is lost at exit), or undefined;
+ * and `started`, which the command calls once it has loaded what it runs (its detaching parent
+ * returns then).
  */
-export function applyDaemonOptions(opts: DaemonOptions): { write?: (line: string) => void } {
+export function applyDaemonOptions(opts: DaemonOptions): Daemonized {
   if (opts.umask !== undefined) process.umask(parseUmask(opts.umask));
   dropPrivileges(opts);
   const pidfile = expandedPidfile(opts);
   if (pidfile) createPidlock(pidfile);
   const logfile = expandedLogfile(opts);
-  if (!logfile) return {};
+  if (!logfile) return { started: reportStarted };
   fs.mkdirSync(path.dirname(logfile), { recursive: true });
   const fd = fs.openSync(logfile, 'a');
-  return { write: (line: string) => void fs.writeSync(fd, line + '\n') };
+  return { write: (line: string) => void fs.writeSync(fd, line + '\n'), started: reportStarted };
 }
 
 /** Celery's maybe_drop_privileges: group first, then user (names or numeric ids). */
@@ -140,7 +155,7 @@ function dropPrivileges(opts: DaemonOptions): void {
 }
 
 /** -D/--detach: start the detached copy and exit; otherwise apply the options in this process. */
-export async function daemonize(opts: DaemonOptions): Promise<{ write?: (line: string) => void }> {
+export async function daemonize(opts: DaemonOptions): Promise<Daemonized> {
   if (opts.detach === true) {
     await detach(opts);
     process.exit(0);

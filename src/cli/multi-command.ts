@@ -170,7 +170,7 @@ function send(node: MultiNode, sig: NodeJS.Signals | number, out: Out): boolean 
   }
 }
 
-/** Start one node (`celeriac worker --detach ...`), which returns once the worker has written its pid file. */
+/** Start one node (`celeriac worker --detach ...`), which returns once the worker has started: its pid file written, its modules loaded. */
 function startNode(node: MultiNode, out: Out): Promise<number> {
   if (out.verbose) out.say(`  ${node.commandLine.map(quote).join(' ')}`);
   const child = spawn(node.executable, [...node.command.prefixArgs, ...node.argv], { stdio: ['ignore', 'inherit', 'inherit'] });

@@ -59,7 +59,8 @@ export function registerWorker(program: Command): Command {
       const opts = cmd.optsWithGlobals();
       commandLogger(opts); // bad -l/--log-format fail before anything starts
       const app = await loadApp(opts);
-      const { logger, format } = commandLogger(opts, (await daemonize(opts)).write);
+      const daemon = await daemonize(opts);
+      const { logger, format } = commandLogger(opts, daemon.write);
       const queues = await prepareQueues(app, opts, logger);
       const worker = new Worker(app, {
         queues,
@@ -98,6 +99,9 @@ export function registerWorker(program: Command): Command {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // Its task modules load before anything connects: a module that fails to load is a worker that cannot start.
+      await app.finalize();
+      daemon.started();
       await worker.start();
       await beat?.start();
       await worker.join();
