@@ -57,6 +57,10 @@ export class KeyValueBackend implements ResultBackend {
     }
   }
 
+  flushWrites(): void {
+    this.store.flushWrites?.();
+  }
+
   /** Celery never overwrites a SUCCESS (a late duplicate delivery must not undo it). */
   private async storeUnlessDone(taskId: string, result: unknown, state: TaskState, opts: StoreOptions): Promise<void> {
     const current = await this.store.get(this.key(taskId));

@@ -37,6 +37,8 @@ export interface ResultBackend {
   readonly url: string;
 
   storeResult(taskId: string, result: unknown, state: TaskState, opts?: StoreOptions): Promise<void>;
+  /** Optional: send the results stored in this turn now rather than at its end. */
+  flushWrites?(): void;
   /** The error is the backend being unreachable for now (it may pass), not a bad request. */
   isUnavailable?(err: unknown): boolean;
   getTaskMeta(taskId: string): Promise<TaskMeta>;

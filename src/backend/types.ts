@@ -10,6 +10,8 @@ export interface KeyValueStore {
   /** Store `value` under `key`, expiring after `ttlSeconds` (none when null). */
   set(key: string, value: string, ttlSeconds: number | null): Promise<void>;
   delete(key: string): Promise<void>;
+  /** Optional: send the writes queued in this turn now rather than at its end. */
+  flushWrites?(): void;
   /** Atomically add `by` to an integer value (missing counts as 0); returns the new value. */
   incr(key: string, by: number, ttlSeconds: number | null): Promise<number>;
   /**

@@ -35,7 +35,7 @@ export interface Transport {
 
   /**
    * Optional, for transports that gather the acknowledgements of one event-loop turn: send them
-   * now (the worker does before running tasks, which may hold the loop).
+   * now (the worker does once a batch of tasks has started, rather than at the end of the turn).
    */
   flushAcks?(): void;
 

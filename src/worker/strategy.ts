@@ -65,8 +65,8 @@ export interface StrategyEnv {
  * What the worker does with one delivery (Celery's `strategy` + `Request`): decode, refuse what
  * cannot run (and say why), honour expiry, revokes and ETA, then run it in a slot and settle it.
  * A task that can start at once, runs synchronously and is acknowledged early makes no promise of
- * its own: tasks that get a slot in the same tick start together, after one flush of their acks
- * (and one read of revoke marks where the worker does not follow them). Returns a promise only while the message waits (ETA, rate limit,
+ * its own: tasks that get a slot in the same tick start together (after one read of revoke marks
+ * where the worker does not follow them), then their results and acks are written. Returns a promise only while the message waits (ETA, rate limit,
  * a signal receiver) or is refused; what it rejects with is unexpected (a bug), never a task's error.
  */
 export function handleDelivery(env: StrategyEnv, delivery: Delivery): Promise<void> | undefined {
@@ -152,21 +152,26 @@ function start(env: StrategyEnv, held: Held): void {
   if (env.starting.push(held) === 1) queueMicrotask(() => startBatch(env));
 }
 
-/** The batch's early acks go out first; then it runs, after a read of revoke marks where one is needed. */
+/**
+ * The batch runs, after a read of revoke marks where one is needed; its early acks leave once its
+ * tasks have started, just after the results of those that already finished.
+ */
 function startBatch(env: StrategyEnv): void {
   const batch = env.starting;
   env.starting = [];
-  if (ackEarly(env, batch)) env.onRelease();
+  const acked = ackEarly(env, batch);
   const marks = env.revokes.marked(batch.map((h) => h.request.id));
-  if (!marks) return runBatch(env, batch, undefined);
-  void marks.then((revokedMarks) => runBatch(env, batch, revokedMarks));
+  if (!marks) return runBatch(env, batch, undefined, acked);
+  sendSettled(env, acked);
+  void marks.then((revokedMarks) => runBatch(env, batch, revokedMarks, false));
 }
 
 /**
- * Early acks (a revoked task is acknowledged too) are sent before the tasks run, and the tasks do
- * not wait for the broker's reply: Celery's prefork acknowledges once the child has begun the task.
- * A pool that may hold the task waiting for a free child acknowledges it only when a child takes
- * it, as Celery's prefork does. Returns whether any was sent.
+ * Early acks (a revoked task is acknowledged too) are queued here and sent once the batch's tasks
+ * have started (sendSettled): Celery's prefork acknowledges once its child has begun the task, so
+ * there too a task may run, even finish, before its ack leaves. A pool that may hold the task
+ * waiting for a free child acknowledges it only when a child takes it, as Celery's prefork does.
+ * Returns whether any was queued.
  */
 function ackEarly(env: StrategyEnv, batch: Held[]): boolean {
   const acks = new Map<Promise<void>, Delivery[]>();
@@ -178,24 +183,41 @@ function ackEarly(env: StrategyEnv, batch: Held[]): boolean {
     if (sharing) sharing.push(held.delivery);
     else acks.set(ack, [held.delivery]);
   }
-  if (acks.size === 0) return false;
-  env.flushAcks(); // written before a task that holds the event loop could delay them
   for (const [ack, deliveries] of acks) {
     ack.catch((err: unknown) => {
       for (const d of deliveries) env.log.error(`Could not settle message ${d.deliveryTag} with the broker: ${describe(err)}; it may be delivered again`);
     });
   }
-  return true;
+  return acks.size > 0;
 }
 
-function runBatch(env: StrategyEnv, batch: Held[], marks: ReadonlySet<string> | undefined): void {
+/**
+ * The results stored so far and the acks queued so far are written now, results first: a round
+ * trip waits for the result, not for the ack.
+ */
+function sendSettled(env: StrategyEnv, acked: boolean): void {
+  env.backend?.flushWrites?.();
+  env.flushAcks();
+  if (acked) env.onRelease();
+}
+
+/** A task that held the event loop this long gets the batch's results and acks sent before the next task starts. */
+const LONG_SYNC_MS = 20;
+
+function runBatch(env: StrategyEnv, batch: Held[], marks: ReadonlySet<string> | undefined, acked: boolean): void {
+  let since = performance.now();
   for (const held of batch) {
     try {
       run(env, held, marks);
     } catch (err) {
       guard(env, held, Promise.reject(err));
     }
+    if (performance.now() - since > LONG_SYNC_MS) {
+      sendSettled(env, acked);
+      since = performance.now();
+    }
   }
+  sendSettled(env, acked);
 }
 
 function run(env: StrategyEnv, held: Held, marks: ReadonlySet<string> | undefined): void {

@@ -78,6 +78,10 @@ export class RedisStore implements KeyValueStore {
     return this.writes.add({ key, value: redisArg(value), ttlSeconds });
   }
 
+  flushWrites(): void {
+    this.writes.flush();
+  }
+
   private async flush(batch: PendingWrite[]): Promise<void> {
     const { maxRetries, start, step, max } = this.retry;
     for (let retries = 0; ; retries++) {

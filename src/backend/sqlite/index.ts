@@ -108,6 +108,10 @@ export class SqliteStore implements KeyValueStore {
     return this.writes.add({ key, value, expiresAt: expiry(ttlSeconds) });
   }
 
+  flushWrites(): void {
+    this.writes.flush();
+  }
+
   async delete(key: string): Promise<void> {
     this.assertOpen();
     this.writes.flush();
