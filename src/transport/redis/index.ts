@@ -169,10 +169,13 @@ export class RedisTransport implements Transport {
     const prefixes = names.map((q) => this.keys.list(q));
     let pause = 1;
     for (;;) {
-      await this.maybeRestoreVisible();
+      // No await unless there is something to wait for: a fetch sent ahead of a batch leaves before the batch runs.
+      const restoring = this.maybeRestoreVisible();
+      if (restoring) await restoring;
       if (this.closed || signal?.aborted) return [];
       const since = this.wake.generation;
-      const notified = await this.wake.watch(prefixes, this.keys.lists(names));
+      const watching = this.wake.watch(prefixes, this.keys.lists(names));
+      const notified = typeof watching === 'boolean' ? watching : await watching;
       if (this.closed) return [];
       const lists = names.join('\0');
       // The last fetch left these lists empty and nothing has changed them since: wait for a change
@@ -272,12 +275,12 @@ export class RedisTransport implements Transport {
     }
   }
 
-  private async maybeRestoreVisible(): Promise<void> {
+  private maybeRestoreVisible(): Promise<unknown> | undefined {
     const now = Date.now();
-    if (now - this.lastRestore < RESTORE_EVERY_MS || this.closed) return;
+    if (now - this.lastRestore < RESTORE_EVERY_MS || this.closed) return undefined;
     this.lastRestore = now;
     // A failure here (connection) shows up in the fetch script right after.
-    await restoreVisible(this.client, this.keys, this.restoreOptions).catch(() => 0);
+    return restoreVisible(this.client, this.keys, this.restoreOptions).catch(() => 0);
   }
 
   /** One fetch script run over the queues in round-robin order. */

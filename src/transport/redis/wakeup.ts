@@ -56,12 +56,19 @@ export class Wakeup {
   }
 
   /**
-   * Make sure changes to `keys` (lists named `<prefix>…`) wake us. Resolves true when the server
-   * reports changes, false when the caller must poll.
+   * Make sure changes to `keys` (lists named `<prefix>…`) wake us: true when the server reports
+   * changes, false when the caller must poll. Answers at once, without a promise, once registered
+   * (a fetch then sends its script in the same turn).
    */
-  async watch(prefixes: readonly string[], keys: readonly string[]): Promise<boolean> {
+  watch(prefixes: readonly string[], keys: readonly string[]): boolean | Promise<boolean> {
     for (const k of keys) this.keys.add(k);
     for (const p of prefixes) this.prefixes.add(p);
+    if (this.unsupported || this.closed) return false;
+    if (this.registered === minimalPrefixes(this.prefixes).join('\0')) return true;
+    return this.registerWatched();
+  }
+
+  private async registerWatched(): Promise<boolean> {
     for (;;) {
       if (this.unsupported || this.closed) return false;
       const wanted = minimalPrefixes(this.prefixes);
