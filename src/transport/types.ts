@@ -29,9 +29,11 @@ export interface Transport {
    * Take up to `max` messages from the given queues, waiting at most `timeoutMs` for the first.
    * Each returned delivery is unacknowledged until settled; if its consumer dies, the broker
    * gives it to another consumer (visibility timeout, or connection loss on AMQP).
-   * Resolves with [] on timeout or when `signal` aborts.
+   * Resolves with [] on timeout or when `signal` aborts. `maxBytes`: stop taking messages once
+   * their bodies reach about this many bytes (at least one is taken); a transport that cannot
+   * tell before taking them may ignore it.
    */
-  fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]>;
+  fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal, maxBytes?: number): Promise<Delivery[]>;
 
   /**
    * Optional, for transports that gather the acknowledgements of one event-loop turn: send them

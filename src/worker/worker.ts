@@ -235,27 +235,18 @@ export class Worker implements ControlTarget {
     const signal = this.stopFetching.signal;
     /** A fetch sent before the batch it follows was handed out, and how many it asked for. */
     let ahead: { fetching: Promise<Delivery[]>; asked: number } | undefined;
+    const fetchRoom = (room: { count: number; bytes: number }) => ({ fetching: transport.fetch(this.queues, room.count, 1000, signal, room.bytes), asked: room.count });
     while (!signal.aborted) {
       let next = ahead;
       ahead = undefined;
-      const room = next ? 0 : this.room([]);
-      if (!next && room === 0) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            signal.removeEventListener('abort', done);
-            resolve();
-          };
-          // A burst of releases (a batch of tasks finishing) is looked at once, after it.
-          this.wake = () => {
-            this.wake = undefined;
-            setImmediate(done);
-          };
-          signal.addEventListener('abort', done, { once: true });
-        });
-        this.wake = undefined;
-        continue;
+      if (!next) {
+        const room = this.room([]);
+        if (room.count === 0) {
+          await this.released(signal);
+          continue;
+        }
+        next = fetchRoom(room);
       }
-      next ??= { fetching: transport.fetch(this.queues, room, 1000, signal), asked: room };
       let deliveries;
       try {
         deliveries = await next.fetching;
@@ -278,9 +269,9 @@ export class Worker implements ControlTarget {
       }
       // A full batch: the queue likely holds more. The next fetch goes out now, and its reply comes
       // back while this batch is decoded and run (large messages come in several small batches).
-      const more = deliveries.length >= next.asked && !signal.aborted ? this.room(deliveries) : 0;
-      if (more > 0) {
-        ahead = { fetching: transport.fetch(this.queues, more, 1000, signal), asked: more };
+      const more = deliveries.length >= next.asked && !signal.aborted ? this.room(deliveries) : undefined;
+      if (more && more.count > 0) {
+        ahead = fetchRoom(more);
         ahead.fetching.catch(() => undefined); // awaited, with its error, by the next turn
       }
       for (const delivery of deliveries) {
@@ -304,16 +295,33 @@ export class Worker implements ControlTarget {
     if (ahead) for (const d of await ahead.fetching.catch(() => [])) await d.restore().catch(() => undefined);
   }
 
+  /** Resolves once a held message left the window (or on abort); a burst of releases (a batch of tasks finishing) is looked at once, after it. */
+  private released(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = () => {
+        this.wake = undefined;
+        setImmediate(done);
+      };
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   /**
    * How many messages to fetch now, given the prefetch window and those fetched but not handed out
    * yet (`pending`); 0 means wait for tasks to finish. A quarter of the window at a time, not one
    * message per finished task (one broker round trip per task), unless the pool has a free slot
-   * and nothing reserved to put in it. Sizes are judged by the largest body of the last fetch: about
-   * FETCH_BYTES per fetch, and at most WINDOW_BYTES held (large messages only: a worker holding
-   * hundreds of them runs no faster, and collects garbage over all of them). The first fetch, sizes
-   * unknown, takes a few.
+   * and nothing reserved to put in it. About FETCH_BYTES of bodies per fetch, and at most
+   * WINDOW_BYTES held (large messages only: a worker holding hundreds of them runs no faster, and
+   * collects garbage over all of them): `bytes` for transports that stop at a byte count, and a
+   * count judged by the largest body of the last fetch for the others (a first fetch, sizes
+   * unknown, takes a few).
    */
-  private room(pending: readonly Delivery[]): number {
+  private room(pending: readonly Delivery[]): { count: number; bytes: number } {
     const counts = this.windowCounts();
     const window = counts.window + pending.length;
     const bytes = pending.reduce((n, d) => n + d.message.body.length, counts.bytes);
@@ -325,8 +333,9 @@ export class Worker implements ControlTarget {
     // A worker that holds nothing takes one message, however large: progress first.
     if (room <= 0 && this.held.size === 0 && pending.length === 0) room = 1;
     const perFetch = size > 0 ? Math.max(1, Math.floor(FETCH_BYTES / size)) : FIRST_FETCH;
-    if (room <= 0 || (room < Math.min(this.refillBatch, byBytes.batch, perFetch) && !starving)) return 0;
-    return Math.min(room, perFetch);
+    const fetchBytes = Math.max(1, Math.min(FETCH_BYTES, WINDOW_BYTES - bytes));
+    if (room <= 0 || (room < Math.min(this.refillBatch, byBytes.batch, perFetch) && !starving)) return { count: 0, bytes: fetchBytes };
+    return { count: Math.min(room, perFetch), bytes: fetchBytes };
   }
 
   /**

@@ -264,6 +264,25 @@ describe('large envelopes (fetched as bytes, body decoded from them)', () => {
     expect(await raw.hlen(`${p}unacked`)).toBe(0);
   });
 
+  it('a fetch stops at its byte limit (the first message whatever its size) and the next one takes the rest at once', async () => {
+    const { t, p } = make();
+    for (let i = 0; i < 6; i++) await t.publish('q', big(`b${i}`, String(i).repeat(100_000)));
+    await t.publish('q', big('last', 'small'));
+    // Each envelope holds its body in base64, about 133,000 bytes: the third passes 300,000.
+    const first = await t.fetch(['q'], 10, 0, undefined, 300_000);
+    expect(ids(first)).toEqual(['b0', 'b1', 'b2']);
+    expect(await raw.hlen(`${p}unacked`)).toBe(3);
+    const one = await t.fetch(['q'], 10, 0, undefined, 1);
+    expect(ids(one)).toEqual(['b3']);
+    // Stopped by bytes, not by an empty list: no wait for a change notification.
+    const started = Date.now();
+    const rest = await t.fetch(['q'], 10, 5000);
+    expect(ids(rest)).toEqual(['b4', 'b5', 'last']);
+    expect(Date.now() - started).toBeLessThan(900);
+    for (const d of [...first, ...one, ...rest]) await d.ack();
+    expect(await raw.hlen(`${p}unacked`)).toBe(0);
+  });
+
   it('goes back to its list with kombu\'s redelivered flags, and to the dead letters whole', async () => {
     const { t, p } = make();
     await t.publish('q', big('r1', 'c'.repeat(150_000)));

@@ -52,6 +52,8 @@ const SAFETY_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 50;
 /** Most messages one script run takes: keeps each run short (Redis runs nothing else meanwhile). */
 const MAX_PER_SCRIPT = 500;
+/** Envelopes one fetch script returns at most, in bytes, when the caller sets no limit (one message, whatever its size, still comes). */
+const MAX_SCRIPT_BYTES = 32 * 1024 * 1024;
 /** Tags per ack script run: they are unpacked onto Lua's stack, which holds a few thousand. */
 const MAX_ACKS_PER_SCRIPT = 2000;
 
@@ -161,7 +163,7 @@ export class RedisTransport implements Transport {
   }
 
 
-  async fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+  async fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal, maxBytes = Infinity): Promise<Delivery[]> {
     const names = [...new Set(queues)];
     if (this.closed || signal?.aborted || names.length === 0 || max < 1) return [];
     this.keepAlive ??= this.startKeepAlive();
@@ -183,10 +185,10 @@ export class RedisTransport implements Transport {
       const emptied = notified && this.emptied?.generation === since && this.emptied.lists === lists;
       this.emptied = undefined;
       const asked = Math.min(Math.floor(max), MAX_PER_SCRIPT);
-      const got = emptied ? [] : await this.take(names, asked);
-      if (got.length > 0) {
-        if (got.length < asked && notified) this.emptied = { generation: since, lists };
-        return got;
+      const got = emptied ? { deliveries: [], capped: false } : await this.take(names, asked, maxBytes);
+      if (got.deliveries.length > 0) {
+        if (got.deliveries.length < asked && !got.capped && notified) this.emptied = { generation: since, lists };
+        return got.deliveries;
       }
       const left = deadline - Date.now();
       if (left <= 0) return [];
@@ -283,8 +285,8 @@ export class RedisTransport implements Transport {
     return restoreVisible(this.client, this.keys, this.restoreOptions).catch(() => 0);
   }
 
-  /** One fetch script run over the queues in round-robin order. */
-  private async take(names: string[], max: number): Promise<Delivery[]> {
+  /** One fetch script run over the queues in round-robin order; `capped`: it stopped at `maxBytes`. */
+  private async take(names: string[], max: number, maxBytes: number): Promise<{ deliveries: Delivery[]; capped: boolean }> {
     this.acks.flush();
     const order = this.queueOrder(names);
     const lists = this.keys.lists(order);
@@ -294,14 +296,18 @@ export class RedisTransport implements Transport {
     const fetch = this.largeSeen ? this.client.celeriacFetchBuffer : this.client.celeriacFetch;
     const rows: FetchedRow[] = await fetch.call(this.client,
       4 + lists.length, this.keys.unacked, this.keys.unackedIndex, this.keys.fetchRecord(id), this.keys.holders(), ...lists,
-      max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', id, this.holder, ...order,
+      max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', id, this.holder,
+      Number.isFinite(maxBytes) ? Math.max(1, Math.floor(maxBytes)) : MAX_SCRIPT_BYTES, ...order,
     );
+    const capped = rows.at(-1)?.[0] === 0;
+    if (capped) rows.pop();
     this.largeSeen = rows.some((row) => row[2].length >= LARGE_ENVELOPE);
-    return rows.map(([index, tag, raw]) => {
+    const deliveries = rows.map(([index, tag, raw]) => {
       const queue = order[index - 1]!;
       if (this.order === 'round_robin') this.cycle = [...this.cycle.filter((q) => q !== queue), queue];
       return this.toDelivery({ tag: tag.toString(), queue, raw: typeof raw === 'string' || raw.length >= LARGE_ENVELOPE ? raw : raw.toString() });
     });
+    return { deliveries, capped };
   }
 
   /** kombu's cycles: round robin rotates a queue to the end after a pop from it; sorted is alphabetical. */

@@ -12,7 +12,7 @@ const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacAck: source('ack.l
 export type FetchedRow = [number, string | Buffer, string | Buffer];
 
 export interface ScriptedRedis extends Redis {
-  /** fetch.lua: numKeys, unacked, unacked_index, record, ...lists, max, now, nqueues, rotate, fetch id, ...queues */
+  /** fetch.lua: numKeys, unacked, unacked_index, record, ...lists, max, now, nqueues, rotate, fetch id, holder, max bytes, ...queues */
   celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
   /** fetch.lua with the tags and envelopes as bytes. */
   celeriacFetchBuffer(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;

@@ -1,5 +1,6 @@
 --[[
-fetch.lua: take up to ARGV[1] messages and record each as unacknowledged, in one atomic step.
+fetch.lua: take up to ARGV[1] messages (or ARGV[7] bytes) and record each as unacknowledged, in one
+atomic step.
 
 KEYS[1]     unacked        hash  tag -> JSON [envelope, exchange, routing_key] (kombu's QoS.append)
 KEYS[2]     unacked_index  zset  tag scored by the time of delivery (float seconds)
@@ -14,9 +15,12 @@ ARGV[4]     rotate         "1": round robin, a queue moves to the end of the ord
                            (kombu's round_robin_cycle.rotate); "0": keep the order
 ARGV[5]     id             a fresh uuid4 per fetch; the n-th message taken gets the tag "<id>-<n>"
 ARGV[6]     holder         the consumer's hostname, or "" (workerRestoreLost off)
-ARGV[7..]   queue names    without key prefix, same order as the queues of KEYS
+ARGV[7]     max bytes      stop once the envelopes taken reach this many bytes (the first is taken
+                           whatever its size)
+ARGV[8..]   queue names    without key prefix, same order as the queues of KEYS
 
-Returns a list of {queue index (1-based), tag, raw envelope}.
+Returns a list of {queue index (1-based), tag, raw envelope}, followed by {0, "", ""} when the byte
+limit stopped it (the lists may hold more).
 
 The envelope is not decoded here: decoding it (for its delivery_tag, exchange and routing key, as
 kombu records them) was about half of the script's time. The tags are the script's own, unique by
@@ -75,6 +79,7 @@ local max, now, nq = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local rotate, id = ARGV[4] == '1' and nq > 1, ARGV[5]
 local nsteps = (#KEYS - 4) / nq
 local holder = ARGV[6]
+local maxBytes, bytes = tonumber(ARGV[7]), 0
 
 local prior = redis.call('GET', KEYS[3])
 if prior then
@@ -96,7 +101,7 @@ local order, empty, out, n = {}, {}, {}, 0
 local entries, scores, holders, routing = {}, {}, {}, {}
 for q = 1, nq do order[q] = q end
 
-while #out < max do
+while #out < max and bytes < maxBytes do
   local raw, qi
   for s = 0, nsteps - 1 do
     for pos = 1, nq do
@@ -113,8 +118,9 @@ while #out < max do
   local q = order[qi]
 
   n = n + 1
+  bytes = bytes + #raw
   local tag = id .. '-' .. n
-  routing[q] = routing[q] or (', "", ' .. pystr(ARGV[6 + q]) .. ']')
+  routing[q] = routing[q] or (', "", ' .. pystr(ARGV[7 + q]) .. ']')
   local entry, length
   if string.byte(raw, 1) == 123 and string.byte(raw, -1) == 125 or string.find(raw, '^%s*{') and string.find(raw, '}%s*$') then
     entry, length = '[' .. raw .. routing[q], #raw
@@ -140,4 +146,5 @@ if #taken > 0 then
   if #holders > 0 then redis.call('HSET', KEYS[4], unpack(holders)) end
   redis.call('SET', KEYS[3], cjson.encode(taken), 'EX', 60)
 end
+if bytes >= maxBytes and #out < max then out[#out + 1] = { 0, '', '' } end
 return out
