@@ -11,7 +11,10 @@ export type GossipEvent = 'worker-online' | 'worker-offline' | 'election';
 /** What an election decides: run `handler(action)` on exactly one worker of the cluster. */
 export type ElectionHandler = (action: unknown) => void | Promise<void>;
 
-type Candidate = [clock: number, node: string, topic: string, action: unknown];
+/** How long an election that has Celery's count of acknowledgements waits for the other live workers'. */
+const ELECTION_GRACE_MS = 1000;
+
+type Candidate = [clock: number, node: string, topic: string, action: unknown, voter: string];
 
 /**
  * Gossip (Celery's consumer step): follow other workers' `worker-*` events, keep a live view of
@@ -26,6 +29,9 @@ export class Gossip {
   readonly electionHandlers = new Map<string, ElectionHandler>();
   private readonly candidates = new Map<string, Candidate[]>();
   private readonly acks = new Map<string, Set<string>>();
+  /** Elections that have Celery's count of acknowledgements, waiting for the rest (decide). */
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly graceOver = new Set<string>();
   /** `<hostname>.<pid>`, how elections name nodes. */
   private readonly fullHostname: string;
 
@@ -50,9 +56,10 @@ export class Gossip {
   private async onElect(e: CeleryEvent): Promise<void> {
     const id = String(e.id);
     const list = this.candidates.get(id) ?? [];
-    list.push([Number(e.clock), `${String(e.hostname)}.${String(e.pid)}`, String(e.topic), e.action ?? null]);
+    list.push([Number(e.clock), `${String(e.hostname)}.${String(e.pid)}`, String(e.topic), e.action ?? null, String(e.hostname)]);
     this.candidates.set(id, list);
     await this.events.send('worker-elect-ack', { id });
+    await this.decide(id);
   }
 
   private async onElectAck(e: CeleryEvent): Promise<void> {
@@ -60,8 +67,40 @@ export class Gossip {
     const replies = this.acks.get(id);
     if (!replies) return; // not our election
     replies.add(String(e.hostname));
-    if (replies.size < this.state.aliveWorkers().length) return;
+    await this.decide(id);
+  }
+
+  /**
+   * Celery decides once as many acknowledgements came as workers it believes alive, with whatever
+   * candidacies it has by then; a worker may acknowledge others before it heard the election
+   * command and stood itself (they come on different exchanges). Here the decision waits for the
+   * candidacy and acknowledgement of every live worker, itself included, so that every celeriac
+   * worker decides over the same candidates; after ELECTION_GRACE_MS, Celery's count suffices (a
+   * worker without gossip never votes), still with the candidacy of every worker that acknowledged.
+   */
+  private async decide(id: string): Promise<void> {
+    const replies = this.acks.get(id);
+    if (!replies) return;
+    const alive = this.state.aliveWorkers().map((w) => w.hostname);
+    if (replies.size < alive.length) return;
     const list = this.candidates.get(id) ?? [];
+    const standing = new Set(list.map((c) => c[4]));
+    for (const voter of replies) if (!standing.has(voter)) return;
+    const everyone = [this.hostname, ...alive].every((h) => replies.has(h));
+    if (!everyone && !this.graceOver.has(id)) {
+      if (!this.graceTimers.has(id)) {
+        const timer = setTimeout(() => {
+          this.graceOver.add(id);
+          this.decide(id).catch((err: unknown) => this.log.error(`gossip: election ${id} failed: ${(err as Error).message}`));
+        }, ELECTION_GRACE_MS);
+        timer.unref();
+        this.graceTimers.set(id, timer);
+      }
+      return;
+    }
+    clearTimeout(this.graceTimers.get(id));
+    this.graceTimers.delete(id);
+    this.graceOver.delete(id);
     // Lowest clock wins, ties broken by node name (kombu's LamportClock.sort_heap).
     const [leader] = [...list].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
     this.acks.delete(id);
@@ -114,6 +153,7 @@ export class Gossip {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    for (const t of this.graceTimers.values()) clearTimeout(t);
     await this.subscription?.close();
   }
 }
