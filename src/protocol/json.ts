@@ -129,8 +129,12 @@ export function isoformat(d: Date, { z = true }: { z?: boolean } = {}): string {
 
 /** Naive UTC ISO string as Celery writes `date_done`. */
 export function naiveUtcIso(d: Date): string {
-  return isoformat(d).slice(0, -1);
+  const ms = d.getTime();
+  // Every result stored in the same millisecond has the same date_done: built once.
+  if (ms !== lastNaive.ms) lastNaive = { ms, text: isoformat(d).slice(0, -1) };
+  return lastNaive.text;
 }
+let lastNaive = { ms: Number.NaN, text: '' };
 
 /**
  * Parse JSON written by any Celery: kombu 5.2 (plain) and kombu >= 5.3 (`{"__type__", "__value__"}`
