@@ -30,8 +30,8 @@ export interface Transport {
    * Each returned delivery is unacknowledged until settled; if its consumer dies, the broker
    * gives it to another consumer (visibility timeout, or connection loss on AMQP).
    * Resolves with [] on timeout or when `signal` aborts. `maxBytes`: stop taking messages once
-   * their bodies reach about this many bytes (at least one is taken); a transport that cannot
-   * tell before taking them may ignore it.
+   * they reach about this many bytes as the broker holds them (Redis: the envelopes, bodies in
+   * base64; at least one is taken); a transport that cannot tell before taking them may ignore it.
    */
   fetch(queues: readonly string[], max: number, timeoutMs: number, signal?: AbortSignal, maxBytes?: number): Promise<Delivery[]>;
 
