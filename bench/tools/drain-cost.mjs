@@ -7,6 +7,11 @@
 //   node bench/tools/drain-cost.mjs [N=20000] [ROUNDS=3] [celeriac,bullmq] [-- extra worker args]
 // WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes options to the worker's node.
 // Uses Redis DB 13 (flushed at start and end). CELERIAC_STORE=1 stores results; QUEUE=name drains another queue.
+// The independent harness's own choices, each switchable to see what it weighs:
+//   STAGE=1       celeriac's tasks are copied to a staging list before the clock starts, and the timed step is a
+//                 RENAME into the queue (O(1)); by default the timed step is the COPY itself, as in that harness.
+//   BULL_FRESH=1  BullMQ's worker runs in a process of its own, new each round, as celeriac's does; by default it
+//                 runs in this process, whose code is compiled from the second round on, as in that harness.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -52,7 +57,7 @@ const stats = async () => {
 };
 const statDiff = (a, b) => [...b].map(([k, v]) => [k, v.calls - (a.get(k)?.calls ?? 0), v.usec - (a.get(k)?.usec ?? 0)])
   .filter(([, c]) => c > 0).sort((x, y) => y[2] - x[2]).slice(0, 6)
-  .map(([k, c, u]) => `${k} ${(c / N).toFixed(2)}/task ${(u / N).toFixed(1)}µs`).join(', ');
+  .map(([k, c, u]) => `${k} ${c < N / 10 ? `${c} calls` : `${(c / N).toFixed(2)}/task`} ${(u / N).toFixed(1)}µs`).join(', ');
 
 async function measure(run) {
   const s0 = await stats();
@@ -72,7 +77,8 @@ async function prefill() {
 }
 
 async function drainOnce(w, keys0 = 0) {
-  await r.copy('drain_src', QUEUE);
+  if (process.env.STAGE === '1') await r.rename('drain_staged', QUEUE);
+  else await r.copy('drain_src', QUEUE);
   for (;;) {
     const [[, l], [, u], [, k]] = await r.multi().llen(QUEUE).hlen('unacked').dbsize().exec();
     if (l === 0 && u === 0 && (!store || k - keys0 >= N)) break;
@@ -87,8 +93,13 @@ async function celeriacRound() {
     '--without-gossip', '--without-heartbeat', '-l', 'error', '-Q', QUEUE, ...extra], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   await sleep(3000);
   await r.del(QUEUE, 'unacked', 'unacked_index');
+  const stage = () => (process.env.STAGE === '1' ? r.copy('drain_src', 'drain_staged', 'REPLACE') : undefined);
   // WARM=1: one untimed drain first, so that V8 has compiled the hot path (as in a long-running worker).
-  if (process.env.WARM === '1') await drainOnce(w);
+  if (process.env.WARM === '1') {
+    await stage();
+    await drainOnce(w);
+  }
+  await stage();
   const keys0 = await r.dbsize();
   const c0 = cpuOf(w.pid), s0 = cpuOf(w.pid, 'sys'), rc0 = cpuOf(redisPid), t0 = performance.now();
   await drainOnce(w, keys0);
@@ -107,6 +118,7 @@ async function bullRound() {
   for (let i = 0; i < N; i += 1000) {
     await q.addBulk(Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ name: 'noop', data: { i: i + j }, opts: { removeOnComplete: !store } })));
   }
+  if (process.env.BULL_FRESH === '1') return freshBullRound(q);
   let done = 0;
   const w = new Worker('drain_bull', async () => (store ? 'ok' : undefined), { connection, prefix: 'draincost', concurrency: 200, autorun: false });
   await w.waitUntilReady();
@@ -118,6 +130,43 @@ async function bullRound() {
   const u = process.cpuUsage(u0);
   const res = { rate: N / (ms / 1000), worker: (u.user + u.system) / N, redis: (cpuOf(redisPid) - rc0) / N };
   await w.close();
+  await q.obliterate({ force: true });
+  await q.close();
+  return res;
+}
+
+/** The same drain, its worker in a new process: started, connected, then timed from run() to the Nth completion. */
+async function freshBullRound(q) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { Worker } = await import(${JSON.stringify(pathToFileURL(req.resolve('bullmq')).href)});
+    const connection = { host: '127.0.0.1', port: 6379, db: 13, maxRetriesPerRequest: null };
+    let done = 0;
+    const w = new Worker('drain_bull', async () => (${store} ? 'ok' : undefined), { connection, prefix: 'draincost', concurrency: 200, autorun: false });
+    await w.waitUntilReady();
+    process.stdout.write('ready\\n');
+    await new Promise((res) => process.stdin.once('data', res));
+    const finished = new Promise((res) => w.on('completed', () => { if (++done === ${N}) res(); }));
+    const u0 = process.cpuUsage(), t0 = performance.now();
+    void w.run();
+    await finished;
+    const ms = performance.now() - t0, u = process.cpuUsage(u0);
+    process.stdout.write(JSON.stringify({ ms, cpu: u.user + u.system }) + '\\n');
+    await w.close();
+    process.exit(0);
+  `], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = (async function* () {
+    let buf = '';
+    for await (const chunk of child.stdout) {
+      buf += chunk;
+      for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) yield buf.slice(0, i);
+    }
+  })();
+  await lines.next();
+  const rc0 = cpuOf(redisPid);
+  child.stdin.write('go\n');
+  const { ms, cpu } = JSON.parse((await lines.next()).value);
+  const res = { rate: N / (ms / 1000), worker: cpu / N, redis: (cpuOf(redisPid) - rc0) / N };
+  await new Promise((res) => (child.exitCode !== null ? res() : child.once('exit', res)));
   await q.obliterate({ force: true });
   await q.close();
   return res;
