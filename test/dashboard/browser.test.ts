@@ -85,7 +85,12 @@ describe('dashboard in Chromium, Redis, a celeriac and a Python worker', () => {
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
     const r = await send('cluster.py_echo', ['live'], 'py');
     const row = page.locator(`tr[data-task="${r.id}"]`);
-    await row.locator('.state.SUCCESS').waitFor({ timeout: 10_000 });
+    await row.locator('.state.SUCCESS').waitFor({ timeout: 10_000 }).catch(async (err: Error) => {
+      // Which step fell behind: the worker, the dashboard's record, or the page.
+      const shown = (await row.count()) ? await row.textContent() : 'no row';
+      throw new Error(`${err.message}; result backend: ${await stateOf(r.id)}; dashboard: ${JSON.stringify(await info(r.id))}; ` +
+        `page row: ${shown}; live channel: ${await page.locator('#live').textContent()}`);
+    });
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42); // same document: no reload
     expect(await row.textContent()).toContain('py@dash');
   });
