@@ -41,7 +41,9 @@ beforeAll(async () => {
   app = new Celery('dashboard-test', { broker: BROKER, backend: BACKEND, brokerTransportOptions: { global_keyprefix: PREFIX } });
   procs.push(
     celeriacWorker('ts@dash', ['-Q', 'ts', '-E', '--heartbeat-interval', '1']),
-    pythonWorker('py@dash', ['-Q', 'py', '-E', '--heartbeat-interval', '1', '-P', 'threads', '-c', '2']),
+    // Not -P threads: Celery 5.2 buffers task events and schedules their flush on its event loop from the
+    // pool thread that finished the task, unsafely; a task-succeeded can then wait for the worker's next task event.
+    pythonWorker('py@dash', ['-Q', 'py', '-E', '--heartbeat-interval', '1', '-P', 'prefork', '-c', '2']),
   );
   dashboard = await startDashboard(app, { port: 0, db: path.join(dir, 'history.db') });
   chromium = await launchChromium();
@@ -96,7 +98,7 @@ describe('dashboard in Chromium, Redis, a celeriac and a Python worker', () => {
   });
 
   it('a failed task shows its traceback, for each kind of worker', async () => {
-    // Python's threads pool reports the exception as ExceptionWithTraceback() in the event; its traceback names it
+    // Python's traceback names the exception (its threads pool reports ExceptionWithTraceback() in the event itself)
     for (const [name, queue, where, kind] of [['cluster.py_fail', 'py', '#traceback', 'ValueError: boom from py'], ['cluster.ts_fail', 'ts', '#fields', "Error('boom from ts')"]] as const) {
       const r = await send(name, [`boom from ${queue}`], queue);
       await until('the failure', async () => (await stateOf(r.id)) === 'FAILURE');
