@@ -84,6 +84,8 @@ export interface TransportCapabilities {
   delaysEta: boolean;
   /** Messages rejected without requeue are kept in a dead-letter store. */
   deadLetters: boolean;
+  /** The most messages one fetch returns, when the broker caps it below what was asked: a fetch that returns this many is a full one. */
+  maxFetch?: number;
 }
 
 export interface Delivery {

@@ -315,7 +315,7 @@ export class Worker implements ControlTarget {
    * How many messages to fetch now, given the prefetch window and those fetched but not handed out
    * yet (`pending`); 0 means wait for tasks to finish. A quarter of the window at a time, not one
    * message per finished task (one broker round trip per task), unless the pool has a free slot
-   * and nothing reserved to put in it. About FETCH_BYTES of bodies per fetch, and at most
+   * and nothing reserved to put in it; half of it at most. About FETCH_BYTES of bodies per fetch, and at most
    * WINDOW_BYTES held (large messages only: a worker holding hundreds of them runs no faster, and
    * collects garbage over all of them): `bytes` for transports that stop at a byte count, and a
    * count judged by the largest body of the last fetch for the others (a first fetch, sizes
@@ -332,7 +332,9 @@ export class Worker implements ControlTarget {
     if (size > 0) room = Math.min(room, Math.floor((WINDOW_BYTES - bytes) / size));
     // A worker that holds nothing takes one message, however large: progress first.
     if (room <= 0 && this.held.size === 0 && pending.length === 0) room = 1;
-    const perFetch = size > 0 ? Math.max(1, Math.floor(FETCH_BYTES / size)) : FIRST_FETCH;
+    // Half the window at most: the next fetch then fits in the window, and goes out while this one's batch runs.
+    const perFetch = Math.min(size > 0 ? Math.max(1, Math.floor(FETCH_BYTES / size)) : FIRST_FETCH,
+      Math.ceil(this.prefetchLimit / 2), this.transport?.capabilities.maxFetch ?? Infinity);
     const fetchBytes = Math.max(1, Math.min(FETCH_BYTES, WINDOW_BYTES - bytes));
     if (room <= 0 || (room < Math.min(this.refillBatch, byBytes.batch, perFetch) && !starving)) return { count: 0, bytes: fetchBytes };
     return { count: Math.min(room, perFetch), bytes: fetchBytes };

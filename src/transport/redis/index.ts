@@ -59,7 +59,7 @@ const MAX_ACKS_PER_SCRIPT = 2000;
 
 export class RedisTransport implements Transport {
   readonly url: string;
-  readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true };
+  readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true, maxFetch: MAX_PER_SCRIPT };
   readonly keys: KombuKeys;
   readonly client: ScriptedRedis;
   /** Events and remote control (broadcast.ts). */
