@@ -149,7 +149,7 @@ export function loads(text: string): unknown {
   if (!LONG_DIGITS.test(text)) {
     try {
       // The reviver costs a call per value: only kombu >= 5.3 tagged payloads need it.
-      return text.includes('"__type__"') ? JSON.parse(text, reviveTagged) : JSON.parse(text);
+      return hasTags(text) ? JSON.parse(text, reviveTagged) : JSON.parse(text);
     } catch (err) {
       if (!/NaN|Infinity/.test(text)) throw err;
     }
@@ -174,7 +174,7 @@ function loadsSpecial(text: string): unknown {
     found = true;
     return JSON.stringify(SPECIAL + token);
   });
-  if (!found) return text.includes('"__type__"') ? JSON.parse(text, reviveTagged) : JSON.parse(text);
+  if (!found) return hasTags(text) ? JSON.parse(text, reviveTagged) : JSON.parse(text);
   return JSON.parse(json, (k, v) => {
     if (typeof v === 'string' && v.startsWith(SPECIAL)) {
       const token = v.slice(SPECIAL.length);
@@ -182,6 +182,11 @@ function loadsSpecial(text: string): unknown {
     }
     return reviveTagged(k, v);
   });
+}
+
+// The bare word first: V8 finds it several times faster than the quoted one ('"' is everywhere in JSON).
+function hasTags(text: string): boolean {
+  return text.indexOf('__type__') !== -1 && text.includes('"__type__"');
 }
 
 function reviveTagged(_key: string, value: unknown): unknown {

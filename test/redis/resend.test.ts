@@ -99,6 +99,25 @@ describe('commands re-sent after a lost reply', () => {
     expect(await raw.hlen(`${p}unacked`)).toBe(0);
   });
 
+  it('a re-sent fetch from several queues gives each message its own queue again', async () => {
+    const p = `${prefix}fetch2:`;
+    proxy = await cuttingProxy();
+    transport = createTransport(`redis://127.0.0.1:${proxy.port}/${TRANSPORT_DB}?global_keyprefix=${encodeURIComponent(p)}`);
+    for (let i = 0; i < 3; i++) {
+      await transport.publish('a', message(`a${i}`));
+      await transport.publish('b', message(`b${i}`));
+    }
+    await transport.size('a');
+    proxy.cutReplyContaining('"a2"');
+    const got = await transport.fetch(['a', 'b'], 6, 5_000);
+    expect(proxy.cuts()).toBe(1);
+    // kombu's round robin: a queue goes to the end of the order after each message taken from it.
+    expect(got.map((d) => `${d.queue}:${String(d.message.headers.id)}`)).toEqual(['a:a0', 'b:b0', 'a:a1', 'b:b1', 'a:a2', 'b:b2']);
+    expect(await raw.hlen(`${p}unacked`)).toBe(6);
+    for (const d of got) await d.ack();
+    expect(await raw.hlen(`${p}unacked`)).toBe(0);
+  });
+
   it('a publish whose reply was lost is on the queue once', async () => {
     const p = `${prefix}push:`;
     proxy = await cuttingProxy();

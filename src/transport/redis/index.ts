@@ -39,7 +39,7 @@ import { markRedelivered } from './envelope-edit.ts';
 import { RedisBroadcasting } from './broadcast.ts';
 import { booleanOption, fanoutPrefix, KombuKeys, parseQueueOrder, parseSteps, type QueueOrder } from './keys.ts';
 import { restoreLost, restoreVisible, type RestoreOptions } from './restore.ts';
-import { type FetchedRow, type ScriptedRedis, withScripts } from './scripts.ts';
+import { type FetchReply, type ScriptedRedis, withScripts } from './scripts.ts';
 import { type Held, RedisDelivery, type Settler } from './delivery.ts';
 import { PushBatch } from './pushes.ts';
 import { Wakeup } from './wakeup.ts';
@@ -294,19 +294,23 @@ export class RedisTransport implements Transport {
     // After a large envelope, replies come as bytes: a large one stays bytes (fromEnvelope reads
     // its body from them), the others become text as ioredis would have made them.
     const fetch = this.largeSeen ? this.client.celeriacFetchBuffer : this.client.celeriacFetch;
-    const rows: FetchedRow[] = await fetch.call(this.client,
+    const [header, ...envelopes]: FetchReply = await fetch.call(this.client,
       4 + lists.length, this.keys.unacked, this.keys.unackedIndex, this.keys.fetchRecord(id), this.keys.holders(), ...lists,
       max, (Date.now() / 1000).toFixed(6), order.length, this.order === 'round_robin' ? '1' : '0', id, this.holder,
       Number.isFinite(maxBytes) ? Math.max(1, Math.floor(maxBytes)) : MAX_SCRIPT_BYTES, ...order,
     );
-    const capped = rows.at(-1)?.[0] === 0;
-    if (capped) rows.pop();
-    this.largeSeen = rows.some((row) => row[2].length >= LARGE_ENVELOPE);
-    const deliveries = rows.map(([index, tag, raw]) => {
-      const queue = order[index - 1]!;
-      if (this.order === 'round_robin') this.cycle = [...this.cycle.filter((q) => q !== queue), queue];
-      return this.toDelivery({ tag: tag.toString(), queue, raw: typeof raw === 'string' || raw.length >= LARGE_ENVELOPE ? raw : raw.toString() });
-    });
+    const head = header.toString();
+    const capped = head[0] === '1';
+    const queueIndexes = order.length > 1 ? head.slice(2).split(',') : undefined;
+    this.largeSeen = envelopes.some((raw) => raw !== null && raw.length >= LARGE_ENVELOPE);
+    const deliveries: Delivery[] = [];
+    for (let i = 0; i < envelopes.length; i++) {
+      const raw = envelopes[i];
+      if (raw == null) continue; // acknowledged since (a re-sent fetch)
+      const queue = order[queueIndexes ? Number(queueIndexes[i]) - 1 : 0]!;
+      if (this.order === 'round_robin' && this.cycle.at(-1) !== queue) this.cycle = [...this.cycle.filter((q) => q !== queue), queue];
+      deliveries.push(this.toDelivery({ tag: `${id}-${i + 1}`, queue, raw: typeof raw === 'string' || raw.length >= LARGE_ENVELOPE ? raw : raw.toString() }));
+    }
     return { deliveries, capped };
   }
 

@@ -8,14 +8,14 @@ import type { Redis } from 'ioredis';
 const source = (name: string): string => fs.readFileSync(new URL(`./scripts/${name}`, import.meta.url), 'utf8');
 const SCRIPTS = { celeriacFetch: source('fetch.lua'), celeriacAck: source('ack.lua'), celeriacPush: source('push.lua'), celeriacMove: source('move.lua'), celeriacUnlock: source('unlock.lua') };
 
-/** One fetched message: index (1-based) of its queue in the order given, its tag (fetch.lua), raw envelope. */
-export type FetchedRow = [number, string | Buffer, string | Buffer];
+/** fetch.lua's reply: "<capped>:<queue indexes>", then the envelopes taken (null: acknowledged since, on a re-sent fetch). */
+export type FetchReply = [string | Buffer, ...(string | Buffer | null)[]];
 
 export interface ScriptedRedis extends Redis {
   /** fetch.lua: numKeys, unacked, unacked_index, record, ...lists, max, now, nqueues, rotate, fetch id, holder, max bytes, ...queues */
-  celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
+  celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
   /** fetch.lua with the tags and envelopes as bytes. */
-  celeriacFetchBuffer(numKeys: number, ...args: (string | number)[]): Promise<FetchedRow[]>;
+  celeriacFetchBuffer(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
   /** ack.lua: 3, unacked, unacked_index, holders, "1"|"0" (clear holders), ...tags */
   celeriacAck(numKeys: 3, ...args: string[]): Promise<number>;
   /** push.lua: numKeys, record, ...lists, ...counts per list, ...values */

@@ -19,8 +19,11 @@ ARGV[7]     max bytes      stop once the envelopes taken reach this many bytes (
                            whatever its size)
 ARGV[8..]   queue names    without key prefix, same order as the queues of KEYS
 
-Returns a list of {queue index (1-based), tag, raw envelope}, followed by {0, "", ""} when the byte
-limit stopped it (the lists may hold more).
+Returns {header, raw 1, ..., raw n}: the envelopes in the order taken, the i-th tagged "<id>-<i>".
+header is "<capped>:<queue indexes>": capped is "1" when the byte limit stopped the fetch (the lists
+may hold more), else "0"; the queue indexes (1-based, into ARGV[8..]) of the messages, comma-
+separated, or nothing when there is one queue. A flat reply of the envelopes alone: building a
+row per message cost Redis more than taking it.
 
 The envelope is not decoded here: decoding it (for its delivery_tag, exchange and routing key, as
 kombu records them) was about half of the script's time. The tags are the script's own, unique by
@@ -32,9 +35,13 @@ with braces at both ends is recorded as the envelope, other texts as a JSON stri
 letters as soon as it has read it.
 
 Idempotent: a client re-sends a command whose reply a dropped connection lost (ioredis does so on
-reconnect). The first run records what it took under KEYS[3] for a minute; a second run with the
-same id takes nothing new and returns those of its messages still in `unacked`, so no batch is
-stranded there until the visibility timeout.
+reconnect). The first run records what it took under KEYS[3] for a minute ("<n> <header>"); a second
+run with the same id takes nothing new and returns those of its messages still in `unacked` (false,
+a null, in place of the others), so no batch is stranded there until the visibility timeout.
+
+One queue (the usual worker): each priority list gives its messages with one RPOP of a count
+(Redis >= 6.2; older servers take the loop below). Several queues: one RPOP per message, as kombu's
+round robin moves a queue to the end of the order after each message taken from it.
 
 Guarantee: a message leaves its list only in the same script that writes it to `unacked` and
 `unacked_index`. Redis runs a script to completion before any other command, so no consumer crash
@@ -81,70 +88,116 @@ local nsteps = (#KEYS - 4) / nq
 local holder = ARGV[6]
 local maxBytes, bytes = tonumber(ARGV[7]), 0
 
+local routing = {}
+local function routingOf(q)
+  routing[q] = routing[q] or (', "", ' .. pystr(ARGV[7 + q]) .. ']')
+  return routing[q]
+end
+
 local prior = redis.call('GET', KEYS[3])
 if prior then
-  local again = {}
-  for _, row in ipairs(cjson.decode(prior)) do
-    local entry = redis.call('HGET', KEYS[1], row[2])
-    if entry then
-      -- row: {queue index, tag, length of the raw envelope or -1 when it was kept as a JSON string}
-      local raw = row[3] >= 0 and string.sub(entry, 2, row[3] + 1) or cjson.decode(entry)[1]
-      again[#again + 1] = { row[1], row[2], raw }
+  local count, header = string.match(prior, '^(%d+) (.*)$')
+  local again = { header }
+  local nextQ = string.gmatch(string.sub(header, 3), '%d+')
+  for n = 1, tonumber(count) do
+    local q = nq == 1 and 1 or tonumber(nextQ())
+    local entry = redis.call('HGET', KEYS[1], id .. '-' .. n)
+    if not entry then
+      again[n + 1] = false
+    elseif string.sub(entry, 2, 2) == '"' then -- kept as a JSON string (below)
+      again[n + 1] = cjson.decode(entry)[1]
+    else
+      again[n + 1] = string.sub(entry, 2, #entry - #routingOf(q))
     end
   end
   return again
 end
-local taken = {}
-local order, empty, out, n = {}, {}, {}, 0
+
 -- The writes to unacked, unacked_index and holders go out as one command each at the end (variadic
 -- HSET: Redis >= 4.0): a command per message cost more than the rest of its handling.
-local entries, scores, holders, routing = {}, {}, {}, {}
-for q = 1, nq do order[q] = q end
+local out, qs, n = { '' }, {}, 0
+local entries, scores, holders = {}, {}, {}
 
-while #out < max and bytes < maxBytes do
-  local raw, qi
-  for s = 0, nsteps - 1 do
-    for pos = 1, nq do
-      local key = KEYS[5 + s * nq + order[pos] - 1]
-      if not empty[key] then
-        raw = redis.call('RPOP', key)
-        if raw then qi = pos break end
-        empty[key] = true -- nobody else runs during the script: it stays empty
-      end
-    end
-    if raw then break end
-  end
-  if not raw then break end
-  local q = order[qi]
-
+local function take(raw, q)
   n = n + 1
   bytes = bytes + #raw
   local tag = id .. '-' .. n
-  routing[q] = routing[q] or (', "", ' .. pystr(ARGV[7 + q]) .. ']')
-  local entry, length
+  local r = routingOf(q)
   if string.byte(raw, 1) == 123 and string.byte(raw, -1) == 125 or string.find(raw, '^%s*{') and string.find(raw, '}%s*$') then
-    entry, length = '[' .. raw .. routing[q], #raw
+    entries[#entries + 1] = tag
+    entries[#entries + 1] = '[' .. raw .. r
   else -- not a JSON object: kept as a JSON string, so that `unacked` stays readable by everyone
-    entry, length = '[' .. pystr(raw) .. routing[q], -1
+    entries[#entries + 1] = tag
+    entries[#entries + 1] = '[' .. pystr(raw) .. r
   end
-  taken[#taken + 1] = { q, tag, length }
-  entries[#entries + 1] = tag
-  entries[#entries + 1] = entry
   scores[#scores + 1] = now
   scores[#scores + 1] = tag
   if holder ~= '' then holders[#holders + 1] = tag holders[#holders + 1] = holder end
-  out[#out + 1] = { q, tag, raw }
+  if nq > 1 then qs[n] = q end
+  out[n + 1] = raw
+end
 
-  if rotate then
-    table.remove(order, qi)
-    order[nq] = q
+-- One queue: a count at a time from each priority list, sized by the bytes taken so far; what a
+-- count took beyond the byte limit goes back to the list's tail, in its order.
+local function takeCounted()
+  for s = 0, nsteps - 1 do
+    local key = KEYS[5 + s]
+    while n < max and bytes < maxBytes do
+      local want = max - n
+      -- The first alone: its size tells how many more fit (a count beyond the limit is copied twice).
+      if n == 0 then want = 1 elseif bytes > 0 then want = math.min(want, math.floor((maxBytes - bytes) * n / bytes) + 1) end
+      local got = redis.pcall('RPOP', key, want)
+      -- Redis < 6.2 has no count: the loop below takes them. After a first count, an error is the
+      -- list's (not a list): what was taken is recorded, and the loop raises it on the next fetch.
+      if type(got) == 'table' and got.err then return n > 0 end
+      if not got then break end
+      for i = 1, #got do
+        if bytes >= maxBytes then
+          local back = {}
+          for j = #got, i, -1 do back[#back + 1] = got[j] end
+          redis.call('RPUSH', key, unpack(back))
+          return true
+        end
+        take(got[i], 1)
+      end
+      if #got < want then break end
+    end
+  end
+  return true
+end
+
+local counted = nq == 1 and takeCounted()
+if not counted then
+  local order, empty = {}, {}
+  for q = 1, nq do order[q] = q end
+  while n < max and bytes < maxBytes do
+    local raw, qi
+    for s = 0, nsteps - 1 do
+      for pos = 1, nq do
+        local key = KEYS[5 + s * nq + order[pos] - 1]
+        if not empty[key] then
+          raw = redis.call('RPOP', key)
+          if raw then qi = pos break end
+          empty[key] = true -- nobody else runs during the script: it stays empty
+        end
+      end
+      if raw then break end
+    end
+    if not raw then break end
+    local q = order[qi]
+    take(raw, q)
+    if rotate then
+      table.remove(order, qi)
+      order[nq] = q
+    end
   end
 end
-if #taken > 0 then
+
+out[1] = ((bytes >= maxBytes and n < max) and '1:' or '0:') .. table.concat(qs, ',')
+if n > 0 then
   redis.call('HSET', KEYS[1], unpack(entries))
   redis.call('ZADD', KEYS[2], unpack(scores))
   if #holders > 0 then redis.call('HSET', KEYS[4], unpack(holders)) end
-  redis.call('SET', KEYS[3], cjson.encode(taken), 'EX', 60)
+  redis.call('SET', KEYS[3], n .. ' ' .. out[1], 'EX', 60)
 end
-if bytes >= maxBytes and #out < max then out[#out + 1] = { 0, '', '' } end
 return out
