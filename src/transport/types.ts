@@ -86,6 +86,12 @@ export interface TransportCapabilities {
   deadLetters: boolean;
   /** The most messages one fetch returns, when the broker caps it below what was asked: a fetch that returns this many is a full one. */
   maxFetch?: number;
+  /**
+   * The broker sends messages ahead on its own, up to the room the last fetch gave (AMQP's
+   * prefetch); a fetch reads what has arrived. Other brokers are asked for a part of the room at a
+   * time, so that the next fetch is under way while a batch runs.
+   */
+  pushes?: boolean;
 }
 
 export interface Delivery {

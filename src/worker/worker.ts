@@ -332,9 +332,11 @@ export class Worker implements ControlTarget {
     if (size > 0) room = Math.min(room, Math.floor((WINDOW_BYTES - bytes) / size));
     // A worker that holds nothing takes one message, however large: progress first.
     if (room <= 0 && this.held.size === 0 && pending.length === 0) room = 1;
-    // Half the window at most: the next fetch then fits in the window, and goes out while this one's batch runs.
+    // Half the window at most: the next fetch then fits in the window, and goes out while this one's
+    // batch runs. A broker that pushes (AMQP) is given the whole room: it is its prefetch count.
+    const capabilities = this.transport?.capabilities;
     const perFetch = Math.min(size > 0 ? Math.max(1, Math.floor(FETCH_BYTES / size)) : FIRST_FETCH,
-      Math.ceil(this.prefetchLimit / 2), this.transport?.capabilities.maxFetch ?? Infinity);
+      capabilities?.pushes ? Infinity : Math.ceil(this.prefetchLimit / 2), capabilities?.maxFetch ?? Infinity);
     const fetchBytes = Math.max(1, Math.min(FETCH_BYTES, WINDOW_BYTES - bytes));
     if (room <= 0 || (room < Math.min(this.refillBatch, byBytes.batch, perFetch) && !starving)) return { count: 0, bytes: fetchBytes };
     return { count: Math.min(room, perFetch), bytes: fetchBytes };

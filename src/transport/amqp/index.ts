@@ -20,7 +20,8 @@
  *   connection dropped before the confirm; fetch rejects at once while the broker is unreachable.
  * - broadcast: the celeryev / pidbox exchanges and subscriber queues as Celery declares them
  *   (broadcast.ts), subscriptions consumed again after a reconnection.
- * - capabilities: no ETA delay in the broker (the worker holds ETA tasks), dead letters as above.
+ * - capabilities: no ETA delay in the broker (the worker holds ETA tasks), dead letters as above;
+ *   it pushes: the fetch that gives the worker's room sets the prefetch (consumer.ts).
  */
 import { CeleriacError } from '../../errors.ts';
 import type { Message } from '../../protocol/message.ts';
@@ -38,7 +39,7 @@ export const REASON_HEADER = 'x-celeriac-reason';
 
 export class AmqpTransport implements Transport {
   readonly url: string;
-  readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true };
+  readonly capabilities: TransportCapabilities = { delaysEta: false, deadLetters: true, pushes: true };
   readonly settings: AmqpSettings;
   /** celeryev and pidbox exchanges, declared as Celery does (broadcast.ts). */
   readonly broadcast: AmqpBroadcasting;
