@@ -38,6 +38,8 @@ export class Wakeup {
   private generationCount = 0;
   private readonly waiters = new Set<() => void>();
   private readonly keys = new Set<string>();
+  /** The byte lengths of `keys`: most names a prefix also covers are told apart by length alone. */
+  private readonly keyLengths = new Set<number>();
   private readonly prefixes = new Set<string>();
 
   constructor(
@@ -61,7 +63,10 @@ export class Wakeup {
    * (a fetch then sends its script in the same turn).
    */
   watch(prefixes: readonly string[], keys: readonly string[]): boolean | Promise<boolean> {
-    for (const k of keys) this.keys.add(k);
+    for (const k of keys) {
+      this.keys.add(k);
+      this.keyLengths.add(Buffer.byteLength(k));
+    }
     for (const p of prefixes) this.prefixes.add(p);
     if (this.unsupported || this.closed) return false;
     if (this.registered === minimalPrefixes(this.prefixes).join('\0')) return true;
@@ -149,9 +154,16 @@ export class Wakeup {
     return sub;
   }
 
+  /**
+   * An array of key names (bytes); null when the whole keyspace was flushed. A queue's prefix
+   * covers more than its lists: under "celery", every `celery-task-meta-<id>` result written.
+   */
   private onInvalidate(payload: unknown): void {
-    // An array of key names; null when the whole keyspace was flushed.
-    if (!Array.isArray(payload) || payload.some((k) => this.keys.has(String(k)))) this.notify();
+    if (!Array.isArray(payload)) return this.notify();
+    for (const name of payload as (Buffer | string)[]) {
+      const length = typeof name === 'string' ? Buffer.byteLength(name) : name.length;
+      if (this.keyLengths.has(length) && this.keys.has(String(name))) return this.notify();
+    }
   }
 }
 
