@@ -68,19 +68,24 @@ export class KeyValueBackend implements ResultBackend {
     await this.writeResult(taskId, result, state, opts);
   }
 
+  /**
+   * Celery's meta, written as dumps() writes the object {status, result, traceback, children,
+   * date_done, group_id?, parent_id?, ...extended, task_id}, without building it: this runs for
+   * every result stored. The extended fields (name, args, …) share no name with the others.
+   */
   private writeResult(taskId: string, result: unknown, state: TaskState, opts: StoreOptions): Promise<void> {
-    const meta: Record<string, unknown> = {
-      status: state,
-      result,
-      traceback: opts.traceback ?? null,
-      children: opts.children ?? [],
-      date_done: READY_STATES.has(state) ? naiveUtcIso(new Date()) : null,
-    };
-    if (opts.groupId) meta.group_id = opts.groupId;
-    if (opts.parentId) meta.parent_id = opts.parentId;
-    Object.assign(meta, opts.extended);
-    meta.task_id = taskId;
-    return this.store.set(this.key(taskId), dumps(meta), this.expires);
+    let text = '{"status": ' + dumps(state);
+    if (result !== undefined) text += ', "result": ' + dumps(result);
+    text += ', "traceback": ' + dumps(opts.traceback ?? null) + ', "children": ' + dumps(opts.children ?? []) +
+      ', "date_done": ' + dumps(READY_STATES.has(state) ? naiveUtcIso(new Date()) : null);
+    if (opts.groupId) text += ', "group_id": ' + dumps(opts.groupId);
+    if (opts.parentId) text += ', "parent_id": ' + dumps(opts.parentId);
+    const extended = opts.extended ?? {};
+    for (const k in extended) {
+      const v = extended[k];
+      if (v !== undefined && Object.hasOwn(extended, k)) text += ', ' + dumps(k) + ': ' + dumps(v);
+    }
+    return this.store.set(this.key(taskId), text + ', "task_id": ' + dumps(taskId) + '}', this.expires);
   }
 
   async getTaskMeta(taskId: string): Promise<TaskMeta> {
