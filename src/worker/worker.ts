@@ -315,11 +315,11 @@ export class Worker implements ControlTarget {
    * How many messages to fetch now, given the prefetch window and those fetched but not handed out
    * yet (`pending`); 0 means wait for tasks to finish. A quarter of the window at a time, not one
    * message per finished task (one broker round trip per task), unless the pool has a free slot
-   * and nothing reserved to put in it; half of it at most. About FETCH_BYTES of bodies per fetch, and at most
-   * WINDOW_BYTES held (large messages only: a worker holding hundreds of them runs no faster, and
-   * collects garbage over all of them): `bytes` for transports that stop at a byte count, and a
-   * count judged by the largest body of the last fetch for the others (a first fetch, sizes
-   * unknown, takes a few).
+   * and nothing reserved to put in it; half of it at most. About FETCH_BYTES of bodies per fetch,
+   * and at most WINDOW_BYTES held (large messages only: a worker holding hundreds of them runs no
+   * faster, and collects garbage over all of them): `bytes` for transports that stop at a byte
+   * count, and a count judged by the largest body of the last fetch for the others (a first fetch,
+   * sizes unknown, takes a few).
    */
   private room(pending: readonly Delivery[]): { count: number; bytes: number } {
     const counts = this.windowCounts();
