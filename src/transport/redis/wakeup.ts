@@ -64,6 +64,7 @@ export class Wakeup {
    */
   watch(prefixes: readonly string[], keys: readonly string[]): boolean | Promise<boolean> {
     for (const k of keys) {
+      if (this.keys.has(k)) continue; // every fetch watches its lists again
       this.keys.add(k);
       this.keyLengths.add(Buffer.byteLength(k));
     }
