@@ -80,10 +80,12 @@ export class KeyValueBackend implements ResultBackend {
       ', "date_done": ' + dumps(READY_STATES.has(state) ? naiveUtcIso(new Date()) : null);
     if (opts.groupId) text += ', "group_id": ' + dumps(opts.groupId);
     if (opts.parentId) text += ', "parent_id": ' + dumps(opts.parentId);
-    const extended = opts.extended ?? {};
-    for (const k in extended) {
-      const v = extended[k];
-      if (v !== undefined && Object.hasOwn(extended, k)) text += ', ' + dumps(k) + ': ' + dumps(v);
+    const { extended } = opts;
+    if (extended) {
+      for (const k in extended) {
+        const v = extended[k];
+        if (v !== undefined && Object.hasOwn(extended, k)) text += ', ' + dumps(k) + ': ' + dumps(v);
+      }
     }
     return this.store.set(this.key(taskId), text + ', "task_id": ' + dumps(taskId) + '}', this.expires);
   }
