@@ -76,7 +76,8 @@ describe('sqlite transport', () => {
     const url = newUrl();
     const t = make(url);
     const sent = Array.from({ length: 2000 }, (_, i) => `m${i}`);
-    const [a, b] = [child(['drain', url, 'q', '50']), child(['drain', url, 'q', '50'])];
+    // A pause after each batch: one process alone cannot keep up with the publisher and leave the other nothing.
+    const [a, b] = [child(['drain', url, 'q', '50', '20']), child(['drain', url, 'q', '50', '20'])];
     expect(await Promise.all([a.line, b.line])).toEqual(['ready', 'ready']); // both waiting in fetch
     await Promise.all(sent.map((id) => t.publish('q', task(id))));
     while ((await t.size('q')) > 0) await new Promise((r) => setTimeout(r, 50));
