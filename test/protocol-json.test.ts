@@ -28,6 +28,19 @@ describe('dumps writes what Python json.dumps writes', () => {
     expect(dumps('a"b\\c\n\r\t\b\f\u0000\u001f/')).toBe('"a\\"b\\\\c\\n\\r\\t\\b\\f\\u0000\\u001f/"');
   });
 
+  it('long strings (a 100 KB argument or result) escape every character as short ones do', () => {
+    const long = 'x'.repeat(5000);
+    expect(dumps(long)).toBe(`"${long}"`);
+    const specials = ['"', '\\', '\n', '\u0000', '\u001f', '\u007f', '\u0080', 'é', '\u2028', '😀', '\ud800', '\udfff', '/', '~', ' '];
+    for (const c of specials) {
+      for (const at of [0, 2500, 5000]) {
+        const s = long.slice(0, at) + c + long.slice(at);
+        expect(dumps(s)).toBe('"' + long.slice(0, at) + dumps(c).slice(1, -1) + long.slice(at) + '"');
+      }
+    }
+    expect(dumps(long + '\u007f')).toMatch(/\\u007f"$/);
+  });
+
   it('numbers as Python repr(): shortest digits, exponent below 1e-4 and from 1e16 with two digits', () => {
     expect(dumps([0, -3, 1.5, 0.1, 1795583301.9685326, 0.0001])).toBe('[0, -3, 1.5, 0.1, 1795583301.9685326, 0.0001]');
     expect(dumps([1e-5, 1.5e-7, 1e16, 1.5e300, -2.5e-10])).toBe('[1e-05, 1.5e-07, 1e+16, 1.5e+300, -2.5e-10]');
