@@ -233,9 +233,9 @@ export class Worker implements ControlTarget {
       flushAcks: () => transport.flushAcks?.(),
     };
     const signal = this.stopFetching.signal;
-    /** A fetch sent before the batch it follows was handed out, and how many it asked for. */
-    let ahead: { fetching: Promise<Delivery[]>; asked: number } | undefined;
-    const fetchRoom = (room: { count: number; bytes: number }) => ({ fetching: transport.fetch(this.queues, room.count, 1000, signal, room.bytes), asked: room.count });
+    /** A fetch sent before the batch it follows was handed out, and what it asked for. */
+    let ahead: { fetching: Promise<Delivery[]>; asked: number; bytes: number } | undefined;
+    const fetchRoom = (room: { count: number; bytes: number }) => ({ fetching: transport.fetch(this.queues, room.count, 1000, signal, room.bytes), asked: room.count, bytes: room.bytes });
     while (!signal.aborted) {
       let next = ahead;
       ahead = undefined;
@@ -262,14 +262,21 @@ export class Worker implements ControlTarget {
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
+      let bodyBytes = 0;
       if (deliveries.length > 0) {
         this.lastLargest = 0;
-        for (const d of deliveries) this.lastLargest = Math.max(this.lastLargest, d.message.body.length);
+        for (const d of deliveries) {
+          bodyBytes += d.message.body.length;
+          this.lastLargest = Math.max(this.lastLargest, d.message.body.length);
+        }
         this.largestBody = Math.max(this.largestBody, this.lastLargest);
       }
       // A full batch: the queue likely holds more. The next fetch goes out now, and its reply comes
       // back while this batch is decoded and run (large messages come in several small batches).
-      const more = deliveries.length >= next.asked && !signal.aborted ? this.room(deliveries) : undefined;
+      // A batch cut short by the byte limit is full too: the broker counts envelopes, larger than
+      // the bodies (base64), so such a batch brings fewer than asked but at least half the bytes.
+      const full = deliveries.length >= next.asked || (deliveries.length > 0 && bodyBytes >= next.bytes / 2);
+      const more = full && !signal.aborted ? this.room(deliveries) : undefined;
       if (more && more.count > 0) {
         ahead = fetchRoom(more);
         ahead.fetching.catch(() => undefined); // awaited, with its error, by the next turn
