@@ -372,4 +372,64 @@ describe('waiting', () => {
     expect(ids(got)).toEqual([JSON.parse(envelope).headers.id]);
     expect(Date.now() - start).toBeLessThan(600); // the safety poll alone would take 1 s
   });
+
+  /** Fetch scripts this transport runs (each names its own fetch record), as seen by MONITOR. */
+  async function countFetches(p: string, body: () => Promise<void>): Promise<number> {
+    let fetches = 0;
+    const [host, port] = REDIS_HOST.split(':');
+    const monitor = await monitorRedis(host!, Number(port), (args) => {
+      if (/^eval/i.test(args[0]!) && args.some((a) => a.startsWith(`${p}celeriac.fetch.`))) fetches++;
+    });
+    try {
+      await body();
+      await new Promise((r) => setTimeout(r, 100)); // MONITOR's last lines
+    } finally {
+      monitor.close();
+    }
+    return fetches;
+  }
+
+  const pushLater = (p: string, id: string, ms: number) => setTimeout(() => void raw.lpush(`${p}q`, JSON.stringify({ body: Buffer.from(JSON.stringify([[], {}, {}])).toString('base64'), 'content-type': 'application/json', 'content-encoding': 'utf-8', headers: { id, task: 'tasks.add' }, properties: { delivery_tag: `t-${id}`, body_encoding: 'base64', delivery_info: { exchange: '', routing_key: 'q' } } })), ms);
+
+  it("runs the fetch script once per message while idle: the invalidation of its own pop does not wake it for another", async () => {
+    const { t, p } = make();
+    await t.fetch(['q'], 1, 0);
+    const fetches = await countFetches(p, async () => {
+      for (const id of ['m1', 'm2', 'm3']) {
+        const start = Date.now();
+        pushLater(p, id, 100);
+        const got = await t.fetch(['q'], 5, 5000);
+        expect(ids(got)).toEqual([id]);
+        expect(Date.now() - start).toBeLessThan(700);
+        await new Promise((r) => setTimeout(r, 20)); // the task
+        await got[0]!.ack();
+      }
+    });
+    // One script per message, and at most one more for a wake-up that came before the ack's count.
+    expect(fetches).toBeGreaterThanOrEqual(3);
+    expect(fetches).toBeLessThanOrEqual(4);
+  });
+
+  it.each([
+    ['before the ack', 0],
+    ['with the ack', 20],
+    ['after the ack', 40],
+  ])('a push %s that follows a fetch emptying the list is fetched at once, not at the safety poll', async (_when, pushAfter) => {
+    const { t, p } = make();
+    await t.fetch(['q'], 1, 0);
+    for (let i = 0; i < 5; i++) {
+      pushLater(p, `a${i}`, 50);
+      const [a] = await t.fetch(['q'], 5, 5000);
+      expect(ids([a!])).toEqual([`a${i}`]);
+      const start = Date.now();
+      pushLater(p, `b${i}`, pushAfter);
+      await new Promise((r) => setTimeout(r, 20));
+      await a!.ack();
+      const got: Delivery[] = [];
+      while (got.length === 0 && Date.now() - start < 3000) got.push(...(await t.fetch(['q'], 5, 3000)));
+      expect(ids(got)).toEqual([`b${i}`]);
+      expect(Date.now() - start).toBeLessThan(700);
+      await got[0]!.ack();
+    }
+  });
 });

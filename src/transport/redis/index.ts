@@ -74,8 +74,12 @@ export class RedisTransport implements Transport {
   private cycle: string[] = [];
   /** The last fetch took an envelope of LARGE_ENVELOPE bytes or more. */
   private largeSeen = false;
-  /** The wake-up generation at which a fetch took less than it asked for: the lists were empty after it. */
+  /** The wake-up generation at which these lists were known empty: no wait-worthy change is told before it. */
   private emptied: { generation: number; lists: string } | undefined;
+  /** The last fetch took less than it asked for: the next ack also counts its lists (fetch.lua's own pops wake us). */
+  private drained: { lists: string; keys: string[] } | undefined;
+  /** That ack, until its first attempt settles: the next fetch waits for its count rather than run the script. */
+  private drainCheck: Promise<void> | undefined;
   /** Acks of one turn share one script run and one promise. */
   private readonly acks = new TickBatch<string>((tags) => this.sendAcks(tags));
   private lastRestore = 0;
@@ -174,6 +178,8 @@ export class RedisTransport implements Transport {
       // No await unless there is something to wait for: a fetch sent ahead of a batch leaves before the batch runs.
       const restoring = this.maybeRestoreVisible();
       if (restoring) await restoring;
+      this.acks.flush();
+      if (this.drainCheck) await this.drainCheck;
       if (this.closed || signal?.aborted) return [];
       const since = this.wake.generation;
       const watching = this.wake.watch(prefixes, this.keys.lists(names));
@@ -184,10 +190,14 @@ export class RedisTransport implements Transport {
       // (once: the safety poll still runs the script).
       const emptied = notified && this.emptied?.generation === since && this.emptied.lists === lists;
       this.emptied = undefined;
+      this.drained = undefined;
       const asked = Math.min(Math.floor(max), MAX_PER_SCRIPT);
       const got = emptied ? { deliveries: [], capped: false } : await this.take(names, asked, maxBytes);
       if (got.deliveries.length > 0) {
-        if (got.deliveries.length < asked && !got.capped && notified) this.emptied = { generation: since, lists };
+        if (got.deliveries.length < asked && !got.capped && notified) {
+          this.emptied = { generation: since, lists };
+          this.drained = { lists, keys: this.keys.lists(names) };
+        }
         return got.deliveries;
       }
       const left = deadline - Date.now();
@@ -367,10 +377,32 @@ export class RedisTransport implements Transport {
     return this.acks.add(tag);
   }
 
+  /**
+   * The first ack after a fetch that left its lists empty also counts them. The invalidation of
+   * fetch.lua's own pops has moved the wake-up generation by then, so without the count the next
+   * fetch would run the script once more for nothing. Lists still empty when the ack ran, and no
+   * change told since the ack left (Redis tells a later push after this reply, never before the ack
+   * reached it): the next fetch waits for a change instead.
+   */
   private sendAcks(tags: string[]): Promise<void> {
+    const drained = this.drained;
+    this.drained = undefined;
+    const generation = this.wake.generation;
+    let checked: (() => void) | undefined;
+    if (drained) this.drainCheck = new Promise<void>((resolve) => (checked = resolve)).finally(() => (this.drainCheck = undefined));
     return this.persist(async () => {
       for (let i = 0; i < tags.length; i += MAX_ACKS_PER_SCRIPT) {
-        await this.client.celeriacAck(3, this.keys.unacked, this.keys.unackedIndex, this.keys.holders(), this.holder ? '1' : '0', ...tags.slice(i, i + MAX_ACKS_PER_SCRIPT));
+        const lists = i === 0 && checked ? drained!.keys : [];
+        const acking = this.client.celeriacAck(3 + lists.length, this.keys.unacked, this.keys.unackedIndex, this.keys.holders(), ...lists, this.holder ? '1' : '0', ...tags.slice(i, i + MAX_ACKS_PER_SCRIPT));
+        if (lists.length > 0) {
+          // Only the first attempt counts: a retry through an outage must not hold the next fetch.
+          const done = checked!;
+          checked = undefined;
+          void acking.then(([, queued]) => {
+            if (queued === 0) this.emptied = { generation, lists: drained!.lists };
+          }, () => undefined).finally(done);
+        }
+        await acking;
       }
     });
   }
