@@ -127,7 +127,7 @@ export class Celery implements ResultSource {
     const task = this.tasks.get(name);
     if (this.conf.taskAlwaysEager && task) return this.applyEager<R>(task, args, kwargs, options);
     const id = await publishTask(this, name, args, kwargs, options as InternalCallOptions, task?.options);
-    return new AsyncResult<R>(id, this);
+    return new AsyncResult<R>(id, this, true);
   }
 
   /** Run a task in this process, as `task_always_eager` does. */

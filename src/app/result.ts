@@ -43,10 +43,16 @@ export class AsyncResult<R = unknown> implements ResultNode {
   /** The result before this one in a chain (set by the canvas that sent it, as in Celery). */
   parent: ResultNode | undefined;
 
+  /** Sent by this client and not waited for yet: its first wait needs only one read (waitForReady). */
+  private justSent: boolean;
+
   constructor(
     readonly id: string,
     protected readonly source: ResultSource,
-  ) {}
+    sentNow = false,
+  ) {
+    this.justSent = sentNow;
+  }
 
   asTuple(): unknown {
     return [[this.id, this.parent ? this.parent.asTuple() : null], null];
@@ -105,7 +111,9 @@ export class AsyncResult<R = unknown> implements ResultNode {
   async get(options: GetOptions = {}): Promise<R> {
     const backend = await this.source.backend();
     const timeoutMs = options.timeout === undefined ? Number.POSITIVE_INFINITY : options.timeout * 1000;
-    const meta = await backend.waitForReady(this.id, Math.min(timeoutMs, 2 ** 31 - 1), options.signal);
+    const justSent = this.justSent;
+    this.justSent = false;
+    const meta = await backend.waitForReady(this.id, Math.min(timeoutMs, 2 ** 31 - 1), options.signal, justSent);
     if (!READY_STATES.has(meta.status)) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (timeoutMs === Number.POSITIVE_INFINITY) return this.get(options);

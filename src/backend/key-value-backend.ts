@@ -187,18 +187,22 @@ export class KeyValueBackend implements ResultBackend {
    * Wait until the task is ready; resolves with its meta, or with the last meta seen at `timeoutMs`.
    * A store error that may pass (an outage) is waited out until then; others reject.
    */
-  async waitForReady(taskId: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskMeta> {
+  async waitForReady(taskId: string, timeoutMs: number, signal?: AbortSignal, justSent = false): Promise<TaskMeta> {
     const deadline = Date.now() + timeoutMs;
     const key = this.key(taskId);
     const release = this.store.listenEarly?.(key);
     try {
-      return await this.readUntilReady(taskId, key, deadline, signal);
+      // A task just sent is not ready yet: read once the change feed is live, and that one read does.
+      const listening = justSent && release !== undefined && this.store.listening !== undefined
+        && (await within(this.store.listening(key), timeoutMs, signal)) === true;
+      return await this.readUntilReady(taskId, key, deadline, signal, listening);
     } finally {
       release?.();
     }
   }
 
-  private async readUntilReady(taskId: string, key: string, deadline: number, signal: AbortSignal | undefined): Promise<TaskMeta> {
+  /** `listening`: the store's change feed for `key` is live, held until the end (no read again before each wait). */
+  private async readUntilReady(taskId: string, key: string, deadline: number, signal: AbortSignal | undefined, listening: boolean): Promise<TaskMeta> {
     let raw: string | null | undefined;
     let known = false;
     for (let pause = 100; ; ) {
@@ -217,9 +221,10 @@ export class KeyValueBackend implements ResultBackend {
       const meta = this.parseMeta(taskId, seen);
       const left = deadline - Date.now();
       if (READY_STATES.has(meta.status) || left <= 0 || signal?.aborted) return meta;
-      const changed = await this.store.waitForChange(key, left, signal, seen);
+      const changed = await this.store.waitForChange(key, left, signal, seen, listening);
       known = typeof changed === 'string';
       if (known) raw = changed as string;
+      else listening = false; // a timeout, an abort, or the feed's connection lost: read again from now on
     }
   }
 
@@ -242,4 +247,20 @@ export class KeyValueBackend implements ResultBackend {
   close(): Promise<void> {
     return this.store.close();
   }
+}
+
+/** `promise`'s value, or undefined after `ms` or on abort. */
+function within<T>(promise: Promise<T>, ms: number, signal?: AbortSignal): Promise<T | undefined> {
+  if (signal?.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const done = (value?: T) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', aborted);
+      resolve(value);
+    };
+    const aborted = () => done();
+    const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
+    signal?.addEventListener('abort', aborted, { once: true });
+    promise.then(done, () => done());
+  });
 }

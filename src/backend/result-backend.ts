@@ -44,8 +44,11 @@ export interface ResultBackend {
   getTaskMeta(taskId: string): Promise<TaskMeta>;
   /** Several metas at once (PENDING for the unknown ones). */
   getTaskMetas(taskIds: readonly string[]): Promise<TaskMeta[]>;
-  /** Wait until the task is ready; resolves with its meta, or with the last meta seen at `timeoutMs`. */
-  waitForReady(taskId: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskMeta>;
+  /**
+   * Wait until the task is ready; resolves with its meta, or with the last meta seen at `timeoutMs`.
+   * `justSent`: this client sent the task moments ago, so it is almost surely not ready yet.
+   */
+  waitForReady(taskId: string, timeoutMs: number, signal?: AbortSignal, justSent?: boolean): Promise<TaskMeta>;
   forget(taskId: string): Promise<void>;
 
   /**

@@ -19,13 +19,17 @@ export interface KeyValueStore {
    * or after `timeoutMs`. Pass the value last read to close the gap between reading and waiting.
    * Stores with a change feed (Redis pub/sub) wake at once; others may poll. Resolves with the
    * new value when it is known without another read (undefined: read it). Never rejects.
+   * `seenWhileListening`: `lastSeen` was read after `listening(key)` resolved true (or came from
+   * a wake), with the listening held since, so no change after it can be missed: no read again.
    */
-  waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<string | undefined | void>;
+  waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null, seenWhileListening?: boolean): Promise<string | undefined | void>;
   /**
    * Optional: start listening to `key`'s change feed now, because a waitForChange on it is likely
    * soon; it then needs no round trip of its own before its read. Returns the release.
    */
   listenEarly?(key: string): () => void;
+  /** Optional, with listenEarly: true once the change feed of `key` is live, false if it could not be started. */
+  listening?(key: string): Promise<boolean>;
   /**
    * Optional, with indexedSince: set `key` for `ttlSeconds` and record `member` in the sorted
    * `index` at the server's time (ms); members older than the TTL leave the index.

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/index.ts';
+import { AsyncResult, Celery } from '../../src/index.ts';
 import { Redis } from 'ioredis';
 import { deleteByPrefix, privateRedis, REDIS_HOST, redisClient, RESULTS_DB, runPrefix, TEST_DB } from './helpers.ts';
 
@@ -18,6 +18,9 @@ afterAll(async () => {
   raw.disconnect();
   await deleteByPrefix(DB, `celery-task-meta-${prefix}`);
 });
+
+/** Half the handles as `sendTask` returns them (just sent: one read, once subscribed), half as `app.AsyncResult` (read at once). */
+const handle = (app: Celery, id: string, justSent: boolean) => (justSent ? new AsyncResult(id, app, true) : app.AsyncResult(id));
 
 function freshApp(logged: string[]): Celery {
   const logger = { warning: (m: string) => logged.push(m), info: (m: string) => logged.push(m) };
@@ -35,7 +38,7 @@ describe('AsyncResult.get on the Redis backend', () => {
       // The second get subscribes a moment later: sometimes while the subscriber connection is in its handshake.
       const gets = ids.map((id, j) =>
         new Promise((r) => setTimeout(r, j * Math.random() * 3))
-          .then(() => app.AsyncResult(id).get({ timeout: 10 }))
+          .then(() => handle(app, id, i % 2 === 1).get({ timeout: 10 }))
           .catch((err: Error) => failures.push(`${i}: ${err.message}`)),
       );
       setTimeout(() => void Promise.all(ids.map((id) => backend.storeResult(id, i, 'SUCCESS'))), Math.random() * 5);
@@ -59,7 +62,7 @@ describe('AsyncResult.get on the Redis backend', () => {
         const ids = Array.from({ length: 200 }, () => `${prefix}${randomUUID()}`);
         const gets = ids.map((id, j) =>
           new Promise((r) => setTimeout(r, Math.random() * 20))
-            .then(() => app.AsyncResult(id).get({ timeout: 30, interval: 0.05 }))
+            .then(() => handle(app, id, j % 2 === 1).get({ timeout: 30, interval: 0.05 }))
             .then((v) => v === j || late.push(`${round}/${j}: ${JSON.stringify(v)}`), (err: Error) => late.push(`${round}/${j}: ${err.message}`)),
         );
         ids.forEach((id, j) => setTimeout(() => void backend.storeResult(id, j, 'SUCCESS'), Math.random() * 20));
@@ -77,14 +80,14 @@ describe('AsyncResult.get on the Redis backend', () => {
   it('a waiting get() without a timeout sees a result stored without a message (plain SET, no PUBLISH)', async () => {
     const logged: string[] = [];
     const app = freshApp(logged);
-    const id = `${prefix}${randomUUID()}`;
+    const ids = [`${prefix}${randomUUID()}`, `${prefix}${randomUUID()}`];
     const stop = new AbortController();
     try {
-      const got = app.AsyncResult(id).get({ signal: stop.signal });
+      const got = ids.map((id, i) => handle(app, id, i === 1).get({ signal: stop.signal }));
       await new Promise((r) => setTimeout(r, 300)); // subscribed and waiting
-      await raw.set(`celery-task-meta-${id}`, meta(id, 42));
+      for (const id of ids) await raw.set(`celery-task-meta-${id}`, meta(id, 42));
       const stillWaiting = new Promise((r) => setTimeout(() => r('still waiting 15 s after the result was stored'), 15_000).unref());
-      expect(await Promise.race([got, stillWaiting])).toBe(42);
+      expect(await Promise.race([Promise.all(got), stillWaiting])).toEqual([42, 42]);
     } finally {
       stop.abort();
       await app.close();
@@ -96,19 +99,19 @@ describe('AsyncResult.get on the Redis backend', () => {
     const logged: string[] = [];
     const logger = { warning: (m: string) => logged.push(m), info: (m: string) => logged.push(m) };
     const app = new Celery('outage', { broker: `redis://127.0.0.1:${server.port}/0`, backend: `redis://127.0.0.1:${server.port}/0`, resultBackendTransportOptions: { logger } });
-    const ids = [randomUUID(), randomUUID()];
-    const outcome = (id: string) => app.AsyncResult(id).get({ timeout: 30 }).then((v) => ({ v }), (err: Error) => ({ err: err.message }));
+    const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    const outcome = (id: string, justSent: boolean) => handle(app, id, justSent).get({ timeout: 30 }).then((v) => ({ v }), (err: Error) => ({ err: err.message }));
     try {
-      const before = outcome(ids[0]!);
+      const before = [outcome(ids[0]!, false), outcome(ids[1]!, true)];
       await new Promise((r) => setTimeout(r, 300));
       await server.stop();
-      const during = outcome(ids[1]!);
+      const during = [outcome(ids[2]!, false), outcome(ids[3]!, true)];
       await new Promise((r) => setTimeout(r, 1500)); // longer than ioredis takes to give up on a command
       await server.start();
       const direct = new Redis({ port: server.port, lazyConnect: true });
       for (const id of ids) await direct.set(`celery-task-meta-${id}`, meta(id, `${id} after the restart`));
       direct.disconnect();
-      expect(await Promise.all([before, during])).toEqual(ids.map((id) => ({ v: `${id} after the restart` })));
+      expect(await Promise.all([...before, ...during])).toEqual(ids.map((id) => ({ v: `${id} after the restart` })));
       expect(logged.some((l) => /connection lost/.test(l))).toBe(true);
     } finally {
       await app.close();

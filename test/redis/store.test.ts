@@ -6,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { KeyValueBackend } from '../../src/backend/key-value-backend.ts';
 import { RedisStore } from '../../src/backend/redis/index.ts';
 import { createKeyValueStore } from '../../src/backend/registry.ts';
+import { monitorRedis } from '../helpers/redis-monitor.ts';
 import { deleteByPrefix, REDIS_HOST, redisClient, runPrefix, TEST_DB } from './helpers.ts';
 
 const DB = TEST_DB;
@@ -118,6 +119,46 @@ describe('redis key-value store', () => {
     expect(await raw.pubsub('NUMSUB', key)).toEqual([key, 1]);
     await s.set(key, 'two', 60);
     expect(await second).toBe('two');
+  });
+
+  it('waitForReady of a task just sent reads its key once, after the subscription, and wakes on the publish', async () => {
+    const backend = new KeyValueBackend(make());
+    const writer = new KeyValueBackend(make());
+    const reads: string[] = [];
+    const [host, port] = REDIS_HOST.split(':');
+    for (const justSent of [true, false]) {
+      const id = `${k}just-sent-${justSent}`;
+      const monitor = await monitorRedis(host!, Number(port), (args) => {
+        if (args[0]?.toLowerCase() === 'get' && args[1] === `celery-task-meta-${id}`) reads.push(`${justSent}`);
+      });
+      try {
+        const waited = backend.waitForReady(id, 5000, undefined, justSent);
+        await sleep(100);
+        await writer.storeResult(id, 7, 'SUCCESS');
+        expect(await waited).toMatchObject({ status: 'SUCCESS', result: 7 });
+        await sleep(100); // the monitor's last lines
+      } finally {
+        monitor.close();
+        await raw.del(`celery-task-meta-${id}`);
+      }
+    }
+    // One read for a task just sent; a result handle of unknown age reads at once and again once subscribed.
+    expect(reads).toEqual(['true', 'false', 'false']);
+  });
+
+  it('a just-sent waiter woken by STARTED sees the SUCCESS that came in the same read at once, not at the fallback read', async () => {
+    const backend = new KeyValueBackend(make());
+    const id = `${k}two-in-one`;
+    const key = `celery-task-meta-${id}`;
+    const state = (status: string) => JSON.stringify({ status, result: status === 'SUCCESS' ? 3 : null, traceback: null, children: [], date_done: null, task_id: id });
+    const waited = backend.waitForReady(id, 5000, undefined, true);
+    await sleep(100);
+    const start = Date.now();
+    // One transaction: both messages reach the subscriber in one read.
+    await raw.multi().set(key, state('STARTED')).publish(key, state('STARTED')).set(key, state('SUCCESS')).publish(key, state('SUCCESS')).exec();
+    expect(await waited).toMatchObject({ status: 'SUCCESS', result: 3 });
+    expect(Date.now() - start).toBeLessThan(700); // the fallback read of every waited-on key runs each second
+    await raw.del(key);
   });
 
   it('carries Celery results: KeyValueBackend.waitForReady wakes on the worker\'s publish', async () => {

@@ -14,6 +14,10 @@
  * waitForChange SUBSCRIBEs on one subscriber connection shared by every waiter of this store,
  * reference-counting the channels; it subscribes first, then reads the key, and only waits if
  * the value still equals the one the caller saw, so no update between reading and waiting is lost.
+ * A task the caller has just sent is read once, after its SUBSCRIBE is confirmed (`listening`):
+ * that read cannot miss a later publish, so the second read is saved (one command in four of a
+ * client's round trip). A message that arrives while its waiter is between two waits is kept
+ * (`lastMessage`), so a STARTED and a SUCCESS in one read wake it with the SUCCESS.
  * Every second the waited-on keys are read again (one MGET), so a lost message (a subscription
  * dropped with its connection) delays a waiter by that second at most, never for ever.
  */
@@ -34,8 +38,10 @@ export class RedisStore implements KeyValueStore {
   private readonly listeners = new Map<string, Set<Listener>>();
   private fallback: NodeJS.Timeout | undefined;
   private fallbackRunning = false;
-  /** Channel → its SUBSCRIBE (resolved once subscribed), while anyone waits on it or it is leaving. */
-  private readonly subscribed = new Map<string, Promise<unknown>>();
+  /** Channel → its SUBSCRIBE (true once subscribed, false if it failed), while anyone waits on it or it is leaving. */
+  private readonly subscribed = new Map<string, Promise<boolean>>();
+  /** Channel → the last message it brought: one that came between two waits of a waiter is not lost. */
+  private readonly lastMessage = new Map<string, string>();
   /** Channels nobody waits on any more, unsubscribed together by `leave`. */
   private readonly leaving = new Set<string>();
   private leaveTimer: NodeJS.Timeout | undefined;
@@ -144,7 +150,7 @@ export class RedisStore implements KeyValueStore {
     return deleteChord(this.client, groupId);
   }
 
-  async waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null): Promise<string | undefined> {
+  async waitForChange(key: string, timeoutMs: number, signal?: AbortSignal, lastSeen?: string | null, seenWhileListening = false): Promise<string | undefined> {
     if (signal?.aborted || timeoutMs <= 0) return undefined;
     let wake!: (value?: string) => void;
     const changed = new Promise<string | undefined>((resolve) => (wake = resolve));
@@ -156,9 +162,14 @@ export class RedisStore implements KeyValueStore {
     try {
       const before = lastSeen === undefined ? await this.client.get(key) : lastSeen;
       listener.before = before; // from now on the fallback read compares with it
-      await Promise.race([this.subscribed.get(key), changed]); // subscribed before the re-read
-      const now = await this.client.get(key);
-      if (now !== before) return now ?? undefined;
+      if (seenWhileListening) {
+        const last = this.lastMessage.get(key);
+        if (last !== undefined && last !== before) return last; // it came in the same read as the one that woke the caller
+      } else {
+        await Promise.race([this.subscribed.get(key), changed]); // subscribed before the re-read
+        const now = await this.client.get(key);
+        if (now !== before) return now ?? undefined;
+      }
       // The message carries the value written (Celery publishes it), so nobody needs to read it again.
       return await changed;
     } catch {
@@ -184,6 +195,10 @@ export class RedisStore implements KeyValueStore {
     return this.listen(key, { wake: () => undefined, before: undefined });
   }
 
+  listening(key: string): Promise<boolean> {
+    return this.subscribed.get(key) ?? Promise.resolve(false);
+  }
+
   /** Redis errors a retry may cure (the connection, a server loading or failing over). */
   isTransient(err: unknown): boolean {
     return transientError(err);
@@ -194,6 +209,7 @@ export class RedisStore implements KeyValueStore {
     for (const set of this.listeners.values()) for (const l of set) l.wake();
     this.listeners.clear();
     this.subscribed.clear();
+    this.lastMessage.clear();
     this.leaving.clear();
     clearTimeout(this.leaveTimer);
     this.stopFallback();
@@ -210,13 +226,14 @@ export class RedisStore implements KeyValueStore {
     if (!set) {
       this.listeners.set(channel, (set = new Set()));
       const stillSubscribed = this.leaving.delete(channel) && this.subscribed.has(channel);
-      if (!stillSubscribed) this.subscribed.set(channel, this.subscriber().subscribe(channel).catch(() => undefined));
+      if (!stillSubscribed) this.subscribed.set(channel, this.subscriber().subscribe(channel).then(() => true, () => false));
     }
     set.add(listener);
     this.fallback ??= setInterval(() => void this.fallbackRead(), FALLBACK_READ_MS);
     return () => {
       if (!set.delete(listener) || set.size > 0 || this.listeners.get(channel) !== set) return;
       this.listeners.delete(channel);
+      this.lastMessage.delete(channel);
       this.leaving.add(channel);
       if (!this.leaveTimer) {
         this.leaveTimer = setTimeout(() => this.leave(), LEAVE_AFTER_MS);
@@ -267,12 +284,17 @@ export class RedisStore implements KeyValueStore {
     if (this.sub) return this.sub;
     const sub = this.openSubscriber();
     sub.on('message', (channel: string, value: string) => {
+      if (this.listeners.has(channel)) this.lastMessage.set(channel, value);
       for (const l of [...(this.listeners.get(channel) ?? [])]) l.wake(value);
     });
     // After a lost connection ioredis subscribes again only if it had been ready: wake everyone, who
     // read again and subscribe anew, so nobody sleeps through the gap.
     let dropped = false;
-    sub.on('close', () => (dropped = true));
+    sub.on('close', () => {
+      dropped = true;
+      // ioredis subscribes again by itself: until then a read proves nothing about the feed.
+      for (const channel of this.subscribed.keys()) this.subscribed.set(channel, Promise.resolve(false));
+    });
     sub.on('ready', () => {
       if (dropped) for (const set of this.listeners.values()) for (const l of set) l.wake();
       dropped = false;
