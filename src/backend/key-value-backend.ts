@@ -211,6 +211,7 @@ export class KeyValueBackend implements ResultBackend {
       } catch (err) {
         const left = deadline - Date.now();
         if (!this.store.isTransient?.(err)) throw err;
+        listening = false; // the feed may have dropped with the connection
         if (left <= 0 || signal?.aborted) return this.parseMeta(taskId, raw ?? null);
         await new Promise((r) => setTimeout(r, Math.min(left, pause)));
         pause = Math.min(pause * 2, 1000);
