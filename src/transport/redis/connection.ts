@@ -126,6 +126,7 @@ export class OutageLog {
     trackStartup(client, this.url);
     let everReady = false;
     client.on('error', (err: Error) => {
+      keepSocketErrorsHandled(client);
       if (this.down || startupError(client)) return; // the caller's error says it
       this.down = true;
       const why = explainTlsError(err).message.split('\n')[0];
@@ -139,6 +140,20 @@ export class OutageLog {
     });
     return client;
   }
+}
+
+const guardedSockets = new WeakSet<object>();
+
+/**
+ * ioredis listens for its socket's first error only (`once`). A TLS socket can raise a second one
+ * (the server's alert after we refused its certificate), which would be an uncaught exception
+ * (seen once in CI): after the first, the socket's later errors are ignored, it is closing anyway.
+ */
+function keepSocketErrorsHandled(client: Redis): void {
+  const socket = client.stream;
+  if (!socket || guardedSockets.has(socket)) return;
+  guardedSockets.add(socket);
+  socket.on('error', () => undefined);
 }
 
 /**
