@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/index.ts';
 import { createKeyValueStore } from '../../src/backend/registry.ts';
 import { buildTaskMessage } from '../../src/protocol/task-message.ts';
-import { redisOptions } from '../../src/transport/redis/connection.ts';
+import { OutageLog, redisOptions } from '../../src/transport/redis/connection.ts';
 import { createTransport } from '../../src/transport/registry.ts';
 import type { Delivery, Transport } from '../../src/transport/types.ts';
 import { type PrivateRedis, privateRedis, startSentinel } from './helpers.ts';
@@ -67,6 +67,26 @@ describe('losing the server', () => {
     } finally {
       raw.disconnect();
       await t.close();
+    }
+  });
+});
+
+describe('a socket that errs twice', () => {
+  // A TLS socket can: our refusal of the server's certificate, then the server's alert. ioredis
+  // listens for a socket's first error only; a second must not be an uncaught exception.
+  it('is reported once, and its second error is not an uncaught exception', async () => {
+    const lines: string[] = [];
+    const outage = new OutageLog('redis broker test', { warning: (m) => lines.push(m), info: (m) => lines.push(m) }, 'redis://test');
+    const client = outage.watch(new Redis({ port: server.port }));
+    try {
+      expect(await client.ping()).toBe('PONG');
+      const socket = client.stream;
+      socket.emit('error', new Error('certificate refused'));
+      expect(() => socket.emit('error', new Error('tlsv1 alert decode error'))).not.toThrow();
+      expect(lines.filter((l) => l.includes('connection lost'))).toHaveLength(1);
+      expect(lines[0]).toContain('certificate refused');
+    } finally {
+      client.disconnect();
     }
   });
 });
