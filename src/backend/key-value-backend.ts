@@ -203,8 +203,9 @@ export class KeyValueBackend implements ResultBackend {
 
   /** `listening`: the store's change feed for `key` is live, held until the end (no read again before each wait). */
   private async readUntilReady(taskId: string, key: string, deadline: number, signal: AbortSignal | undefined, listening: boolean): Promise<TaskMeta> {
-    let raw: string | null | undefined;
-    let known = false;
+    // A message that came with the SUBSCRIBE's confirmation (a slow client, a fast worker) is the value: no read.
+    let raw: string | null | undefined = listening ? this.store.received?.(key) : undefined;
+    let known = raw !== undefined;
     for (let pause = 100; ; ) {
       try {
         if (!known) raw = await this.store.get(key);

@@ -30,6 +30,8 @@ export interface KeyValueStore {
   listenEarly?(key: string): () => void;
   /** Optional, with listenEarly: true once the change feed of `key` is live, false if it could not be started. */
   listening?(key: string): Promise<boolean>;
+  /** Optional, with listenEarly: the newest value the live change feed of `key` has brought, if any. */
+  received?(key: string): string | undefined;
   /**
    * Optional, with indexedSince: set `key` for `ttlSeconds` and record `member` in the sorted
    * `index` at the server's time (ms); members older than the TTL leave the index.

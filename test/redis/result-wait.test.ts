@@ -3,10 +3,12 @@
  * fresh clients never lose their subscription to a handshake race, and a waiter whose message
  * never comes still sees the stored result.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AsyncResult, Celery } from '../../src/index.ts';
 import { Redis } from 'ioredis';
+import { monitorRedis } from '../helpers/redis-monitor.ts';
 import { deleteByPrefix, privateRedis, REDIS_HOST, redisClient, RESULTS_DB, runPrefix, TEST_DB } from './helpers.ts';
 
 const DB = RESULTS_DB;
@@ -76,6 +78,31 @@ describe('AsyncResult.get on the Redis backend', () => {
     expect(late).toEqual([]);
     expect(logged).toEqual([]);
   }, 300_000);
+
+  it('a result published while the get() of a task just sent subscribes comes from the message, with no read of the key', async () => {
+    const app = freshApp([]);
+    const id = `${prefix}${randomUUID()}`;
+    const key = `celery-task-meta-${id}`;
+    const reads: string[] = [];
+    const [host, port] = REDIS_HOST.split(':');
+    const monitor = await monitorRedis(host!, Number(port), (args) => {
+      if (args.includes(key)) reads.push(args[0]!.toLowerCase());
+    });
+    try {
+      await app.AsyncResult(`${prefix}${randomUUID()}`).get({ timeout: 0.05 }).catch(() => undefined); // the subscriber connection is up
+      const got = handle(app, id, true).get({ timeout: 10 });
+      for (let i = 0; i < 100; i++) await Promise.resolve(); // its SUBSCRIBE is written, its confirmation not yet read
+      // Published (not stored) while this process reads nothing: the message lands right behind the confirmation.
+      execFileSync('redis-cli', ['-h', host!, '-p', port!, '-n', String(DB), 'PUBLISH', key, meta(id, 'from the message')]);
+      expect(await got).toBe('from the message');
+      const waitFor = Date.now() + 2000;
+      while (!reads.includes('publish') && Date.now() < waitFor) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      monitor.close();
+      await app.close();
+    }
+    expect(reads).toEqual(['subscribe', 'publish']);
+  });
 
   it('a waiting get() without a timeout sees a result stored without a message (plain SET, no PUBLISH)', async () => {
     const logged: string[] = [];

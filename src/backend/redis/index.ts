@@ -16,7 +16,8 @@
  * the value still equals the one the caller saw, so no update between reading and waiting is lost.
  * A task the caller has just sent is read once, after its SUBSCRIBE is confirmed (`listening`):
  * that read cannot miss a later publish, so the second read is saved (one command in four of a
- * client's round trip). A message that arrives while its waiter is between two waits is kept
+ * client's round trip). When its message came in with the confirmation, that is the value
+ * (`received`), and it is not read at all. A message that arrives while its waiter is between two waits is kept
  * (`lastMessage`), so a STARTED and a SUCCESS in one read wake it with the SUCCESS.
  * Every second the waited-on keys are read again (one MGET), so a lost message (a subscription
  * dropped with its connection) delays a waiter by that second at most, never for ever.
@@ -197,6 +198,10 @@ export class RedisStore implements KeyValueStore {
 
   listening(key: string): Promise<boolean> {
     return this.subscribed.get(key) ?? Promise.resolve(false);
+  }
+
+  received(key: string): string | undefined {
+    return this.lastMessage.get(key);
   }
 
   /** Redis errors a retry may cure (the connection, a server loading or failing over). */
