@@ -74,12 +74,8 @@ export class RedisTransport implements Transport {
   private cycle: string[] = [];
   /** The last fetch took an envelope of LARGE_ENVELOPE bytes or more. */
   private largeSeen = false;
-  /** The wake-up generation at which these lists were known empty: no wait-worthy change is told before it. */
+  /** The wake-up generation before the fetch script that left these lists empty: a change after it is told. */
   private emptied: { generation: number; lists: string } | undefined;
-  /** The last fetch took less than it asked for: the next ack also counts its lists (fetch.lua's own pops wake us). */
-  private drained: { lists: string; keys: string[] } | undefined;
-  /** That ack, until its first attempt settles: the next fetch waits for its count rather than run the script. */
-  private drainCheck: Promise<void> | undefined;
   /** Acks of one turn share one script run and one promise. */
   private readonly acks = new TickBatch<string>((tags) => this.sendAcks(tags));
   private lastRestore = 0;
@@ -112,6 +108,7 @@ export class RedisTransport implements Transport {
     this.client = withScripts(outage.watch(new Redis(connection)));
     this.pushes = new PushBatch(this.client, this.keys);
     this.wake = new Wakeup(
+      this.client,
       () => outage.watch(new Redis({ ...subscriberOptions(connection), autoResubscribe: false, maxRetriesPerRequest: 1 })),
       (reason) => log.info(`redis broker ${this.url}: no key-change notifications (${reason}); idle consumers poll every ${MAX_BACKOFF_MS} ms`),
     );
@@ -172,17 +169,15 @@ export class RedisTransport implements Transport {
     if (this.closed || signal?.aborted || names.length === 0 || max < 1) return [];
     this.keepAlive ??= this.startKeepAlive();
     const deadline = Date.now() + timeoutMs;
-    const prefixes = names.map((q) => this.keys.list(q));
     let pause = 1;
     for (;;) {
       // No await unless there is something to wait for: a fetch sent ahead of a batch leaves before the batch runs.
       const restoring = this.maybeRestoreVisible();
       if (restoring) await restoring;
       this.acks.flush();
-      if (this.drainCheck) await this.drainCheck;
       if (this.closed || signal?.aborted) return [];
       const since = this.wake.generation;
-      const watching = this.wake.watch(prefixes, this.keys.lists(names));
+      const watching = this.wake.watch(this.keys.lists(names));
       const notified = typeof watching === 'boolean' ? watching : await watching;
       if (this.closed) return [];
       const lists = names.join('\0');
@@ -190,14 +185,10 @@ export class RedisTransport implements Transport {
       // (once: the safety poll still runs the script).
       const emptied = notified && this.emptied?.generation === since && this.emptied.lists === lists;
       this.emptied = undefined;
-      this.drained = undefined;
       const asked = Math.min(Math.floor(max), MAX_PER_SCRIPT);
       const got = emptied ? { deliveries: [], capped: false } : await this.take(names, asked, maxBytes);
       if (got.deliveries.length > 0) {
-        if (got.deliveries.length < asked && !got.capped && notified) {
-          this.emptied = { generation: since, lists };
-          this.drained = { lists, keys: this.keys.lists(names) };
-        }
+        if (got.deliveries.length < asked && !got.capped && notified) this.emptied = { generation: since, lists };
         return got.deliveries;
       }
       const left = deadline - Date.now();
@@ -237,15 +228,21 @@ export class RedisTransport implements Transport {
     this.holder = holder;
   }
 
-  restoreLost(holder: string): Promise<number> {
+  async restoreLost(holder: string): Promise<number> {
     this.assertOpen();
-    return restoreLost(this.client, this.keys, holder);
+    return this.woken(await restoreLost(this.client, this.keys, holder));
   }
 
   /** Run the visibility-timeout restore now (it also runs at the first fetch and every 10 s while fetching). */
-  restoreVisible(): Promise<number> {
+  async restoreVisible(): Promise<number> {
     this.assertOpen();
-    return restoreVisible(this.client, this.keys, this.restoreOptions);
+    return this.woken(await restoreVisible(this.client, this.keys, this.restoreOptions));
+  }
+
+  /** Our own pushes into our lists are not told to us (wakeup.ts): wake our waiting fetches here. */
+  private woken(restored: number): number {
+    if (restored > 0) this.wake.notify();
+    return restored;
   }
 
   async close(): Promise<void> {
@@ -377,32 +374,10 @@ export class RedisTransport implements Transport {
     return this.acks.add(tag);
   }
 
-  /**
-   * The first ack after a fetch that left its lists empty also counts them. The invalidation of
-   * fetch.lua's own pops has moved the wake-up generation by then, so without the count the next
-   * fetch would run the script once more for nothing. Lists still empty when the ack ran, and no
-   * change told since the ack left (Redis tells a later push after this reply, never before the ack
-   * reached it): the next fetch waits for a change instead.
-   */
   private sendAcks(tags: string[]): Promise<void> {
-    const drained = this.drained;
-    this.drained = undefined;
-    const generation = this.wake.generation;
-    let checked: (() => void) | undefined;
-    if (drained) this.drainCheck = new Promise<void>((resolve) => (checked = resolve)).finally(() => (this.drainCheck = undefined));
     return this.persist(async () => {
       for (let i = 0; i < tags.length; i += MAX_ACKS_PER_SCRIPT) {
-        const lists = i === 0 && checked ? drained!.keys : [];
-        const acking = this.client.celeriacAck(3 + lists.length, this.keys.unacked, this.keys.unackedIndex, this.keys.holders(), ...lists, this.holder ? '1' : '0', ...tags.slice(i, i + MAX_ACKS_PER_SCRIPT));
-        if (lists.length > 0) {
-          // Only the first attempt counts: a retry through an outage must not hold the next fetch.
-          const done = checked!;
-          checked = undefined;
-          void acking.then(([, queued]) => {
-            if (queued === 0) this.emptied = { generation, lists: drained!.lists };
-          }, () => undefined).finally(done);
-        }
-        await acking;
+        await this.client.celeriacAck(3, this.keys.unacked, this.keys.unackedIndex, this.keys.holders(), this.holder ? '1' : '0', ...tags.slice(i, i + MAX_ACKS_PER_SCRIPT));
       }
     });
   }

@@ -16,8 +16,8 @@ export interface ScriptedRedis extends Redis {
   celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
   /** fetch.lua with the tags and envelopes as bytes. */
   celeriacFetchBuffer(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
-  /** ack.lua: numKeys, unacked, unacked_index, holders, ...lists to count, "1"|"0" (clear holders), ...tags; [removed, queued] */
-  celeriacAck(numKeys: number, ...args: string[]): Promise<[number, number]>;
+  /** ack.lua: 3, unacked, unacked_index, holders, "1"|"0" (clear holders), ...tags; the entries removed */
+  celeriacAck(numKeys: 3, ...args: string[]): Promise<number>;
   /** push.lua: numKeys, record, ...lists, ...counts per list, ...values */
   celeriacPush(numKeys: number, ...args: (string | Buffer)[]): Promise<number>;
   /** move.lua: numKeys, unacked, unacked_index, ...destinations, tag, expected, payload, RPUSH|LPUSH */

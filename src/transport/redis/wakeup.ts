@@ -7,19 +7,22 @@
  * in-flight messages where kombu's visibility restore never looks. So messages are only ever taken by
  * the atomic fetch script, and waiting is reduced to "wake me when one of my lists changes":
  *
- *  1. Server-assisted client tracking in broadcast mode (Redis >= 6, no server configuration):
- *     one subscriber connection enables `CLIENT TRACKING on REDIRECT <own id> BCAST PREFIX <queue>…`
- *     and SUBSCRIBEs to `__redis__:invalidate`; Redis then sends the name of every key under those
- *     prefixes that any client modifies. A name equal to one of our lists wakes the waiters, who run
- *     the fetch script again. Nothing is consumed, so nothing can be lost, and Python workers'
- *     BRPOPs are not disturbed.
- *  2. A safety poll every `pollMs` (1 s) anyway: a wake-up missed while the subscriber reconnects, or
- *     before tracking is registered again, costs at most that delay. Where tracking is not available
- *     (old server, proxy, ACL), the caller polls with a short capped backoff instead.
+ *  1. Server-assisted client tracking in its default mode (Redis >= 6, no server configuration):
+ *     the command connection enables `CLIENT TRACKING on REDIRECT <subscriber id> NOLOOP`, and a
+ *     fetch script that leaves its lists empty reads them last (EXISTS), in the same atomic step.
+ *     Redis then tells the subscriber, once, when another client next changes one of them: the
+ *     push that a waiter is waiting for, and nothing else. While the lists are not empty the
+ *     consumer fetches anyway, and nothing is told. Nothing is consumed, so nothing can be lost,
+ *     and Python workers' BRPOPs are not disturbed.
+ *  2. NOLOOP: the consumer's own changes are not told (its pops, its restores, its publishes); those
+ *     that can fill a list wake it locally (`notify`).
+ *  3. A safety poll every `pollMs` (1 s) anyway: a wake-up missed while a connection reconnects costs
+ *     at most that delay. Where tracking is not available (old server, proxy, ACL), the caller polls
+ *     with a short capped backoff instead.
  *
  * Races: waiters read `generation` before running the fetch script and wait only if it has not
  * moved since, so a change between the script and the wait is never slept through; tracking is
- * (re)registered before the script runs.
+ * (re)enabled before the script runs, and a reconnection of either connection moves `generation`.
  */
 import type { Redis } from 'ioredis';
 import { transientError } from './connection.ts';
@@ -28,24 +31,35 @@ const CHANNEL = '__redis__:invalidate';
 
 export class Wakeup {
   private sub: Redis | undefined;
+  /** Which connections the tracking was enabled for ("<command connection>:<subscriber connection>"), or null. */
   private registered: string | null = null;
-  private subscribed = false;
-  /** Connections made so far by the subscriber: tracking belongs to one connection. */
+  /** Connections made so far: tracking belongs to one command connection and one subscriber connection. */
   private connections = 0;
+  private subConnections = 0;
+  /** The subscriber connection that is subscribed, and its client id. */
+  private idOf: { connection: number; id: string } | undefined;
   private registering: Promise<boolean> | undefined;
   private unsupported = false;
   private closed = false;
   private generationCount = 0;
   private readonly waiters = new Set<() => void>();
   private readonly keys = new Set<string>();
-  /** The byte lengths of `keys`: most names a prefix also covers are told apart by length alone. */
+  /** The byte lengths of `keys`: most other names told are told apart by length alone. */
   private readonly keyLengths = new Set<number>();
-  private readonly prefixes = new Set<string>();
 
+  /** `tracked`: the connection the fetch scripts run on; its reads arm the tracking. */
   constructor(
+    private readonly tracked: Redis,
     private readonly openSubscriber: () => Redis,
     private readonly onUnsupported: (reason: string) => void,
-  ) {}
+  ) {
+    tracked.on('ready', () => {
+      // A new connection has no tracking, and nothing it read before is watched any more.
+      this.connections++;
+      this.registered = null;
+      this.notify();
+    });
+  }
 
   get generation(): number {
     return this.generationCount;
@@ -58,33 +72,20 @@ export class Wakeup {
   }
 
   /**
-   * Make sure changes to `keys` (lists named `<prefix>…`) wake us: true when the server reports
-   * changes, false when the caller must poll. Answers at once, without a promise, once registered
-   * (a fetch then sends its script in the same turn).
+   * Make sure changes to `keys` that the next fetch script arms will wake us: true when the server
+   * reports changes, false when the caller must poll. Answers at once, without a promise, once
+   * registered (a fetch then sends its script in the same turn).
    */
-  watch(prefixes: readonly string[], keys: readonly string[]): boolean | Promise<boolean> {
+  watch(keys: readonly string[]): boolean | Promise<boolean> {
     for (const k of keys) {
       if (this.keys.has(k)) continue; // every fetch watches its lists again
       this.keys.add(k);
       this.keyLengths.add(Buffer.byteLength(k));
     }
-    for (const p of prefixes) this.prefixes.add(p);
     if (this.unsupported || this.closed) return false;
-    if (this.registered === minimalPrefixes(this.prefixes).join('\0')) return true;
-    return this.registerWatched();
-  }
-
-  private async registerWatched(): Promise<boolean> {
-    for (;;) {
-      if (this.unsupported || this.closed) return false;
-      const wanted = minimalPrefixes(this.prefixes);
-      const signature = wanted.join('\0');
-      if (this.registered === signature) return true;
-      if (this.registering === undefined) {
-        this.registering = this.register(wanted, signature).finally(() => (this.registering = undefined));
-      }
-      if (!(await this.registering)) return false;
-    }
+    if (this.registered !== null && this.registered === this.signature()) return true;
+    this.registering ??= this.register().finally(() => (this.registering = undefined));
+    return this.registering;
   }
 
   /** Resolve after `ms`, on a change after generation `since`, or on abort. Never rejects. */
@@ -110,34 +111,48 @@ export class Wakeup {
     this.sub = undefined;
   }
 
-  private async register(prefixes: string[], signature: string): Promise<boolean> {
-    try {
-      const sub = this.subscriber();
-      // Tracking can only be changed outside subscribed mode, and is lost on reconnection.
-      this.registered = null;
-      if (this.subscribed) await sub.unsubscribe(CHANNEL);
-      this.subscribed = false;
-      const id = String(await sub.client('ID'));
-      const connection = this.connections;
-      await sub.call('CLIENT', 'TRACKING', 'off');
-      await sub.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', id, 'BCAST', ...prefixes.flatMap((p) => ['PREFIX', p]));
-      await sub.subscribe(CHANNEL);
-      if (connection !== this.connections) throw new Error('reconnected while registering');
-      this.subscribed = true;
-      this.registered = signature;
-      return true;
-    } catch (err) {
-      // A server still loading its data says so with a reply error too (no ready check waits for it here).
-      if ((err as Error).name === 'ReplyError' && !transientError(err)) {
-        this.unsupported = true;
-        this.onUnsupported((err as Error).message);
+  private signature(): string {
+    return `${this.connections}:${this.subConnections}`;
+  }
+
+  private async register(): Promise<boolean> {
+    for (;;) {
+      if (this.unsupported || this.closed) return false;
+      try {
+        const id = await this.subscriberId();
+        const signature = this.signature();
+        await this.tracked.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', id, 'NOLOOP');
+        if (signature !== this.signature()) continue; // a connection was replaced meanwhile
+        this.registered = signature;
+        return true;
+      } catch (err) {
+        // A server still loading its data says so with a reply error too (no ready check waits for it here).
+        // "The client ID you want redirect to does not exist": the subscriber has just reconnected.
+        if ((err as Error).name === 'ReplyError' && !transientError(err) && !/redirect/i.test((err as Error).message)) {
+          this.unsupported = true;
+          this.onUnsupported((err as Error).message);
+        }
+        // Connection trouble: start over on a fresh subscriber next time; meanwhile the caller polls.
+        this.sub?.disconnect();
+        this.sub = undefined;
+        this.idOf = undefined;
+        return false;
       }
-      // Connection trouble: start over on a fresh connection next time; meanwhile the caller polls.
-      this.sub?.disconnect();
-      this.sub = undefined;
-      this.subscribed = false;
-      return false;
     }
+  }
+
+  /** The subscriber connection's client id, once it is subscribed to the invalidations. */
+  private async subscriberId(): Promise<string> {
+    const sub = this.subscriber();
+    if (this.idOf?.connection === this.subConnections) return this.idOf.id;
+    // A new connection (ioredis counts it unsubscribed): its id first, as a subscribed one answers nothing else.
+    this.idOf = undefined;
+    const id = String(await sub.client('ID'));
+    const connection = this.subConnections;
+    await sub.subscribe(CHANNEL);
+    if (connection !== this.subConnections) throw new Error('reconnected while subscribing');
+    this.idOf = { connection, id };
+    return id;
   }
 
   private subscriber(): Redis {
@@ -145,20 +160,16 @@ export class Wakeup {
     const sub = this.openSubscriber();
     sub.on('messageBuffer', (_channel: Buffer, payload: unknown) => this.onInvalidate(payload));
     sub.on('ready', () => {
-      // A new connection has neither our tracking nor our subscription (autoResubscribe is off).
-      this.connections++;
+      // A new connection: another id, and no subscription (autoResubscribe is off).
+      this.subConnections++;
       this.registered = null;
-      this.subscribed = false;
       this.notify();
     });
     this.sub = sub;
     return sub;
   }
 
-  /**
-   * An array of key names (bytes); null when the whole keyspace was flushed. A queue's prefix
-   * covers more than its lists: under "celery", every `celery-task-meta-<id>` result written.
-   */
+  /** An array of key names (bytes); null when the whole keyspace was flushed. */
   private onInvalidate(payload: unknown): void {
     if (!Array.isArray(payload)) return this.notify();
     for (const name of payload as (Buffer | string)[]) {
@@ -168,8 +179,8 @@ export class Wakeup {
   }
 }
 
-/** Redis refuses overlapping prefixes: keep only those no other one starts with. */
-export function minimalPrefixes(all: Iterable<string>): string[] {
-  const sorted = [...new Set(all)].sort();
-  return sorted.filter((p, i) => !sorted.slice(0, i).some((q) => p.startsWith(q)));
+async function subscribe(sub: Redis): Promise<string> {
+  const id = String(await sub.client('ID'));
+  await sub.subscribe(CHANNEL);
+  return id;
 }

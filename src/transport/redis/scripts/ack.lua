@@ -1,20 +1,17 @@
 --[[
 ack.lua: settle delivered messages (kombu's QoS.ack: ZREM unacked_index, HDEL unacked), in one
-command instead of a MULTI of three or four; and, when given lists, tell whether they are empty.
+command instead of a MULTI of three or four.
 
 KEYS[1]     unacked        hash  tag -> JSON [envelope, exchange, routing_key]
 KEYS[2]     unacked_index  zset  tag -> time of delivery
 KEYS[3]     holders        hash  tag -> holder (celeriac only), cleared when ARGV[1] is "1"
-KEYS[4..]   queue lists the consumer's last fetch left empty (optional)
 ARGV[1]     "1" to clear holders too, else "0"
 ARGV[2..]   the tags fetch.lua gave (at most a few thousand: they are unpacked onto Lua's stack)
 
-Returns {removed, queued}: the number of entries removed from `unacked` (a tag already settled is
-skipped, so a retried run changes nothing more), and the messages in KEYS[4..] now.
+Returns the number of entries removed from `unacked` (a tag already settled is skipped, so a
+retried run changes nothing more).
 --]]
 local tags = { unpack(ARGV, 2) }
 redis.call('ZREM', KEYS[2], unpack(tags))
 if ARGV[1] == '1' then redis.call('HDEL', KEYS[3], unpack(tags)) end
-local queued = 0
-for i = 4, #KEYS do queued = queued + redis.call('LLEN', KEYS[i]) end
-return { redis.call('HDEL', KEYS[1], unpack(tags)), queued }
+return redis.call('HDEL', KEYS[1], unpack(tags))

@@ -43,6 +43,9 @@ One queue (the usual worker): each priority list gives its messages with one RPO
 (Redis >= 6.2; older servers take the loop below). Several queues: one RPOP per message, as kombu's
 round robin moves a queue to the end of the order after each message taken from it.
 
+When it took fewer than it may (the lists are empty), it reads them last with EXISTS: a consumer with
+key tracking enabled on this connection (wakeup.ts) is then told when another client next changes one.
+
 Guarantee: a message leaves its list only in the same script that writes it to `unacked` and
 `unacked_index`. Redis runs a script to completion before any other command, so no consumer crash
 or disconnection can separate the two: every message is always either in a list or in `unacked`,
@@ -198,6 +201,11 @@ if n > 0 then
   redis.call('HSET', KEYS[1], unpack(entries))
   redis.call('ZADD', KEYS[2], unpack(scores))
   if #holders > 0 then redis.call('HSET', KEYS[4], unpack(holders)) end
-  redis.call('SET', KEYS[3], n .. ' ' .. out[1], 'EX', 60)
 end
+-- Written even when nothing was taken: the GET above armed key tracking on it (wakeup.ts), which
+-- only a write of it ends.
+redis.call('SET', KEYS[3], n .. ' ' .. out[1], 'EX', 60)
+-- The lists are empty (nothing was left behind for a limit): read them last, so that a consumer
+-- tracking its reads (wakeup.ts) is told of the next push into them, and of nothing before it.
+if n < max and bytes < maxBytes then redis.call('EXISTS', unpack(KEYS, 5)) end
 return out
