@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TaskError, TaskRevokedError } from '../../src/index.ts';
-import { createSandbox, openGate, pidAlive, readEvents, rejection, runCli, type Sandbox, startWorker, stopAllWorkers, waitFor } from './helpers.ts';
+import { createSandbox, openGate, pidAlive, readEvents, rejection, runCli, type Sandbox, startWorker, stopAllWorkers, waitFor, withDb } from './helpers.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -223,6 +223,10 @@ describe('shutdown with children', () => {
     await waitFor('one task running', () => started('crash').length === 1);
     const transport = await sb.tasks.app.transport();
     await waitFor('the worker to hold the second task', async () => (await transport.size('celery')) === 0);
+    // The child reports the start to the main process, which then acknowledges: killed before that,
+    // the running task would come back too and hold the next worker's only child.
+    const messages = () => withDb(sb, (db) => (db.prepare("SELECT count(*) AS n FROM celeriac_messages WHERE queue = 'celery'").get() as { n: number }).n);
+    await waitFor('the running task to be acknowledged', () => messages() === 1);
     const child = started('crash')[0]!.pid;
     worker.signal('SIGKILL');
     await worker.exited;
