@@ -17,8 +17,8 @@
  * A task the caller has just sent is read once, after its SUBSCRIBE is confirmed (`listening`):
  * that read cannot miss a later publish, so the second read is saved (one command in four of a
  * client's round trip). When its message came in with the confirmation, that is the value
- * (`received`), and it is not read at all. A message that arrives while its waiter is between two waits is kept
- * (`lastMessage`), so a STARTED and a SUCCESS in one read wake it with the SUCCESS.
+ * (`received`), and it is not read at all. A message that arrives while its waiter is between two
+ * waits is kept (`lastMessage`), so a STARTED and a SUCCESS in one read wake it with the SUCCESS.
  * Every second the waited-on keys are read again (one MGET), so a lost message (a subscription
  * dropped with its connection) delays a waiter by that second at most, never for ever.
  */

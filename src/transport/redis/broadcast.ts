@@ -19,10 +19,10 @@
  * Connections: all pattern subscriptions of a transport share one subscriber connection, opened
  * with the first and closed with the last (ioredis PSUBSCRIBEs again after a reconnection). It
  * is not the wake-up connection (wakeup.ts), which subscribes again itself on each new connection,
- * after asking its client id, nor the result store's, which belongs to another component with another URL. A
- * direct subscription blocks its connection in BRPOP, so each has its own, closed with it at once
- * (a blocked connection cannot be reused before its BRPOP returns). Publishing uses the
- * transport's command connection.
+ * after asking its client id, nor the result store's, which belongs to another component with
+ * another URL. A direct subscription blocks its connection in BRPOP, so each has its own, closed
+ * with it at once (a blocked connection cannot be reused before its BRPOP returns). Publishing
+ * uses the transport's command connection.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';

@@ -31,8 +31,8 @@ const CHANNEL = '__redis__:invalidate';
 
 export class Wakeup {
   private sub: Redis | undefined;
-  /** Which connections the tracking was enabled for ("<command connection>:<subscriber connection>"), or null. */
-  private registered: string | null = null;
+  /** Tracking is enabled for the current command and subscriber connections (a new one of either clears it). */
+  private registered = false;
   /** Connections made so far: tracking belongs to one command connection and one subscriber connection. */
   private connections = 0;
   private subConnections = 0;
@@ -56,7 +56,7 @@ export class Wakeup {
     tracked.on('ready', () => {
       // A new connection has no tracking, and nothing it read before is watched any more.
       this.connections++;
-      this.registered = null;
+      this.registered = false;
       this.notify();
     });
   }
@@ -83,7 +83,7 @@ export class Wakeup {
       this.keyLengths.add(Buffer.byteLength(k));
     }
     if (this.unsupported || this.closed) return false;
-    if (this.registered !== null && this.registered === this.signature()) return true;
+    if (this.registered) return true;
     this.registering ??= this.register().finally(() => (this.registering = undefined));
     return this.registering;
   }
@@ -123,7 +123,7 @@ export class Wakeup {
         const signature = this.signature();
         await this.tracked.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', id, 'NOLOOP');
         if (signature !== this.signature()) continue; // a connection was replaced meanwhile
-        this.registered = signature;
+        this.registered = true;
         return true;
       } catch (err) {
         // A server still loading its data says so with a reply error too (no ready check waits for it here).
@@ -162,7 +162,7 @@ export class Wakeup {
     sub.on('ready', () => {
       // A new connection: another id, and no subscription (autoResubscribe is off).
       this.subConnections++;
-      this.registered = null;
+      this.registered = false;
       this.notify();
     });
     this.sub = sub;
