@@ -7,6 +7,7 @@
 //   node bench/tools/drain-cost.mjs [N=20000] [ROUNDS=3] [celeriac,bullmq] [-- extra worker args]
 // WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes options to the worker's node.
 // Uses Redis DB 13 (flushed at start and end). CELERIAC_STORE=1 stores results; QUEUE=name drains another queue.
+// PAYLOAD_KB=100: each task is an echo of a string of that many KiB, its result stored (the benchmark's 100 KB drain).
 // The independent harness's own choices, each switchable to see what it weighs:
 //   STAGE=1       celeriac's tasks are copied to a staging list before the clock starts, and the timed step is a
 //                 RENAME into the queue (O(1)); by default the timed step is the COPY itself, as in that harness.
@@ -25,7 +26,9 @@ const extra = dash < 0 ? [] : process.argv.slice(dash + 1);
 const N = Number(argv[0] ?? 20000);
 const ROUNDS = Number(argv[1] ?? 3);
 const systems = (argv[2] ?? 'celeriac,bullmq').split(',');
-const store = process.env.CELERIAC_STORE === '1';
+const payloadKb = Number(process.env.PAYLOAD_KB ?? 0);
+const payload = 'x'.repeat(payloadKb * 1024);
+const store = process.env.CELERIAC_STORE === '1' || payloadKb > 0;
 const QUEUE = process.env.QUEUE ?? 'celery'; // the worker's queue (-Q)
 const root = process.cwd();
 const req = createRequire(path.join(root, 'package.json'));
@@ -37,7 +40,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'drain-cost-'));
 writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
 writeFileSync(path.join(dir, 'tasks.mjs'), `import { Celery } from ${JSON.stringify(pathToFileURL(path.join(root, 'dist', 'index.js')).href)};
 export const app = new Celery('drain', { broker: '${URL}', backend: '${URL}' });
-export const noop = app.task({ name: 'drain.noop', ignoreResult: ${!store} }, () => ${store ? "'ok'" : 'undefined'});
+export const noop = app.task({ name: 'drain.noop', ignoreResult: ${!store} }, (value) => value ?? ${store ? "'ok'" : 'undefined'});
 `);
 const r = new Redis(URL);
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
@@ -70,7 +73,7 @@ async function prefill() {
   const { noop } = await import(pathToFileURL(path.join(dir, 'tasks.mjs')).href);
   const inflight = [];
   for (let i = 0; i < N; i++) {
-    inflight.push(noop.applyAsync([], {}, { queue: 'drain_src' }));
+    inflight.push(noop.applyAsync(payloadKb ? [payload] : [], {}, { queue: 'drain_src' }));
     if (inflight.length >= 200) { await Promise.all(inflight); inflight.length = 0; }
   }
   await Promise.all(inflight);
@@ -116,11 +119,11 @@ async function bullRound() {
   const q = new Queue('drain_bull', { connection, prefix: 'draincost' });
   await q.obliterate({ force: true });
   for (let i = 0; i < N; i += 1000) {
-    await q.addBulk(Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ name: 'noop', data: { i: i + j }, opts: { removeOnComplete: !store } })));
+    await q.addBulk(Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ name: 'noop', data: payloadKb ? { value: payload } : { i: i + j }, opts: { removeOnComplete: !store } })));
   }
   if (process.env.BULL_FRESH === '1') return freshBullRound(q);
   let done = 0;
-  const w = new Worker('drain_bull', async () => (store ? 'ok' : undefined), { connection, prefix: 'draincost', concurrency: 200, autorun: false });
+  const w = new Worker('drain_bull', async (job) => job.data.value ?? (store ? 'ok' : undefined), { connection, prefix: 'draincost', concurrency: 200, autorun: false });
   await w.waitUntilReady();
   const finished = new Promise((res) => w.on('completed', () => { if (++done === N) res(); }));
   const u0 = process.cpuUsage(), rc0 = cpuOf(redisPid), t0 = performance.now();
@@ -141,7 +144,7 @@ async function freshBullRound(q) {
     const { Worker } = await import(${JSON.stringify(pathToFileURL(req.resolve('bullmq')).href)});
     const connection = { host: '127.0.0.1', port: 6379, db: 13, maxRetriesPerRequest: null };
     let done = 0;
-    const w = new Worker('drain_bull', async () => (${store} ? 'ok' : undefined), { connection, prefix: 'draincost', concurrency: 200, autorun: false });
+    const w = new Worker('drain_bull', async (job) => job.data.value ?? (${store} ? 'ok' : undefined), { connection, prefix: 'draincost', concurrency: 200, autorun: false });
     await w.waitUntilReady();
     process.stdout.write('ready\\n');
     await new Promise((res) => process.stdin.once('data', res));
