@@ -33,6 +33,12 @@ describe('stored result meta', () => {
       groupId: 'g-1', parentId: 'p-1', children: [[['c-1', null], null]],
       extended: { name: 'tasks.add', args: [1, 2], kwargs: {}, worker: 'w@h', retries: 0, queue: 'celery', skipped: undefined },
     }],
+    // From 16 KiB on, a string that needs no escape is written into the bytes as it is.
+    ['a long ASCII string, with group, parent and extended fields', 'abc '.repeat(8192), 'SUCCESS', {
+      groupId: 'g-2', parentId: 'p-2', extended: { name: 'tasks.echo', args: ['é'], worker: 'w@h' },
+    }],
+    ['a long string with quotes and newlines', 'say "hi"\n'.repeat(4096), 'SUCCESS', {}],
+    ['a long non-ASCII string', 'é'.repeat(20_000), 'SUCCESS', {}],
   ];
   for (const [what, result, state, opts] of cases) {
     it(`${what}: the text is dumps() of Celery's meta object, keys in Celery's order`, async () => {

@@ -1,4 +1,4 @@
-import { dumps, loads, naiveUtcIso } from '../protocol/json.ts';
+import { dumps, loads, naiveUtcIso, plainLongString } from '../protocol/json.ts';
 import { READY_STATES, type TaskState } from '../protocol/states.ts';
 import { pendingMeta, type ResultBackend, type StoreOptions, type TaskMeta } from './result-backend.ts';
 import type { ChordPart, ChordProgress, KeyValueStore } from './types.ts';
@@ -15,6 +15,23 @@ const REVOKES_KEPT = 50_000;
 const REVOKE_TTL_S = 10_800;
 /** Generic chord join: parts without a group_index are kept after every indexed one (Celery's `+inf` score). */
 const UNINDEXED = 1_000_000_000;
+
+/**
+ * A string result from this length on is written into the meta's bytes as it is, not joined to
+ * the rest first: the joined text would be copied whole once more (V8 flattens it) before the
+ * store encodes it, a copy per result that a 100 KB drain pays in collection time.
+ */
+const LONG_RESULT = 16 * 1024;
+
+/** `head + "<plain>" + tail` as UTF-8; `plain` is ASCII needing no escape (plainLongString), so written byte for byte. */
+function utf8Of(head: string, plain: string, tail: string): Buffer {
+  const headBytes = Buffer.byteLength(head);
+  const out = Buffer.allocUnsafe(headBytes + plain.length + Buffer.byteLength(tail));
+  out.write(head, 0, 'utf8');
+  out.write(plain, headBytes, 'latin1');
+  out.write(tail, headBytes + plain.length, 'utf8');
+  return out;
+}
 
 /** Celery's result bookkeeping, written once over any KeyValueStore. */
 export class KeyValueBackend implements ResultBackend {
@@ -74,8 +91,11 @@ export class KeyValueBackend implements ResultBackend {
    * every result stored. The extended fields (name, args, …) share no name with the others.
    */
   private writeResult(taskId: string, result: unknown, state: TaskState, opts: StoreOptions): Promise<void> {
+    const plain = typeof result === 'string' && result.length >= LONG_RESULT && plainLongString(result) ? result : undefined;
     let text = '{"status": ' + dumps(state);
-    if (result !== undefined) text += ', "result": ' + dumps(result);
+    const head = plain === undefined ? '' : text + ', "result": "';
+    if (plain !== undefined) text = '"';
+    else if (result !== undefined) text += ', "result": ' + dumps(result);
     text += ', "traceback": ' + dumps(opts.traceback ?? null) + ', "children": ' + dumps(opts.children ?? []) +
       ', "date_done": ' + dumps(READY_STATES.has(state) ? naiveUtcIso(new Date()) : null);
     if (opts.groupId) text += ', "group_id": ' + dumps(opts.groupId);
@@ -87,7 +107,8 @@ export class KeyValueBackend implements ResultBackend {
         if (v !== undefined && Object.hasOwn(extended, k)) text += ', ' + dumps(k) + ': ' + dumps(v);
       }
     }
-    return this.store.set(this.key(taskId), text + ', "task_id": ' + dumps(taskId) + '}', this.expires);
+    text += ', "task_id": ' + dumps(taskId) + '}';
+    return this.store.set(this.key(taskId), plain === undefined ? text : utf8Of(head, plain, text), this.expires);
   }
 
   async getTaskMeta(taskId: string): Promise<TaskMeta> {

@@ -7,8 +7,8 @@ export interface KeyValueStore {
   readonly url: string;
   get(key: string): Promise<string | null>;
   mget(keys: readonly string[]): Promise<(string | null)[]>;
-  /** Store `value` under `key`, expiring after `ttlSeconds` (none when null). */
-  set(key: string, value: string, ttlSeconds: number | null): Promise<void>;
+  /** Store `value` (text, or its UTF-8 bytes) under `key`, expiring after `ttlSeconds` (none when null). */
+  set(key: string, value: string | Buffer, ttlSeconds: number | null): Promise<void>;
   delete(key: string): Promise<void>;
   /** Optional: send the writes queued in this turn now rather than at its end. */
   flushWrites?(): void;

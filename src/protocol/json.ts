@@ -118,7 +118,7 @@ const LONG_STRING = 1024;
 const ASCII_TO_ESCAPE = ['"', '\\', '\x7f', ...Array.from({ length: 32 }, (_, c) => String.fromCharCode(c))];
 
 /** Needs no escape: all ASCII (a UTF-8 byte per char) without any of ASCII_TO_ESCAPE, found by memchr-like scans. */
-function plainLongString(s: string): boolean {
+export function plainLongString(s: string): boolean {
   if (Buffer.byteLength(s, 'utf8') !== s.length) return false;
   for (const c of ASCII_TO_ESCAPE) if (s.includes(c)) return false;
   return true;

@@ -57,6 +57,28 @@ describe('redis key-value store', () => {
     sub.disconnect();
   });
 
+  it('a long string result is stored and published as the text Celery writes', async () => {
+    const backend = new KeyValueBackend(make());
+    const id = `${k}long`;
+    const key = `celery-task-meta-${id}`;
+    const value = 'abc '.repeat(8192);
+    const sub = redisClient(DB);
+    const heard: string[] = [];
+    sub.on('message', (_channel: string, message: string) => heard.push(message));
+    await sub.subscribe(key);
+    try {
+      await backend.storeResult(id, value, 'SUCCESS', { parentId: 'p-1' });
+      const text = (await raw.get(key))!;
+      const dateDone = /"date_done": "([^"]+)"/.exec(text)?.[1];
+      expect(text).toBe(`{"status": "SUCCESS", "result": "${value}", "traceback": null, "children": [], "date_done": "${dateDone}", "parent_id": "p-1", "task_id": "${id}"}`);
+      await sleep(50);
+      expect(heard).toEqual([text]);
+    } finally {
+      sub.disconnect();
+      await raw.del(key);
+    }
+  });
+
   it('incr counts atomically and sets the expiry', async () => {
     const s = make();
     const results = await Promise.all(Array.from({ length: 100 }, () => s.incr(`${k}n`, 2, 60)));
