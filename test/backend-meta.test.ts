@@ -12,6 +12,13 @@ import { READY_STATES, type TaskState } from '../src/protocol/states.ts';
 
 let seq = 0;
 
+/** The memory store taking bytes as Redis' does (setBytes), so that long results are written as bytes. */
+class BytesMemoryStore extends MemoryStore {
+  setBytes(key: string, value: Buffer, ttlSeconds: number | null): Promise<void> {
+    return this.set(key, value.toString('utf8'), ttlSeconds);
+  }
+}
+
 /** The meta the way Celery's BaseKeyValueStoreBackend._store_result builds it. */
 function celeryMeta(taskId: string, result: unknown, state: TaskState, opts: StoreOptions, dateDone: string | null): string {
   const meta: Record<string, unknown> = { status: state, result, traceback: opts.traceback ?? null, children: opts.children ?? [], date_done: dateDone };
@@ -40,9 +47,9 @@ describe('stored result meta', () => {
     ['a long string with quotes and newlines', 'say "hi"\n'.repeat(4096), 'SUCCESS', {}],
     ['a long non-ASCII string', 'é'.repeat(20_000), 'SUCCESS', {}],
   ];
-  for (const [what, result, state, opts] of cases) {
-    it(`${what}: the text is dumps() of Celery's meta object, keys in Celery's order`, async () => {
-      const store = new MemoryStore(new URL(`memory://meta-${seq++}`));
+  for (const [what, result, state, opts] of cases) for (const Store of [MemoryStore, BytesMemoryStore]) {
+    it(`${what}, stored as ${Store === MemoryStore ? 'text' : 'bytes'}: the text is dumps() of Celery's meta object, keys in Celery's order`, async () => {
+      const store = new Store(new URL(`memory://meta-${seq++}`));
       const backend = new KeyValueBackend(store);
       const id = `task-${seq}`;
       await backend.storeResult(id, result, state, opts);

@@ -17,9 +17,10 @@ const REVOKE_TTL_S = 10_800;
 const UNINDEXED = 1_000_000_000;
 
 /**
- * A string result from this length on is written into the meta's bytes as it is, not joined to
- * the rest first: the joined text would be copied whole once more (V8 flattens it) before the
- * store encodes it, a copy per result that a 100 KB drain pays in collection time.
+ * A string result from this length on goes to a store that takes bytes (setBytes) written into the
+ * meta's bytes as it is, not joined to the rest first: the joined text would be copied whole once
+ * more (V8 flattens it) before the store encodes it, a copy per result that a 100 KB drain pays in
+ * collection time.
  */
 const LONG_RESULT = 16 * 1024;
 
@@ -91,7 +92,7 @@ export class KeyValueBackend implements ResultBackend {
    * every result stored. The extended fields (name, args, …) share no name with the others.
    */
   private writeResult(taskId: string, result: unknown, state: TaskState, opts: StoreOptions): Promise<void> {
-    const plain = typeof result === 'string' && result.length >= LONG_RESULT && plainLongString(result) ? result : undefined;
+    const plain = this.store.setBytes && typeof result === 'string' && result.length >= LONG_RESULT && plainLongString(result) ? result : undefined;
     let text = '{"status": ' + dumps(state);
     const head = plain === undefined ? '' : text + ', "result": "';
     if (plain !== undefined) text = '"';
@@ -108,7 +109,8 @@ export class KeyValueBackend implements ResultBackend {
       }
     }
     text += ', "task_id": ' + dumps(taskId) + '}';
-    return this.store.set(this.key(taskId), plain === undefined ? text : utf8Of(head, plain, text), this.expires);
+    if (plain !== undefined && this.store.setBytes) return this.store.setBytes(this.key(taskId), utf8Of(head, plain, text), this.expires);
+    return this.store.set(this.key(taskId), text, this.expires);
   }
 
   async getTaskMeta(taskId: string): Promise<TaskMeta> {

@@ -7,8 +7,13 @@ export interface KeyValueStore {
   readonly url: string;
   get(key: string): Promise<string | null>;
   mget(keys: readonly string[]): Promise<(string | null)[]>;
-  /** Store `value` (text, or its UTF-8 bytes) under `key`, expiring after `ttlSeconds` (none when null). */
-  set(key: string, value: string | Buffer, ttlSeconds: number | null): Promise<void>;
+  /** Store `value` under `key`, expiring after `ttlSeconds` (none when null). */
+  set(key: string, value: string, ttlSeconds: number | null): Promise<void>;
+  /**
+   * Optional, for stores whose wire takes bytes: `set` of text given as its UTF-8 bytes, sent as
+   * they are. Long results come this way, so that their text is never joined into one string.
+   */
+  setBytes?(key: string, value: Buffer, ttlSeconds: number | null): Promise<void>;
   delete(key: string): Promise<void>;
   /** Optional: send the writes queued in this turn now rather than at its end. */
   flushWrites?(): void;

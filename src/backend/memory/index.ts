@@ -54,8 +54,8 @@ export class MemoryStore implements KeyValueStore {
     return keys.map((k) => this.space.read(k)?.value ?? null);
   }
 
-  async set(key: string, value: string | Buffer, ttlSeconds: number | null): Promise<void> {
-    this.space.write(key, { value: typeof value === 'string' ? value : value.toString('utf8'), expiresAt: expiry(ttlSeconds) });
+  async set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
+    this.space.write(key, { value, expiresAt: expiry(ttlSeconds) });
   }
 
   async delete(key: string): Promise<void> {

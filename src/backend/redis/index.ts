@@ -81,8 +81,12 @@ export class RedisStore implements KeyValueStore {
    * Writes are batched per event-loop turn: every result finished in the same turn goes out in
    * one script run (one socket write, one round trip), each still a SETEX + PUBLISH pair.
    */
-  set(key: string, value: string | Buffer, ttlSeconds: number | null): Promise<void> {
+  set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
     return this.writes.add({ key, value: redisArg(value), ttlSeconds });
+  }
+
+  setBytes(key: string, value: Buffer, ttlSeconds: number | null): Promise<void> {
+    return this.writes.add({ key, value, ttlSeconds });
   }
 
   flushWrites(): void {

@@ -103,9 +103,9 @@ export class SqliteStore implements KeyValueStore {
    * transaction (a commit each cost more than the write). Any other call commits them first, so
    * every call still sees the writes made before it.
    */
-  set(key: string, value: string | Buffer, ttlSeconds: number | null): Promise<void> {
+  set(key: string, value: string, ttlSeconds: number | null): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
-    return this.writes.add({ key, value: typeof value === 'string' ? value : value.toString('utf8'), expiresAt: expiry(ttlSeconds) });
+    return this.writes.add({ key, value, expiresAt: expiry(ttlSeconds) });
   }
 
   flushWrites(): void {
