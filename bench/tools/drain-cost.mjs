@@ -2,7 +2,8 @@
 // What one drained no-op task costs, celeriac vs BullMQ, in the independent harness's style: prefill
 // once, start the worker, copy the tasks into its queue (BullMQ: addBulk, then start the worker),
 // time until all ran. Prints per round: rate, worker CPU and redis-server CPU per task (from /proc),
-// and Redis' own time per task for each command (INFO commandstats).
+// and Redis' own time per task for each command (INFO commandstats); for celeriac, how long the worker's
+// main thread ran and how long it was ready to run but waited for a core (/proc/<pid>/task/<pid>/schedstat).
 // From the project's root after `npm run build`:
 //   node bench/tools/drain-cost.mjs [N=20000] [ROUNDS=3] [celeriac,bullmq] [-- extra worker args]
 // WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes options to the worker's node.
@@ -48,6 +49,11 @@ const tick = 1e6 / 100; // µs per clock tick (CLK_TCK 100)
 const cpuOf = (pid, which = 'both') => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((which === 'sys' ? 0 : Number(f[11])) + (which === 'user' ? 0 : Number(f[12]))) * tick;
+};
+/** The main thread's time on a core and runnable but waiting for one, in ms (the kernel's schedstat, ns). */
+const mainThreadOf = (pid) => {
+  const [ran, waited] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { ran: ran / 1e6, waited: waited / 1e6 };
 };
 const redisPid = Number(execFileSync('pgrep', ['-f', 'redis-server.*:6379']).toString().trim().split('\n')[0]);
 const stats = async () => {
@@ -104,10 +110,14 @@ async function celeriacRound() {
   }
   await stage();
   const keys0 = await r.dbsize();
-  const c0 = cpuOf(w.pid), s0 = cpuOf(w.pid, 'sys'), rc0 = cpuOf(redisPid), t0 = performance.now();
+  const c0 = cpuOf(w.pid), s0 = cpuOf(w.pid, 'sys'), rc0 = cpuOf(redisPid), m0 = mainThreadOf(w.pid), t0 = performance.now();
   await drainOnce(w, keys0);
   const ms = performance.now() - t0;
-  const res = { rate: N / (ms / 1000), worker: (cpuOf(w.pid) - c0) / N, sys: (cpuOf(w.pid, 'sys') - s0) / N, redis: (cpuOf(redisPid) - rc0) / N };
+  const m1 = mainThreadOf(w.pid);
+  const res = {
+    rate: N / (ms / 1000), worker: (cpuOf(w.pid) - c0) / N, sys: (cpuOf(w.pid, 'sys') - s0) / N, redis: (cpuOf(redisPid) - rc0) / N,
+    main: `main thread ${(m1.ran - m0.ran).toFixed(0)} ms on a core, ${(m1.waited - m0.waited).toFixed(0)} ms waiting for one, of ${ms.toFixed(0)} ms`,
+  };
   w.kill('SIGTERM');
   await new Promise((res) => w.once('exit', res));
   if (store) await r.eval("for _,k in ipairs(redis.call('KEYS','celery-task-meta-*')) do redis.call('DEL',k) end", 0);
@@ -181,7 +191,7 @@ try {
   for (let i = 0; i < ROUNDS; i++) {
     for (const s of systems) {
       const m = await measure(s === 'celeriac' ? celeriacRound : bullRound);
-      console.log(`round ${i + 1} ${s.padEnd(8)} ${m.rate.toFixed(0).padStart(6)}/s  worker ${m.worker.toFixed(1)} µs/task${m.sys === undefined ? '' : ` (kernel ${m.sys.toFixed(1)})`}  redis ${m.redis.toFixed(1)} µs/task  | ${m.cmds}`);
+      console.log(`round ${i + 1} ${s.padEnd(8)} ${m.rate.toFixed(0).padStart(6)}/s  worker ${m.worker.toFixed(1)} µs/task${m.sys === undefined ? '' : ` (kernel ${m.sys.toFixed(1)})`}  redis ${m.redis.toFixed(1)} µs/task  | ${m.cmds}${m.main ? `\n        ${m.main}` : ''}`);
     }
   }
 } finally {
