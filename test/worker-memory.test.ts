@@ -131,7 +131,7 @@ describe('worker on the memory broker', () => {
     signals.taskSuccess.connect(hold);
     try {
       worker = await startTestWorker(app, { concurrency: 1 });
-      const [a, b, c] = [await step.delay('a'), await step.delay('b'), await step.delay('c')];
+      const [a, , c] = [await step.delay('a'), await step.delay('b'), await step.delay('c')];
       // b runs in the slot a lent; c waits: b cannot lend it again while a's is lent.
       await waitFor(async () => order.length === 4);
       await new Promise((r) => setTimeout(r, 100));

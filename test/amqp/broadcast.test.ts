@@ -5,7 +5,7 @@
  * entities declared match Celery's (REFERENCE.md §3.1: kombu would refuse any difference, too).
  */
 import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/index.ts';
 import { Mailbox } from '../../src/control/mailbox.ts';

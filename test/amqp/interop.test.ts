@@ -5,7 +5,7 @@
  * worker runs Python's.
  */
 import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

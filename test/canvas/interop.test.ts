@@ -7,7 +7,7 @@
  * (test/canvas/py/pyclient.py) run on celeriac.
  */
 import { spawnCeleryWorker, stopChild } from '../helpers/python-worker.ts';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import path from 'node:path';
 import { deleteByPrefix, type HasIds, REDIS_HOST, RESULTS_DB, redisClient, runPrefix, TEST_DB, trackResults } from '../helpers/redis-db.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -178,9 +178,3 @@ export class Wakeup {
     }
   }
 }
-
-async function subscribe(sub: Redis): Promise<string> {
-  const id = String(await sub.client('ID'));
-  await sub.subscribe(CHANNEL);
-  return id;
-}
