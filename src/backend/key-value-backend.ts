@@ -92,25 +92,25 @@ export class KeyValueBackend implements ResultBackend {
    * every result stored. The extended fields (name, args, …) share no name with the others.
    */
   private writeResult(taskId: string, result: unknown, state: TaskState, opts: StoreOptions): Promise<void> {
+    // A long result needing no escape goes between the meta's two halves as bytes (utf8Of).
     const plain = this.store.setBytes && typeof result === 'string' && result.length >= LONG_RESULT && plainLongString(result) ? result : undefined;
-    let text = '{"status": ' + dumps(state);
-    const head = plain === undefined ? '' : text + ', "result": "';
-    if (plain !== undefined) text = '"';
-    else if (result !== undefined) text += ', "result": ' + dumps(result);
-    text += ', "traceback": ' + dumps(opts.traceback ?? null) + ', "children": ' + dumps(opts.children ?? []) +
+    let head = '{"status": ' + dumps(state);
+    if (plain !== undefined) head += ', "result": "';
+    else if (result !== undefined) head += ', "result": ' + dumps(result);
+    let tail = (plain === undefined ? '' : '"') + ', "traceback": ' + dumps(opts.traceback ?? null) + ', "children": ' + dumps(opts.children ?? []) +
       ', "date_done": ' + dumps(READY_STATES.has(state) ? naiveUtcIso(new Date()) : null);
-    if (opts.groupId) text += ', "group_id": ' + dumps(opts.groupId);
-    if (opts.parentId) text += ', "parent_id": ' + dumps(opts.parentId);
+    if (opts.groupId) tail += ', "group_id": ' + dumps(opts.groupId);
+    if (opts.parentId) tail += ', "parent_id": ' + dumps(opts.parentId);
     const { extended } = opts;
     if (extended) {
       for (const k in extended) {
         const v = extended[k];
-        if (v !== undefined && Object.hasOwn(extended, k)) text += ', ' + dumps(k) + ': ' + dumps(v);
+        if (v !== undefined && Object.hasOwn(extended, k)) tail += ', ' + dumps(k) + ': ' + dumps(v);
       }
     }
-    text += ', "task_id": ' + dumps(taskId) + '}';
-    if (plain !== undefined && this.store.setBytes) return this.store.setBytes(this.key(taskId), utf8Of(head, plain, text), this.expires);
-    return this.store.set(this.key(taskId), text, this.expires);
+    tail += ', "task_id": ' + dumps(taskId) + '}';
+    if (plain !== undefined && this.store.setBytes) return this.store.setBytes(this.key(taskId), utf8Of(head, plain, tail), this.expires);
+    return this.store.set(this.key(taskId), head + tail, this.expires);
   }
 
   async getTaskMeta(taskId: string): Promise<TaskMeta> {
