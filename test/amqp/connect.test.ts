@@ -6,14 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CeleryConfig } from '../../src/app/config.ts';
-import { connectAttempt } from '../helpers/connect-attempt.ts';
-import { sparePort } from './helpers.ts';
+import { closedPort, connectAttempt } from '../helpers/connect-attempt.ts';
 
 const attempt = (broker: string, config: CeleryConfig = {}) => connectAttempt(broker, config);
 
 describe('AMQP broker connection at start', () => {
   it('nothing listening: the worker retries with a line per attempt, then gives up with one line; a call fails with one line', async () => {
-    const port = await sparePort();
+    const port = await closedPort();
     const url = `amqp://guest:**@127.0.0.1:${port}//`;
     const { worker, client, log } = await attempt(`amqp://guest:guest@127.0.0.1:${port}//`, { brokerConnectionMaxRetries: 1 });
     expect(worker).toBe(`Cannot connect to ${url}: connect ECONNREFUSED 127.0.0.1:${port} (gave up after 1 retry, brokerConnectionMaxRetries)`);

@@ -11,7 +11,8 @@ import { AmqpTransport } from '../../src/transport/amqp/index.ts';
 import { patchHeaderDecoding } from '../../src/transport/amqp/wire.ts';
 import { createTransport } from '../../src/transport/registry.ts';
 import type { Delivery, Transport } from '../../src/transport/types.ts';
-import { createVhosts, deleteVhosts, drain, rawChannel, runId, sparePort, vhostUrl } from './helpers.ts';
+import { closedPort } from '../helpers/connect-attempt.ts';
+import { createVhosts, deleteVhosts, drain, rawChannel, runId, vhostUrl } from './helpers.ts';
 
 const vhost = runId('transport');
 const url = vhostUrl(vhost);
@@ -55,7 +56,7 @@ describe('AMQP URLs', () => {
 
 describe('AMQP broker unreachable', () => {
   it('fetch rejects at once with a clear error; a publish before any connection fails with the reason of the attempt', async () => {
-    const port = await sparePort();
+    const port = await closedPort();
     const t = createTransport(`amqp://guest:secret@127.0.0.1:${port}//?publish_timeout=0.5`, { logger: { warning: () => undefined, info: () => undefined } });
     open.push(t);
     await expect(t.fetch(['q'], 1, 1000)).rejects.toThrow(new RegExp(`^AMQP broker amqp://guest:\\*\\*@127\\.0\\.0\\.1:${port}//\\?publish_timeout=0\\.5 unreachable \\(connect ECONNREFUSED .*\\); reconnecting$`));

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import type { CeleryConfig } from '../../src/app/config.ts';
 import { Celery } from '../../src/index.ts';
 import type { Logger } from '../../src/common/log.ts';
@@ -28,4 +29,17 @@ export async function connectAttempt(broker: string, config: CeleryConfig = {}, 
     await app.close();
     await client.close();
   }
+}
+
+/**
+ * A port nothing listens on, for "nothing listening" tests. Chosen by the kernel from its ephemeral
+ * range, where no test starts a server: a spare port of the ranges private brokers use could be
+ * taken by a test file running alongside while the attempt retries.
+ */
+export async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
 }

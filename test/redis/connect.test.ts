@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CeleryConfig } from '../../src/app/config.ts';
-import { connectAttempt } from '../helpers/connect-attempt.ts';
+import { closedPort, connectAttempt } from '../helpers/connect-attempt.ts';
 import { Celery } from '../../src/index.ts';
 import { deleteByPrefix, privateRedis, type PrivateRedis, REDIS_HOST, redisClient, runPrefix, sparePort, waitForRedis } from './helpers.ts';
 
@@ -33,7 +33,7 @@ describe('Redis broker connection at start', () => {
   });
 
   it('nothing listening: the worker retries with a line per attempt, then gives up with one line; a call fails with one line', async () => {
-    const port = await sparePort([lockedPort, tls.port, tls.tlsPort]);
+    const port = await closedPort();
     const url = `redis://127.0.0.1:${port}/0`;
     const { worker, client, log } = await attempt(url, { brokerConnectionMaxRetries: 1, brokerConnectionTimeout: 1 });
     expect(worker).toMatch(new RegExp(`^Cannot connect to ${url}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port} \\(gave up after 1 retry, brokerConnectionMaxRetries\\)$`));
@@ -42,7 +42,7 @@ describe('Redis broker connection at start', () => {
   });
 
   it('brokerConnectionRetryOnStartup false: the worker stops at the first failure', async () => {
-    const port = await sparePort([lockedPort, tls.port, tls.tlsPort]);
+    const port = await closedPort();
     const { worker, log } = await attempt(`redis://127.0.0.1:${port}/0`, { brokerConnectionRetryOnStartup: false });
     expect(worker).toMatch(/^Cannot connect to redis:\/\/127\.0\.0\.1:\d+\/0: connect ECONNREFUSED/);
     expect(log.filter((l) => /Trying again/.test(l))).toEqual([]);
